@@ -1,0 +1,29 @@
+"""`imgsim-desktop`: the GUI entry point."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="imgsim-desktop", description="Find visually similar photos.")
+    parser.add_argument("--data-dir", help="library data folder (default: $IMGSIM_DATA_DIR or the user data dir)")
+    parser.add_argument("--model", help="backbone name (see `imgsim models`)")
+    args, qt_args = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    from PySide6.QtWidgets import QApplication
+
+    from imgsim_desktop.ui.main_window import MainWindow
+
+    app = QApplication([sys.argv[0], *qt_args])
+    app.setApplicationName("imgsim-desktop")
+    window = MainWindow(data_dir=args.data_dir, model=args.model)
+    window.show()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

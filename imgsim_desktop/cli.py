@@ -1,0 +1,269 @@
+"""`imgsim`: the engine from a terminal. Human output by default, `--json` for scripts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from imgsim_desktop import __version__, paths
+
+
+class TerminalProgress:
+    """A one-line progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.started = time.monotonic()
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        if not self.enabled:
+            return
+        if total <= 0:
+            line = f"{message}…"
+        else:
+            elapsed = time.monotonic() - self.started
+            rate = done / elapsed if elapsed > 0 else 0.0
+            filled = int(30 * done / total)
+            eta = f"{(total - done) / rate:5.0f}s left" if rate > 0 and done < total else ""
+            line = f"[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} {rate:5.1f} photos/s {eta}"
+        width = 100
+        sys.stderr.write("\r" + line[:width].ljust(width))
+        sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r" + " " * 100 + "\r")
+            sys.stderr.flush()
+
+
+def _engine(args):
+    from imgsim_desktop.core.engine import Engine
+
+    return Engine(args.data_dir, model=getattr(args, "model", None), device=args.device, threads=args.threads)
+
+
+def cmd_index(args) -> int:
+    from imgsim_desktop.core.progress import Progress
+
+    with _engine(args) as engine:
+        bar = TerminalProgress(not args.json)
+        report = engine.index(args.paths, Progress(bar))
+        bar.finish()
+    out = report.to_json()
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for err in report.errors:
+            print(f"skipped {err['path']}: {err['error']}", file=sys.stderr)
+        for path in report.missing:
+            print(f"not found: {path}", file=sys.stderr)
+        print(
+            f"indexed {report.indexed}, unchanged {report.skipped}, removed {report.removed}, errors {len(report.errors)} "
+            f"in {report.seconds:.1f}s with {engine.spec.title} on {report.provider}"
+        )
+    return 1 if report.missing and not (report.indexed or report.skipped) else 0
+
+
+def cmd_similar(args) -> int:
+    from imgsim_desktop.core.decode import DecodeError
+
+    status = 0
+    with _engine(args) as engine:
+        for image in args.images:
+            try:
+                results = engine.similar(image, args.k)
+            except (DecodeError, OSError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                status = 1
+                if args.json:
+                    print(json.dumps({"query": os.path.abspath(image), "error": reason, "results": []}))
+                else:
+                    print(f"{image}: {reason}", file=sys.stderr)
+                continue
+            if args.json:
+                print(json.dumps({"query": os.path.abspath(image), "results": [{"path": r.path, "score": round(r.score, 4)} for r in results]}))
+            else:
+                print(f"{image}:")
+                for r in results:
+                    print(f"  {r.score:6.3f}  {r.path}")
+                if not results:
+                    print("  (library is empty for this model: run `imgsim index FOLDER` first)")
+    return status
+
+
+def cmd_duplicates(args) -> int:
+    from imgsim_desktop.core.duplicates import find_groups
+
+    with _engine(args) as engine:
+        groups = find_groups(engine.searcher, args.threshold)
+    if args.json:
+        print(json.dumps({"threshold": args.threshold, "groups": [[{"path": m.path, "score": m.score} for m in g] for g in groups]}))
+    else:
+        for n, group in enumerate(groups, 1):
+            print(f"group {n} ({len(group)} photos)")
+            for m in group:
+                print(f"  {m.score:6.3f}  {m.path}")
+        print(f"{len(groups)} group(s) at threshold {args.threshold}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from imgsim_desktop.core.backbones import add_user_model, list_models
+
+    data_dir = paths.data_dir(args.data_dir)
+    if args.models_cmd == "add":
+        spec = add_user_model(
+            data_dir,
+            args.name,
+            args.file,
+            input_size=args.input_size,
+            mean=args.mean,
+            std=args.std,
+            resize=args.resize,
+            resize_mode=args.resize_mode,
+            output=args.output,
+        )
+        print(f"added {spec.name}: {spec.embedding_dim}-d embedding from output '{spec.embedding_output}'")
+        return 0
+    specs = list_models(data_dir)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": s.name,
+                        "title": s.title,
+                        "installed": s.installed,
+                        "default": s.default,
+                        "embedding_dim": s.embedding_dim,
+                        "input_size": s.preprocess.input_size,
+                        "licence": s.licence,
+                        "source": s.source,
+                        "install": None if s.installed else s.install_hint,
+                    }
+                    for s in specs
+                ]
+            )
+        )
+        return 0
+    for s in specs:
+        mark = "*" if s.default else " "
+        state = "installed" if s.installed else f"not installed: {s.install_hint}"
+        print(f"{mark} {s.name:20} {s.embedding_dim:5}-d  {s.preprocess.input_size}px  {s.licence[:28]:28}  {state}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from imgsim_desktop.core.backbones import Backbone, get_model
+    from imgsim_desktop.core.engine import CATALOG_NAME
+    from imgsim_desktop.storage.annoy_store import AnnoyStore
+    from imgsim_desktop.storage.catalog import Catalog
+
+    data_dir = paths.data_dir(args.data_dir)
+    with Catalog(data_dir / CATALOG_NAME) as catalog:
+        stats = catalog.stats()
+        errors = catalog.errors()
+    spec = get_model(args.model, data_dir)
+    backbone = Backbone(spec, device=args.device, threads=args.threads)
+    index_meta = AnnoyStore(data_dir / "indexes", spec.name, spec.embedding_dim)._current()
+    out = {
+        "version": __version__,
+        "data_dir": str(data_dir),
+        **stats,
+        "model": spec.name,
+        "provider": backbone.provider,
+        "annoy_index": index_meta,
+    }
+    if args.json:
+        out["error_files"] = [{"path": p, "error": e} for p, e in errors]
+        print(json.dumps(out))
+        return 0
+    print(f"data dir:  {data_dir}")
+    print(f"folders:   {', '.join(stats['roots']) or '(none yet: imgsim index FOLDER)'}")
+    print(f"photos:    {stats['files']} ({stats['errors']} could not be read)")
+    for model, count in sorted(stats["embeddings"].items()):
+        print(f"embedded:  {count} with {model}")
+    print(f"model:     {spec.title} on {backbone.provider}")
+    if index_meta:
+        print(f"index:     Annoy, {index_meta['count']} vectors, {index_meta['n_trees']} trees, generation {index_meta['generation']}")
+    else:
+        print("index:     exact search (no Annoy index needed yet)")
+    for p, e in errors[:20]:
+        print(f"  unreadable: {p}: {e}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help=f"library data folder (default: ${paths.DATA_DIR_ENV} or the platform's user data dir)")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    common.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto", help="inference device (default auto: CUDA if present)")
+    common.add_argument("--threads", type=int, help="inference threads (default: all cores)")
+    with_model = argparse.ArgumentParser(add_help=False)
+    with_model.add_argument("--model", help="backbone name (see `imgsim models`); default efficientnet-lite0")
+
+    parser = argparse.ArgumentParser(prog="imgsim", description="Find visually similar photos and near-duplicates.")
+    parser.add_argument("--version", action="version", version=f"imgsim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", parents=[common, with_model], help="add folders to the library and index them")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("similar", parents=[common, with_model], help="photos most like the given image(s)")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("-k", type=int, default=10, help="number of results per query (default 10)")
+    p.set_defaults(func=cmd_similar)
+
+    p = sub.add_parser("duplicates", parents=[common, with_model], help="groups of near-identical photos")
+    p.add_argument("--threshold", type=float, default=None, help="cosine similarity needed to group (default 0.90)")
+    p.set_defaults(func=cmd_duplicates)
+
+    p = sub.add_parser("models", parents=[common], help="list backbones, or add your own ONNX model")
+    msub = p.add_subparsers(dest="models_cmd")
+    a = msub.add_parser("add", parents=[common], help="register an ONNX image model (N x 3 x H x W input)")
+    a.add_argument("name")
+    a.add_argument("file", type=_path)
+    a.add_argument("--input-size", type=int, required=True)
+    a.add_argument("--mean", type=float, nargs=3, default=[123.675, 116.28, 103.53], help="per-channel mean in 0-255 units (default ImageNet)")
+    a.add_argument("--std", type=float, nargs=3, default=[58.395, 57.12, 57.375], help="per-channel std in 0-255 units (default ImageNet)")
+    a.add_argument("--resize", type=int, help="shorter side before the centre crop (default: input size)")
+    a.add_argument("--resize-mode", choices=["shorter_side_center_crop", "stretch"], default="shorter_side_center_crop")
+    a.add_argument("--output", help="output to use as the embedding (default: the first)")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("status", parents=[common, with_model], help="what the library holds")
+    p.set_defaults(func=cmd_status)
+    return parser
+
+
+def _path(text: str):
+    from pathlib import Path
+
+    return Path(text).expanduser()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "threshold", 0) is None:
+        from imgsim_desktop.core.duplicates import DEFAULT_THRESHOLD
+
+        args.threshold = DEFAULT_THRESHOLD
+    from imgsim_desktop.core.backbones import ModelError
+    from imgsim_desktop.storage.catalog import CatalogError
+
+    try:
+        return args.func(args)
+    except (ModelError, CatalogError) as exc:
+        print(f"imgsim: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nimgsim: interrupted; finished batches are saved, run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

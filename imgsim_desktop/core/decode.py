@@ -1,0 +1,171 @@
+"""File -> RGB pixels, robustly: every failure becomes a DecodeError naming the reason.
+
+Formats are recognised by content, never by extension. Large JPEGs are decoded at a reduced
+scale with ``draft()`` (libjpeg's DCT scaling), which is most of the speed of indexing phone photos.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Refuse anything above this many pixels (~ a 16k x 16k panorama): a decompression bomb guard
+# that is ours, so the message is clear and no Pillow warning leaks.
+MAX_PIXELS = 268_000_000
+Image.MAX_IMAGE_PIXELS = None  # our own check below replaces Pillow's warning/error pair
+
+try:  # HEIC/HEIF is an optional extra (pillow-heif wheels are GPL)
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    HEIF_AVAILABLE = True
+except ImportError:
+    HEIF_AVAILABLE = False
+
+IMAGE_EXTENSIONS = frozenset(
+    ".jpg .jpeg .jpe .jfif .png .webp .avif .tif .tiff .bmp .dib .gif .ppm .pgm .pbm .pnm".split()
+    + ([".heic", ".heif"] if HEIF_AVAILABLE else [])
+)
+
+# Leading bytes of the raster formats we decode: lets the scanner accept a photo behind a
+# wrong extension without trying to decode every document in a folder.
+_MAGIC = (
+    b"\xff\xd8\xff",  # JPEG
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",  # TIFF little-endian
+    b"MM\x00*",  # TIFF big-endian
+    b"P1", b"P2", b"P3", b"P4", b"P5", b"P6",  # netpbm
+)
+
+
+def looks_like_image(head: bytes) -> bool:
+    """True when the first bytes of a file match a raster format we can decode."""
+    if head.startswith(_MAGIC):
+        return True
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return True
+    return head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1")
+
+
+class DecodeError(Exception):
+    """A file that cannot be turned into pixels; str() is a reason fit for the user."""
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How a backbone wants its pixels: square ``input_size``, from a resize then centre crop or a stretch."""
+
+    input_size: int
+    resize: int
+    resize_mode: str = "shorter_side_center_crop"  # or "stretch"
+
+
+@dataclass
+class Decoded:
+    pixels: np.ndarray  # input_size x input_size x 3, uint8, RGB
+    width: int  # full-resolution size as displayed (after EXIF orientation)
+    height: int
+
+
+def open_image(path: str | os.PathLike, min_side: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
+    """Open, guard and orient a file. Returns an RGB image plus the full displayed size.
+
+    With ``min_side``, JPEGs are decoded at the smallest DCT scale whose shorter side is still at
+    least ``min_side``, which is enough for an embedding and several times faster.
+    """
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise DecodeError("empty file (0 bytes)")
+        img = Image.open(path)
+    except DecodeError:
+        raise
+    except UnidentifiedImageError:
+        raise DecodeError("not an image Pillow can read (unrecognised or corrupt content)") from None
+    except OSError as exc:
+        raise DecodeError(f"cannot read file: {exc.strerror or exc}") from None
+    try:
+        return _prepare(img, min_side)
+    except DecodeError:
+        img.close()
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, EOFError) as exc:
+        img.close()
+        raise DecodeError(_explain(exc)) from None
+
+
+def _explain(exc: BaseException) -> str:
+    text = str(exc)
+    if "truncated" in text or isinstance(exc, EOFError):
+        return "file is truncated (incomplete image data)"
+    return f"corrupt image data ({text or type(exc).__name__})"
+
+
+def _prepare(img: Image.Image, min_side: int | None) -> tuple[Image.Image, tuple[int, int]]:
+    width, height = img.size
+    if width * height > MAX_PIXELS:
+        raise DecodeError(f"image too large ({width}x{height} pixels, limit {MAX_PIXELS // 1_000_000} MP)")
+    orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    if min_side and img.format == "JPEG" and img.mode in ("RGB", "L", "CMYK", "YCbCr"):
+        # draft() keeps both sides >= the request, so ask for min_side on the shorter side.
+        scale = min_side / min(img.size)
+        img.draft("RGB", (max(1, int(img.size[0] * scale)), max(1, int(img.size[1] * scale))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow warns about odd EXIF/ICC data it still decodes fine
+        img.load()
+        if orientation != 1:
+            img = ImageOps.exif_transpose(img)
+    return _to_rgb(img), (width, height)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode -> 8-bit RGB; transparency is flattened onto white, as viewers show it."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        # 16-bit and float greyscale: scale by the format's range, not clip at 255.
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 1.0 if mode == "F" and arr.max(initial=0) <= 1.0 else (65535.0 if arr.max(initial=0) > 255 else 255.0)
+        arr = np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr).convert("RGB")
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif mode in ("LA", "PA", "La", "RGBa"):
+        img = img.convert("RGBA")
+    if img.mode == "RGBA":
+        background = Image.new("RGB", img.size, (255, 255, 255))
+        background.paste(img, mask=img.getchannel("A"))
+        return background
+    return img.convert("RGB")
+
+
+def load_for_model(path: str | os.PathLike, prep: Preprocess) -> Decoded:
+    """Decode a file to the square RGB array a backbone takes (resize + crop in one resample)."""
+    min_side = prep.resize if prep.resize_mode == "shorter_side_center_crop" else prep.input_size
+    img, (width, height) = open_image(path, min_side=min_side)
+    return Decoded(model_pixels(img, prep), width, height)
+
+
+def model_pixels(img: Image.Image, prep: Preprocess) -> np.ndarray:
+    size = prep.input_size
+    w, h = img.size
+    if prep.resize_mode == "stretch":
+        box = (0.0, 0.0, float(w), float(h))
+    else:
+        # The centre crop of `size` out of an image whose shorter side is `resize`, expressed in
+        # source pixels, so one resize call does both steps.
+        side = min(w, h) * size / prep.resize
+        box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
+    out = img.resize((size, size), Image.Resampling.BILINEAR, box=box, reducing_gap=3.0)
+    return np.asarray(out, dtype=np.uint8)

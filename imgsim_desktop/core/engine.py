@@ -1,0 +1,61 @@
+"""One library = a data dir (catalog + indexes) + a model. The CLI and the GUI both drive this."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from imgsim_desktop import paths
+from imgsim_desktop.core.backbones import Backbone, ModelSpec, get_model
+from imgsim_desktop.core.indexer import Indexer, IndexReport
+from imgsim_desktop.core.progress import Progress
+from imgsim_desktop.core.search import Result, Searcher
+from imgsim_desktop.storage.catalog import Catalog
+
+CATALOG_NAME = "catalog.sqlite3"
+
+
+class Engine:
+    def __init__(self, data_dir: str | os.PathLike | None = None, model: str | None = None, device: str = "auto", threads: int | None = None) -> None:
+        self.data_dir = paths.data_dir(data_dir)
+        self.catalog = Catalog(self.data_dir / CATALOG_NAME)
+        self.index_dir = self.data_dir / "indexes"
+        self.spec: ModelSpec = get_model(model, self.data_dir)
+        self.device = device
+        self.threads = threads
+        self._backbone: Backbone | None = None
+        self._searcher: Searcher | None = None
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def backbone(self) -> Backbone:
+        if self._backbone is None:
+            self._backbone = Backbone(self.spec, device=self.device, threads=self.threads)
+        return self._backbone
+
+    @property
+    def searcher(self) -> Searcher:
+        if self._searcher is None:
+            self._searcher = Searcher(self.catalog, self.index_dir, self.backbone)
+        return self._searcher
+
+    def index(self, folders: list[str], progress: Progress | None = None, rebuild: bool = True) -> IndexReport:
+        report = Indexer(self.catalog, self.backbone).run(folders, progress)
+        if rebuild and not report.cancelled:
+            self.searcher.refresh()
+            if self.searcher.needs_rebuild():
+                if progress:
+                    progress.report(0, 0, "building search index", force=True)
+                self.searcher.rebuild()
+        return report
+
+    def similar(self, image: str | Path, k: int = 10) -> list[Result]:
+        return self.searcher.similar_to_file(image, k)

@@ -1,0 +1,162 @@
+"""The indexing pipeline: scan -> decode (thread pool) -> embed (batched) -> commit per batch.
+
+Decoding runs in threads because Pillow releases the GIL while decoding and resizing; the ONNX
+session releases it while running. The main thread keeps a bounded window of decode jobs ahead
+of the batch being embedded, so both stages stay busy without holding many images in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from imgsim_desktop.core.backbones import Backbone, default_threads
+from imgsim_desktop.core.decode import Decoded, DecodeError, load_for_model
+from imgsim_desktop.core.progress import Cancelled, Progress
+from imgsim_desktop.core.scanner import FileStat, scan
+from imgsim_desktop.storage.catalog import Catalog, Embedded
+
+
+@dataclass
+class IndexReport:
+    model: str
+    provider: str
+    indexed: int = 0
+    skipped: int = 0
+    removed: int = 0
+    errors: list[dict] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    cancelled: bool = False
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "indexed": self.indexed,
+            "skipped": self.skipped,
+            "removed": self.removed,
+            "errors": self.errors,
+            "missing_paths": self.missing,
+            "model": self.model,
+            "provider": self.provider,
+            "cancelled": self.cancelled,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class Plan:
+    todo: list[FileStat]
+    skipped: int
+    gone: list[str]
+
+
+def plan(catalog: Catalog, model: str, files: list[FileStat], roots: list[str]) -> Plan:
+    """Which files need decoding for ``model``; unchanged files (size + mtime) never do."""
+    known: dict = {}
+    for root in roots:
+        known.update(catalog.files_under(root))
+    embedded = catalog.embedded_file_ids(model)
+    todo, skipped = [], 0
+    for f in files:
+        rec = known.get(f.path)
+        if rec is None or (rec.size, rec.mtime_ns) != (f.size, f.mtime_ns):
+            todo.append(f)
+        elif rec.error is not None or rec.id in embedded:
+            skipped += 1  # unchanged: a known failure is not retried until the file changes
+        else:
+            todo.append(f)  # unchanged, but not yet embedded with this model
+    present = {f.path for f in files}
+    gone = [p for p in known if p not in present]
+    return Plan(todo, skipped, gone)
+
+
+class Indexer:
+    def __init__(self, catalog: Catalog, backbone: Backbone, batch_size: int = 16, decode_workers: int | None = None) -> None:
+        self.catalog = catalog
+        self.backbone = backbone
+        self.batch_size = batch_size
+        self.decode_workers = decode_workers or default_threads()
+
+    def run(self, paths: list[str], progress: Progress | None = None) -> IndexReport:
+        progress = progress or Progress()
+        started = time.perf_counter()
+        model = self.backbone.spec.name
+        report = IndexReport(model=model, provider=self.backbone.provider)
+        progress.report(0, 0, "scanning", force=True)
+        scanned = scan(paths)
+        report.missing = scanned.missing_roots
+        report.errors += [{"path": p, "error": why} for p, why in scanned.problems]
+        folder_roots = [os.path.abspath(p) for p in paths if os.path.isdir(p)]
+        for root in folder_roots:
+            self.catalog.add_root(root)
+        work = plan(self.catalog, model, scanned.files, folder_roots)
+        report.skipped = work.skipped
+        if work.gone:
+            report.removed = self.catalog.remove_files(work.gone)
+        try:
+            self._embed_all(work.todo, report, progress)
+        except Cancelled:
+            report.cancelled = True
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _decode(self, f: FileStat) -> Decoded | DecodeError:
+        try:
+            return load_for_model(f.path, self.backbone.spec.preprocess)
+        except DecodeError as exc:
+            return exc
+        except Exception as exc:  # an unexpected decoder bug must not end the run either
+            return DecodeError(f"unexpected decoder failure: {type(exc).__name__}: {exc}")
+
+    def _embed_all(self, todo: list[FileStat], report: IndexReport, progress: Progress) -> None:
+        total = len(todo)
+        window = self.batch_size * 2 + self.decode_workers
+        pending: deque[tuple[FileStat, Future]] = deque()
+        batch: list[tuple[FileStat, Decoded]] = []
+        failed: list[Embedded] = []
+        done = 0
+        progress.report(0, total, "indexing", force=True)
+        with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode") as pool:
+            queue = iter(todo)
+            try:
+                while True:
+                    while len(pending) < window:
+                        f = next(queue, None)
+                        if f is None:
+                            break
+                        pending.append((f, pool.submit(self._decode, f)))
+                    if not pending:
+                        break
+                    f, fut = pending.popleft()
+                    out = fut.result()
+                    if isinstance(out, DecodeError):
+                        failed.append(Embedded(f.path, f.size, f.mtime_ns, error=str(out)))
+                        report.errors.append({"path": f.path, "error": str(out)})
+                    else:
+                        batch.append((f, out))
+                    if len(batch) >= self.batch_size or (not pending and (batch or failed)):
+                        progress.check()
+                        self._commit(batch, failed, report)
+                        done += len(batch) + len(failed)
+                        batch, failed = [], []
+                        progress.report(done, total, f.path)
+                if batch or failed:
+                    self._commit(batch, failed, report)
+                    done += len(batch) + len(failed)
+            finally:
+                for _, fut in pending:
+                    fut.cancel()
+        progress.report(done, total, "done", force=True)
+
+    def _commit(self, batch: list[tuple[FileStat, Decoded]], failed: list[Embedded], report: IndexReport) -> None:
+        items = list(failed)
+        if batch:
+            vectors = self.backbone.embed(np.stack([d.pixels for _, d in batch]))
+            items += [Embedded(f.path, f.size, f.mtime_ns, vec, d.width, d.height) for (f, d), vec in zip(batch, vectors)]
+        self.catalog.store_batch(self.backbone.spec.name, items)
+        report.indexed += len(batch)

@@ -1,0 +1,94 @@
+"""Walk library folders and tell which files are new, changed or gone since the catalog last saw them.
+
+Only ``stat`` is used for unchanged files (size + mtime), which is what keeps re-scans of large
+libraries cheap. Files without an image extension are sniffed by their first bytes, once per
+scan, so a photo saved as ".bin" or ".svg" is still found while documents and videos are not.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from imgsim_desktop.core.decode import IMAGE_EXTENSIONS, looks_like_image
+
+# Never sniffed: common companions of photos that are certainly not raster images.
+SKIP_EXTENSIONS = frozenset(
+    ".mp4 .mov .m4v .avi .mkv .mts .m2ts .3gp .wmv .webm .lrv .thm .aae .xmp .json .txt .md .pdf .doc .docx .xls "
+    ".xlsx .zip .7z .rar .gz .tar .db .sqlite .ini .ds_store .mp3 .wav .m4a .aac .flac .py .html .xml .csv .log .exe .dll .so".split()
+)
+
+
+@dataclass(frozen=True)
+class FileStat:
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class ScanResult:
+    files: list[FileStat] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) for unreadable folders
+    missing_roots: list[str] = field(default_factory=list)
+
+
+def _is_candidate(entry: os.DirEntry) -> bool:
+    ext = os.path.splitext(entry.name)[1].lower()
+    if ext in IMAGE_EXTENSIONS:
+        return True
+    if ext in SKIP_EXTENSIONS:
+        return False
+    try:
+        with open(entry.path, "rb") as fh:
+            return looks_like_image(fh.read(16))
+    except OSError:
+        return False
+
+
+def iter_images(root: str, result: ScanResult) -> Iterator[FileStat]:
+    """Depth-first walk; hidden entries and symlinks are skipped (no loops, no double counting)."""
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            result.problems.append((folder, f"cannot list folder: {exc.strerror or exc}"))
+            continue
+        subdirs = []
+        for entry in entries:
+            if entry.name.startswith(".") or entry.is_symlink():
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    subdirs.append(entry.path)
+                elif entry.is_file(follow_symlinks=False) and _is_candidate(entry):
+                    st = entry.stat(follow_symlinks=False)
+                    yield FileStat(entry.path, st.st_size, st.st_mtime_ns)
+            except OSError as exc:
+                result.problems.append((entry.path, f"cannot stat: {exc.strerror or exc}"))
+        stack.extend(reversed(subdirs))
+
+
+def scan(paths: list[str]) -> ScanResult:
+    """Collect image files from folders and single files (absolute, normalised paths)."""
+    result = ScanResult()
+    seen: set[str] = set()
+    for raw in paths:
+        root = os.path.abspath(raw)
+        if os.path.isdir(root):
+            found = iter_images(root, result)
+        elif os.path.isfile(root):
+            st = os.stat(root)
+            found = iter([FileStat(root, st.st_size, st.st_mtime_ns)])
+        else:
+            result.missing_roots.append(root)
+            continue
+        for f in found:
+            if f.path not in seen:
+                seen.add(f.path)
+                result.files.append(f)
+    return result

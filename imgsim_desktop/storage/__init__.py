@@ -1,0 +1,1 @@
+"""Persistent state (catalog, Annoy indexes): no Qt here."""

@@ -1,0 +1,152 @@
+"""Annoy indexes on disk, one per model, swapped in atomically.
+
+Each build writes a new generation: ``<model>.<gen>.ann`` (Annoy items 0..n-1) and
+``<model>.<gen>.ids.npy`` (item -> catalog vector id), both fsynced, and only then the small
+pointer file ``<model>.json`` is replaced with ``os.replace``. A reader therefore sees either the
+old complete generation or the new complete one, never a half-written file, and a build killed
+midway leaves the previous index in service.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from annoy import AnnoyIndex
+
+
+def _safe(model: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", model)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name == "nt":  # directories cannot be opened for fsync on Windows; NTFS journals renames
+        return
+    _fsync_file(path)
+
+
+@dataclass
+class LoadedIndex:
+    annoy: AnnoyIndex
+    ids: np.ndarray  # annoy item -> vector id
+    generation: int
+    built_at: float
+    n_trees: int
+
+    def unload(self) -> None:
+        self.annoy.unload()
+
+
+def trees_for(count: int) -> int:
+    """More trees buy recall at the price of build time and disk; this keeps recall@50 high."""
+    if count <= 20_000:
+        return 32
+    if count <= 200_000:
+        return 24
+    return 16
+
+
+class AnnoyStore:
+    def __init__(self, index_dir: Path, model: str, dim: int) -> None:
+        self.dir = Path(index_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.model = model
+        self.dim = dim
+        self._stem = _safe(model)
+        self.pointer = self.dir / f"{self._stem}.json"
+
+    def _current(self) -> dict | None:
+        try:
+            meta = json.loads(self.pointer.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return meta if meta.get("dim") == self.dim else None
+
+    def build(self, chunks: Iterable[tuple[np.ndarray, np.ndarray]], n_trees: int | None = None, n_jobs: int = -1) -> dict:
+        """Build a new generation from (vector ids, vectors) chunks and make it current."""
+        current = self._current()
+        gen = (current["generation"] + 1) if current else 1
+        ann_path = self.dir / f"{self._stem}.{gen}.ann"
+        ids_path = self.dir / f"{self._stem}.{gen}.ids.npy"
+        index = AnnoyIndex(self.dim, "angular")
+        index.on_disk_build(str(ann_path))  # builds straight into the file: no second copy in RAM
+        id_parts: list[np.ndarray] = []
+        item = 0
+        for ids, vecs in chunks:
+            for vec in vecs:
+                index.add_item(item, vec)
+                item += 1
+            id_parts.append(np.asarray(ids, dtype=np.int64))
+        trees = n_trees or trees_for(item)
+        index.build(trees, n_jobs=n_jobs)
+        index.unload()
+        _fsync_file(ann_path)
+        ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int64)
+        tmp_ids = ids_path.with_suffix(".tmp")
+        with open(tmp_ids, "wb") as fh:
+            np.save(fh, ids)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_ids, ids_path)
+        meta = {
+            "model": self.model,
+            "dim": self.dim,
+            "metric": "angular",
+            "generation": gen,
+            "ann": ann_path.name,
+            "ids": ids_path.name,
+            "count": int(len(ids)),
+            "n_trees": trees,
+            "built_at": time.time(),
+        }
+        tmp_ptr = self.pointer.with_suffix(".json.tmp")
+        with open(tmp_ptr, "w") as fh:
+            json.dump(meta, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_ptr, self.pointer)
+        _fsync_dir(self.dir)
+        self._collect_garbage(keep=gen)
+        return meta
+
+    def load(self) -> LoadedIndex | None:
+        """Memory-map the current generation, or None when there is none (or it is unreadable)."""
+        meta = self._current()
+        if meta is None:
+            return None
+        index = AnnoyIndex(self.dim, "angular")
+        try:
+            index.load(str(self.dir / meta["ann"]), prefault=False)
+            ids = np.load(self.dir / meta["ids"])
+        except (OSError, ValueError):
+            return None
+        if len(ids) != index.get_n_items():
+            index.unload()
+            return None
+        return LoadedIndex(index, ids, meta["generation"], meta["built_at"], meta["n_trees"])
+
+    def _collect_garbage(self, keep: int) -> None:
+        """Drop older generations and leftovers of killed builds. A reader that still has an old
+        file mapped keeps it (POSIX); where the OS refuses (Windows), the next build retries."""
+        pattern = re.compile(rf"^{re.escape(self._stem)}\.(\d+)\.(ann|ids\.npy|ids\.tmp)$")
+        for entry in self.dir.iterdir():
+            m = pattern.match(entry.name)
+            if m and int(m.group(1)) != keep:
+                try:
+                    entry.unlink()
+                except OSError:
+                    pass

@@ -1,0 +1,263 @@
+"""The SQLite catalog: library folders, files, per-model embeddings.
+
+WAL mode and one transaction per indexing batch: a process killed at any moment leaves the last
+committed batch intact, and the next run resumes from there. Embedding ids come from
+AUTOINCREMENT, so an id is never reused: an Annoy index built earlier can never map one of its
+items onto a different photo's vector.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS roots (
+    path TEXT PRIMARY KEY,
+    added_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    width INTEGER,
+    height INTEGER,
+    error TEXT,                -- why decoding failed; NULL when the file is fine
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS embeddings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    vector BLOB NOT NULL,      -- float32, L2-normalised
+    UNIQUE (file_id, model)
+);
+CREATE INDEX IF NOT EXISTS embeddings_model ON embeddings(model, id);
+"""
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """One file's outcome in a batch: a vector, or the reason it has none."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    vector: np.ndarray | None = None
+    width: int | None = None
+    height: int | None = None
+    error: str | None = None
+
+
+class CatalogError(Exception):
+    pass
+
+
+class Catalog:
+    """Thread-safe wrapper over one SQLite connection (calls are short; a lock serialises them)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable up to the last checkpointed commit, never corrupt
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise CatalogError(f"{self.path}: cannot open the catalog ({exc})") from None
+        self._lock = threading.RLock()
+        version = self._one("SELECT value FROM meta WHERE key='schema_version'")
+        if version is None:
+            self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(version) > SCHEMA_VERSION:
+            raise CatalogError(f"{self.path}: catalog was written by a newer imgsim (schema {version})")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _one(self, sql: str, args: tuple = ()):
+        row = self._db.execute(sql, args).fetchone()
+        return row[0] if row else None
+
+    # --- library roots -------------------------------------------------------------------------
+
+    def add_root(self, path: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO roots VALUES (?, ?)", (path, time.time()))
+
+    def roots(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT path FROM roots ORDER BY path")]
+
+    # --- files ---------------------------------------------------------------------------------
+
+    def files_under(self, root: str) -> dict[str, FileRecord]:
+        """Known files inside ``root`` (a folder path), keyed by path."""
+        prefix = root.rstrip("/\\")
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, path, size, mtime_ns, error FROM files WHERE path = ? OR substr(path, 1, ?) IN (?, ?)",
+                (prefix, len(prefix) + 1, prefix + "/", prefix + "\\"),
+            ).fetchall()
+        return {r[1]: FileRecord(*r) for r in rows}
+
+    def file_by_path(self, path: str) -> FileRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT id, path, size, mtime_ns, error FROM files WHERE path = ?", (path,)).fetchone()
+        return FileRecord(*row) if row else None
+
+    def embedded_file_ids(self, model: str) -> set[int]:
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT file_id FROM embeddings WHERE model = ?", (model,))}
+
+    def remove_files(self, paths: Iterable[str]) -> int:
+        paths = list(paths)
+        with self._lock, self._transaction():
+            self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
+        return len(paths)
+
+    def store_batch(self, model: str, items: list[Embedded]) -> None:
+        """Commit one batch of outcomes atomically. A changed file loses all its old embeddings."""
+        now = time.time()
+        with self._lock, self._transaction():
+            for it in items:
+                row = self._db.execute("SELECT id, size, mtime_ns FROM files WHERE path = ?", (it.path,)).fetchone()
+                if row is None:
+                    file_id = self._db.execute(
+                        "INSERT INTO files (path, size, mtime_ns, width, height, error, updated_at) VALUES (?,?,?,?,?,?,?)",
+                        (it.path, it.size, it.mtime_ns, it.width, it.height, it.error, now),
+                    ).lastrowid
+                else:
+                    file_id = row[0]
+                    if (row[1], row[2]) != (it.size, it.mtime_ns):
+                        self._db.execute("DELETE FROM embeddings WHERE file_id = ?", (file_id,))
+                    self._db.execute(
+                        "UPDATE files SET size=?, mtime_ns=?, width=?, height=?, error=?, updated_at=? WHERE id=?",
+                        (it.size, it.mtime_ns, it.width, it.height, it.error, now, file_id),
+                    )
+                if it.vector is not None:
+                    self._db.execute("DELETE FROM embeddings WHERE file_id = ? AND model = ?", (file_id, model))
+                    self._db.execute(
+                        "INSERT INTO embeddings (file_id, model, vector) VALUES (?,?,?)",
+                        (file_id, model, np.ascontiguousarray(it.vector, dtype=np.float32).tobytes()),
+                    )
+
+    def _transaction(self):
+        db = self._db
+
+        class _Tx:
+            def __enter__(self_inner):
+                db.execute("BEGIN IMMEDIATE")
+
+            def __exit__(self_inner, exc_type, *_):
+                db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+        return _Tx()
+
+    # --- embeddings ----------------------------------------------------------------------------
+
+    def vector_ids(self, model: str) -> np.ndarray:
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM embeddings WHERE model = ? ORDER BY id", (model,)).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def iter_vectors(self, model: str, ids: Iterable[int] | None = None, chunk: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (ids, vectors) chunks for a model, all of it or only the given vector ids."""
+        if ids is None:
+            last = 0
+            while True:
+                with self._lock:
+                    rows = self._db.execute(
+                        "SELECT id, vector FROM embeddings WHERE model = ? AND id > ? ORDER BY id LIMIT ?", (model, last, chunk)
+                    ).fetchall()
+                if not rows:
+                    return
+                last = rows[-1][0]
+                yield _unpack(rows)
+            return
+        ids = list(ids)
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT id, vector FROM embeddings WHERE id IN ({','.join('?' * len(part))}) ORDER BY id", part
+                ).fetchall()
+            if rows:
+                yield _unpack(rows)
+
+    def vector_for_path(self, model: str, path: str) -> tuple[int, np.ndarray, int, int] | None:
+        """(vector id, vector, size, mtime_ns) of a catalogued file, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT e.id, e.vector, f.size, f.mtime_ns FROM embeddings e JOIN files f ON f.id = e.file_id WHERE f.path = ? AND e.model = ?",
+                (path, model),
+            ).fetchone()
+        return (row[0], np.frombuffer(row[1], dtype=np.float32), row[2], row[3]) if row else None
+
+    def paths_for_vectors(self, ids: Iterable[int]) -> dict[int, str]:
+        ids = list(ids)
+        out: dict[int, str] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            with self._lock:
+                out.update(
+                    self._db.execute(
+                        f"SELECT e.id, f.path FROM embeddings e JOIN files f ON f.id = e.file_id WHERE e.id IN ({','.join('?' * len(part))})",
+                        part,
+                    ).fetchall()
+                )
+        return out
+
+    # --- summaries -----------------------------------------------------------------------------
+
+    def stats(self) -> dict:
+        with self._lock:
+            per_model = dict(self._db.execute("SELECT model, COUNT(*) FROM embeddings GROUP BY model").fetchall())
+            return {
+                "roots": self.roots(),
+                "files": self._one("SELECT COUNT(*) FROM files"),
+                "errors": self._one("SELECT COUNT(*) FROM files WHERE error IS NOT NULL"),
+                "embeddings": per_model,
+            }
+
+    def errors(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return self._db.execute("SELECT path, error FROM files WHERE error IS NOT NULL ORDER BY path").fetchall()
+
+    def integrity_ok(self) -> bool:
+        with self._lock:
+            return self._one("PRAGMA integrity_check") == "ok"
+
+
+def _unpack(rows: list[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+    return ids, vecs

@@ -1,0 +1,1 @@
+"""Qt widgets: the desktop app's windows and views."""
