@@ -22,6 +22,9 @@ from imgsim_desktop.core.scanner import FileStat, scan
 from imgsim_desktop.storage.catalog import Catalog, Embedded
 
 
+DEFAULT_BATCH = 16
+
+
 @dataclass
 class IndexReport:
     model: str
@@ -76,7 +79,7 @@ def plan(catalog: Catalog, model: str, files: list[FileStat], roots: list[str]) 
 
 
 class Indexer:
-    def __init__(self, catalog: Catalog, backbone: Backbone, batch_size: int = 16, decode_workers: int | None = None) -> None:
+    def __init__(self, catalog: Catalog, backbone: Backbone, batch_size: int = DEFAULT_BATCH, decode_workers: int | None = None) -> None:
         self.catalog = catalog
         self.backbone = backbone
         self.batch_size = batch_size

@@ -1,0 +1,164 @@
+"""Indexing throughput on phone-size photos, against the ideal measured in the same run.
+
+    python bench/bench_indexing.py [--photos 48] [--model efficientnet-lite0] [--rounds 2]
+
+Generates 4000x3000 JPEGs (real photos upscaled, with sensor-like noise so they compress like
+camera files), then measures on the same cores:
+  decode-only     the decoding stage alone (same thread pool as the indexer)
+  inference-only  the ONNX session alone on pre-decoded pixels (same batch size)
+  pipeline        the real Indexer end to end into a fresh catalog (own process: its peak RSS)
+The ideal for a pipeline that shares the cores between both stages is 1 / (1/decode + 1/infer):
+every photo costs its decode time plus its inference time of the machine's capacity. Rounds are
+interleaved so drift on a shared machine hits all three alike. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+SOURCE_PHOTOS = REPO.parent / "shared" / "photos" / "aib"
+
+
+def make_photos(folder: Path, count: int, seed: int = 0) -> list[Path]:
+    rng = np.random.default_rng(seed)
+    sources = sorted(SOURCE_PHOTOS.glob("*.jpg"))
+    out = []
+    for i in range(count):
+        src = Image.open(sources[i % len(sources)]).convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC)
+        arr = np.asarray(src, dtype=np.int16)
+        noise = rng.normal(0, 6, size=(3000, 4000, 1)).astype(np.int16)  # luminance grain, like a phone sensor
+        arr = np.clip(arr + noise, 0, 255).astype(np.uint8)
+        path = folder / f"IMG_{i:04d}.jpg"
+        Image.fromarray(arr).save(path, quality=92)
+        out.append(path)
+    return out
+
+
+def decode_only(files: list[Path], prep, workers: int) -> float:
+    from imgsim_desktop.core.decode import load_for_model
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        for _ in pool.map(lambda p: load_for_model(p, prep), files):
+            pass
+    return len(files) / (time.perf_counter() - start)
+
+
+def inference_only(backbone, pixels: np.ndarray, batch: int) -> float:
+    start = time.perf_counter()
+    for i in range(0, len(pixels), batch):
+        backbone.embed(pixels[i : i + batch])
+    return len(pixels) / (time.perf_counter() - start)
+
+
+def pipeline_in_subprocess(folder: Path, model: str) -> dict:
+    with tempfile.TemporaryDirectory(prefix="imgsim-bench-data-") as data:
+        out = subprocess.run(
+            [sys.executable, __file__, "--pipeline-child", str(folder), "--model", model, "--data", data],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    return json.loads(out.stdout)
+
+
+def pipeline_child(folder: str, model: str, data: str) -> None:
+    from imgsim_desktop.core.backbones import Backbone, get_model
+    from imgsim_desktop.core.indexer import Indexer
+    from imgsim_desktop.storage.catalog import Catalog
+
+    backbone = Backbone(get_model(model))
+    backbone.embed(np.zeros((1, backbone.spec.preprocess.input_size, backbone.spec.preprocess.input_size, 3), np.uint8))  # warm-up
+    with Catalog(Path(data) / "catalog.sqlite3") as catalog:
+        indexer = Indexer(catalog, backbone)
+        start = time.perf_counter()
+        report = indexer.run([folder])
+        seconds = time.perf_counter() - start
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"indexed": report.indexed, "errors": len(report.errors), "seconds": seconds, "peak_rss_mb": rss_mb}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--photos", type=int, default=48)
+    parser.add_argument("--model", default="efficientnet-lite0")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--pipeline-child", help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.pipeline_child:
+        pipeline_child(args.pipeline_child, args.model, args.data)
+        return
+
+    from imgsim_desktop.core.backbones import Backbone, default_threads, get_model
+    from imgsim_desktop.core.decode import load_for_model
+    from imgsim_desktop.core.indexer import DEFAULT_BATCH
+
+    cores = default_threads()
+    spec = get_model(args.model)
+    with tempfile.TemporaryDirectory(prefix="imgsim-bench-photos-") as tmp:
+        folder = Path(tmp)
+        t0 = time.perf_counter()
+        files = make_photos(folder, args.photos)
+        generate_s = time.perf_counter() - t0
+        mean_mb = statistics.mean(f.stat().st_size for f in files) / 1e6
+        backbone = Backbone(spec)
+        batch = DEFAULT_BATCH
+        pixels = np.stack([load_for_model(f, spec.preprocess).pixels for f in files])
+        inference_only(backbone, pixels[:batch], batch)  # warm-up
+        decode_rates, infer_rates, pipe_rates, rss = [], [], [], []
+        for _ in range(args.rounds):
+            decode_rates.append(decode_only(files, spec.preprocess, cores))
+            infer_rates.append(inference_only(backbone, pixels, batch))
+            child = pipeline_in_subprocess(folder, args.model)
+            assert child["indexed"] == len(files) and child["errors"] == 0, child
+            pipe_rates.append(child["indexed"] / child["seconds"])
+            rss.append(child["peak_rss_mb"])
+    ratios = [p / (1 / (1 / d + 1 / i)) for d, i, p in zip(decode_rates, infer_rates, pipe_rates, strict=True)]
+    decode, infer, pipe = statistics.median(decode_rates), statistics.median(infer_rates), statistics.median(pipe_rates)
+    ideal = 1 / (1 / decode + 1 / infer)
+    ratio = statistics.median(ratios)
+    print(
+        json.dumps(
+            {
+                "benchmark": "indexing",
+                "model": spec.name,
+                "provider": backbone.provider,
+                "cores": cores,
+                "photos": len(files),
+                "photo_size": "4000x3000",
+                "mean_file_mb": round(mean_mb, 2),
+                "generate_s": round(generate_s, 1),
+                "rounds": args.rounds,
+                "decode_only_per_s": round(decode, 2),
+                "inference_only_per_s": round(infer, 2),
+                "ideal_per_s": round(ideal, 2),
+                "pipeline_per_s": round(pipe, 2),
+                "ratio_to_ideal": round(ratio, 3),
+                "ratio_per_round": [round(r, 3) for r in ratios],
+                "goal_ratio": 0.85,
+                "goal_met": ratio >= 0.85,
+                "indexing_peak_rss_mb": round(max(rss), 1),
+                "cpu_count": os.cpu_count(),
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

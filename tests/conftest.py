@@ -1,0 +1,42 @@
+"""Shared fixtures. Tests never touch the user's real data dir: IMGSIM_DATA_DIR points at a temp dir."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PHOTOS = REPO.parent / "shared" / "photos"
+
+# Set before any imgsim module computes a data dir, for every test and subprocess.
+os.environ["IMGSIM_DATA_DIR"] = tempfile.mkdtemp(prefix="imgsim-test-default-")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "data"
+    monkeypatch.setenv("IMGSIM_DATA_DIR", str(path))
+    return path
+
+
+def copy_photos(dest: Path, names: list[str]) -> list[Path]:
+    """Copy photos (paths relative to shared/photos) into dest, flat; returns the copies."""
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name in names:
+        target = dest / Path(name).name
+        shutil.copyfile(PHOTOS / name, target)
+        out.append(target)
+    return out
+
+
+@pytest.fixture(scope="session")
+def lite0():
+    from imgsim_desktop.core.backbones import Backbone, get_model
+
+    return Backbone(get_model("efficientnet-lite0"), device="cpu")

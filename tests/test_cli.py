@@ -1,0 +1,86 @@
+"""`imgsim` as a script would use it: JSON contracts, exit codes, clear messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import PHOTOS, copy_photos
+from imgsim_desktop.cli import main
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def indexed(tmp_path, data_dir, capsys) -> Path:
+    lib = tmp_path / "lib"
+    copy_photos(lib, ["ukbench/ukbench00120.jpg", "ukbench/ukbench00120_hflip.jpg", "labelled/dog.jpg", "labelled/pelican.jpg", "scenes/fruits.jpg"])
+    copy_photos(lib, ["formats/ukbench09380.jpeg", "formats/ukbench09380.webp", "ukbench/ukbench09268_corrupt.jpg"])
+    code, out, _ = run(capsys, "index", str(lib), "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert {"indexed", "skipped", "errors", "model", "provider"} <= report.keys()
+    assert report["indexed"] == 7 and report["model"] == "efficientnet-lite0"
+    assert report["errors"] == [{"path": str(lib / "ukbench09268_corrupt.jpg"), "error": report["errors"][0]["error"]}]
+    return lib
+
+
+def test_similar_json_one_line_per_query_best_first(indexed, capsys):
+    outside = PHOTOS / "ukbench/ukbench00120_resize.jpg"
+    code, out, _ = run(capsys, "similar", str(indexed / "ukbench00120.jpg"), str(outside), "-k", "3", "--json")
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [q["query"] for q in lines] == [str(indexed / "ukbench00120.jpg"), str(outside)]
+    for q in lines:
+        scores = [r["score"] for r in q["results"]]
+        assert len(scores) == 3 and scores == sorted(scores, reverse=True) and all(-1 <= s <= 1 for s in scores)
+    assert lines[0]["results"][0]["path"] == str(indexed / "ukbench00120_hflip.jpg")
+    assert str(indexed / "ukbench00120.jpg") not in [r["path"] for r in lines[0]["results"]]  # the query itself is not a result
+    assert Path(lines[1]["results"][0]["path"]).name.startswith("ukbench00120")
+
+
+def test_similar_bad_query_is_reported_and_others_still_answered(indexed, capsys, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really")
+    code, out, _ = run(capsys, "similar", str(bad), str(indexed / "dog.jpg"), "--json")
+    first, second = (json.loads(line) for line in out.splitlines())
+    assert code == 1 and first["results"] == [] and "broken.jpg" in first["query"] and first["error"]
+    assert len(second["results"]) == 6
+
+
+def test_duplicates_json_groups(indexed, capsys):
+    code, out, _ = run(capsys, "duplicates", "--json")
+    groups = [sorted(Path(m["path"]).name for m in g) for g in json.loads(out)["groups"]]
+    assert code == 0
+    assert ["ukbench09380.jpeg", "ukbench09380.webp"] in groups
+    assert ["ukbench00120.jpg", "ukbench00120_hflip.jpg"] in groups
+    assert all("dog.jpg" not in g for g in groups)
+
+
+def test_models_and_status(indexed, capsys):
+    code, out, _ = run(capsys, "models", "--json")
+    models = {m["name"]: m for m in json.loads(out)}
+    assert code == 0 and models["efficientnet-lite0"]["installed"] and models["efficientnet-lite0"]["default"]
+    assert all(m["install"] for m in models.values() if not m["installed"])
+    code, out, _ = run(capsys, "status", "--json")
+    status = json.loads(out)
+    assert status["files"] == 8 and status["errors"] == 1 and status["embeddings"] == {"efficientnet-lite0": 7}
+    assert status["error_files"][0]["path"].endswith("ukbench09268_corrupt.jpg")
+
+
+def test_unknown_model_is_a_clear_error(data_dir, capsys):
+    code, _, err = run(capsys, "similar", str(PHOTOS / "labelled/dog.jpg"), "--model", "nope")
+    assert code == 2 and "unknown model 'nope'" in err and "efficientnet-lite0" in err
+
+
+def test_installed_console_script_runs(data_dir):
+    out = subprocess.run([sys.executable, "-m", "imgsim_desktop.cli", "models"], capture_output=True, text=True)
+    assert out.returncode == 0 and "efficientnet-lite0" in out.stdout
