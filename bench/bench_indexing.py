@@ -106,7 +106,7 @@ def main() -> None:
 
     from imgsim_desktop.core.backbones import Backbone, default_threads, get_model
     from imgsim_desktop.core.decode import load_for_model
-    from imgsim_desktop.core.indexer import DEFAULT_BATCH
+    from imgsim_desktop.core.indexer import batch_size_for
 
     cores = default_threads()
     spec = get_model(args.model)
@@ -117,7 +117,7 @@ def main() -> None:
         generate_s = time.perf_counter() - t0
         mean_mb = statistics.mean(f.stat().st_size for f in files) / 1e6
         backbone = Backbone(spec)
-        batch = DEFAULT_BATCH
+        batch = batch_size_for(backbone.provider)
         pixels = np.stack([load_for_model(f, spec.preprocess).pixels for f in files])
         inference_only(backbone, pixels[:batch], batch)  # warm-up
         decode_rates, infer_rates, pipe_rates, rss = [], [], [], []

@@ -89,7 +89,7 @@ def test_cancel_keeps_committed_batches_and_resume_finishes(tmp_path, data_dir):
         if done >= 8:
             progress.cancel()
 
-    progress = Progress(cancel_after_first_batch)
+    progress = Progress(cancel_after_first_batch, rate_hz=1e6)
     with Engine(data_dir) as engine:
         engine_idx = indexer_mod.Indexer(engine.catalog, engine.backbone, batch_size=8)
         report = engine_idx.run([str(lib)], progress)

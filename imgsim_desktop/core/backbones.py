@@ -217,6 +217,12 @@ def _providers_for(device: str) -> list:
 
     want_gpu = device in ("auto", "gpu")
     if want_gpu and "CUDAExecutionProvider" in ort.get_available_providers() and cuda_device_count() > 0:
+        if hasattr(ort, "preload_dlls"):
+            # Finds CUDA/cuDNN installed as pip wheels (the `cuda` extra) before the system's.
+            try:
+                ort.preload_dlls()
+            except Exception as exc:  # noqa: BLE001 - missing libraries surface as a CPU fallback below
+                log.info("CUDA libraries not preloaded: %s", exc)
         return [("CUDAExecutionProvider", {"device_id": 0}), "CPUExecutionProvider"]
     if device == "gpu":
         log.warning("GPU requested but no CUDA device/provider is available; using CPU")

@@ -22,7 +22,14 @@ from imgsim_desktop.core.scanner import FileStat, scan
 from imgsim_desktop.storage.catalog import Catalog, Embedded
 
 
-DEFAULT_BATCH = 16
+# Small CPU batches keep the first/last batch short (less time with one stage idle) and cost no
+# throughput on 2-4 cores (bench/bench_indexing.py); a GPU wants bigger batches.
+CPU_BATCH = 8
+GPU_BATCH = 32
+
+
+def batch_size_for(provider: str) -> int:
+    return GPU_BATCH if provider == "CUDA" else CPU_BATCH
 
 
 @dataclass
@@ -63,6 +70,9 @@ def plan(catalog: Catalog, model: str, files: list[FileStat], roots: list[str]) 
     known: dict = {}
     for root in roots:
         known.update(catalog.files_under(root))
+    for f in files:  # files named directly rather than found under a folder
+        if f.path not in known and not _inside(f.path, roots) and (rec := catalog.file_by_path(f.path)) is not None:
+            known[f.path] = rec
     embedded = catalog.embedded_file_ids(model)
     todo, skipped = [], 0
     for f in files:
@@ -78,11 +88,15 @@ def plan(catalog: Catalog, model: str, files: list[FileStat], roots: list[str]) 
     return Plan(todo, skipped, gone)
 
 
+def _inside(path: str, roots: list[str]) -> bool:
+    return any(path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
 class Indexer:
-    def __init__(self, catalog: Catalog, backbone: Backbone, batch_size: int = DEFAULT_BATCH, decode_workers: int | None = None) -> None:
+    def __init__(self, catalog: Catalog, backbone: Backbone, batch_size: int | None = None, decode_workers: int | None = None) -> None:
         self.catalog = catalog
         self.backbone = backbone
-        self.batch_size = batch_size
+        self.batch_size = batch_size or batch_size_for(backbone.provider)
         self.decode_workers = decode_workers or default_threads()
 
     def run(self, paths: list[str], progress: Progress | None = None) -> IndexReport:
