@@ -21,7 +21,6 @@ from imgsim_desktop.core.progress import Cancelled, Progress
 from imgsim_desktop.core.scanner import FileStat, scan
 from imgsim_desktop.storage.catalog import Catalog, Embedded
 
-
 # Small CPU batches keep the first/last batch short (less time with one stage idle) and cost no
 # throughput on 2-4 cores (bench/bench_indexing.py); a GPU wants bigger batches.
 CPU_BATCH = 8
