@@ -18,6 +18,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # that is ours, so the message is clear and no Pillow warning leaks.
 MAX_PIXELS = 268_000_000
 Image.MAX_IMAGE_PIXELS = None  # our own check below replaces Pillow's warning/error pair
+# Pillow warns (UserWarning) about damaged EXIF/ICC/metadata that it still decodes, from Image.open() as well as
+# load(). Filtered once, process-wide and only for Pillow's modules: warnings.catch_warnings() swaps the global
+# filter list and is not thread-safe, and decoding runs in the indexer's thread pool.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 try:  # HEIC/HEIF is an optional extra (pillow-heif wheels are GPL)
     from pillow_heif import register_heif_opener
@@ -91,20 +95,29 @@ def open_image(path: str | os.PathLike, min_side: int | None = None) -> tuple[Im
     except UnidentifiedImageError:
         raise DecodeError("not an image Pillow can read (unrecognised or corrupt content)") from None
     except OSError as exc:
-        raise DecodeError(f"cannot read file: {exc.strerror or exc}") from None
+        if exc.errno is not None:  # a real I/O problem: missing file, no permission, disk error
+            raise DecodeError(f"cannot read file: {exc.strerror or exc}") from None
+        raise DecodeError(_explain(exc)) from None  # Pillow's content errors carry no errno
+    except (SyntaxError, ValueError, RuntimeError, EOFError) as exc:  # e.g. PPM header parse, AVIF/HEIF plugins
+        raise DecodeError(_explain(exc)) from None
     try:
-        return _prepare(img, min_side)
+        rgb, size = _prepare(img, min_side)
     except DecodeError:
         img.close()
         raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, EOFError) as exc:
+    except (OSError, SyntaxError, ValueError, RuntimeError, Image.DecompressionBombError, EOFError) as exc:
         img.close()
         raise DecodeError(_explain(exc)) from None
+    if rgb is img and getattr(img, "n_frames", 1) > 1:
+        rgb = img.copy()  # multi-frame files keep their handle open after load()
+    if rgb is not img:
+        img.close()
+    return rgb, size
 
 
 def _explain(exc: BaseException) -> str:
     text = str(exc)
-    if "truncated" in text or isinstance(exc, EOFError):
+    if "truncated" in text.lower() or isinstance(exc, EOFError):
         return "file is truncated (incomplete image data)"
     return f"corrupt image data ({text or type(exc).__name__})"
 
@@ -112,7 +125,7 @@ def _explain(exc: BaseException) -> str:
 def _prepare(img: Image.Image, min_side: int | None) -> tuple[Image.Image, tuple[int, int]]:
     width, height = img.size
     if width * height > MAX_PIXELS:
-        raise DecodeError(f"image too large ({width}x{height} pixels, limit {MAX_PIXELS // 1_000_000} MP)")
+        raise DecodeError(f"image too large ({width}x{height} pixels, limit {MAX_PIXELS / 1e6:g} MP)")
     orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
     if orientation in (5, 6, 7, 8):
         width, height = height, width
@@ -120,23 +133,29 @@ def _prepare(img: Image.Image, min_side: int | None) -> tuple[Image.Image, tuple
         # draft() keeps both sides >= the request, so ask for min_side on the shorter side.
         scale = min_side / min(img.size)
         img.draft("RGB", (max(1, int(img.size[0] * scale)), max(1, int(img.size[1] * scale))))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Pillow warns about odd EXIF/ICC data it still decodes fine
-        img.load()
-        if orientation != 1:
-            img = ImageOps.exif_transpose(img)
+    img.load()
+    if orientation != 1:
+        img = ImageOps.exif_transpose(img)
     return _to_rgb(img), (width, height)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Any Pillow mode -> 8-bit RGB; transparency is flattened onto white, as viewers show it."""
     mode = img.mode
+    if mode in ("L", "RGB") and "transparency" in img.info:
+        img, mode = img.convert("RGBA"), "RGBA"  # tRNS colour key
     if mode == "RGB":
         return img
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         # 16-bit and float greyscale: scale by the format's range, not clip at 255.
         arr = np.asarray(img, dtype=np.float64)
-        peak = 1.0 if mode == "F" and arr.max(initial=0) <= 1.0 else (65535.0 if arr.max(initial=0) > 255 else 255.0)
+        top = arr.max(initial=0)
+        if mode.startswith("I;16"):
+            peak = 65535.0  # the mode says 16 bits: a dark image must stay dark
+        elif mode == "F" and top <= 1.0:
+            peak = 1.0
+        else:
+            peak = 65535.0 if top > 255 else 255.0
         arr = np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(arr).convert("RGB")
     if mode == "P":
