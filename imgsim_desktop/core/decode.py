@@ -77,10 +77,44 @@ class Decoded:
     pixels: np.ndarray  # input_size x input_size x 3, uint8, RGB
     width: int  # full-resolution size as displayed (after EXIF orientation)
     height: int
+    taken_at: str | None = None  # EXIF DateTimeOriginal as ISO 8601, when the file has one
+    camera: str | None = None  # EXIF make + model
+
+
+@dataclass
+class Photo:
+    image: Image.Image  # RGB, oriented, possibly reduced by draft()
+    width: int
+    height: int
+    taken_at: str | None
+    camera: str | None
+
+
+_EXIF_IFD = 0x8769
+_DATETIME_ORIGINAL = 0x9003
+_DATETIME = 0x0132
+_MAKE, _MODEL = 0x010F, 0x0110
+
+
+def _exif_facts(exif: Image.Exif) -> tuple[str | None, str | None]:
+    raw = exif.get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)
+    taken = None
+    if isinstance(raw, str) and len(raw) >= 19 and raw[4] == ":" and raw[7] == ":":
+        taken = f"{raw[:4]}-{raw[5:7]}-{raw[8:10]}T{raw[11:19]}"  # "YYYY:MM:DD HH:MM:SS" -> ISO
+    make = str(exif.get(_MAKE) or "").strip(" \x00")
+    model = str(exif.get(_MODEL) or "").strip(" \x00")
+    camera = model if model.lower().startswith(make.lower()) else f"{make} {model}".strip()
+    return taken, camera or None
 
 
 def open_image(path: str | os.PathLike, min_side: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
-    """Open, guard and orient a file. Returns an RGB image plus the full displayed size.
+    """Open, guard and orient a file. Returns an RGB image plus the full displayed size."""
+    photo = open_photo(path, min_side)
+    return photo.image, (photo.width, photo.height)
+
+
+def open_photo(path: str | os.PathLike, min_side: int | None = None) -> Photo:
+    """Open, guard and orient a file: RGB pixels, full displayed size, date taken and camera.
 
     With ``min_side``, JPEGs are decoded at the smallest DCT scale whose shorter side is still at
     least ``min_side``, which is enough for an embedding and several times faster.
@@ -101,7 +135,7 @@ def open_image(path: str | os.PathLike, min_side: int | None = None) -> tuple[Im
     except (SyntaxError, ValueError, RuntimeError, EOFError) as exc:  # e.g. PPM header parse, AVIF/HEIF plugins
         raise DecodeError(_explain(exc)) from None
     try:
-        rgb, size = _prepare(img, min_side)
+        rgb, size, facts = _prepare(img, min_side)
     except DecodeError:
         img.close()
         raise
@@ -112,7 +146,7 @@ def open_image(path: str | os.PathLike, min_side: int | None = None) -> tuple[Im
         rgb = img.copy()  # multi-frame files keep their handle open after load()
     if rgb is not img:
         img.close()
-    return rgb, size
+    return Photo(rgb, size[0], size[1], *facts)
 
 
 def _explain(exc: BaseException) -> str:
@@ -122,11 +156,13 @@ def _explain(exc: BaseException) -> str:
     return f"corrupt image data ({text or type(exc).__name__})"
 
 
-def _prepare(img: Image.Image, min_side: int | None) -> tuple[Image.Image, tuple[int, int]]:
+def _prepare(img: Image.Image, min_side: int | None) -> tuple[Image.Image, tuple[int, int], tuple[str | None, str | None]]:
     width, height = img.size
     if width * height > MAX_PIXELS:
         raise DecodeError(f"image too large ({width}x{height} pixels, limit {MAX_PIXELS / 1e6:g} MP)")
-    orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
+    exif = img.getexif()
+    orientation = exif.get(0x0112, 1)
+    facts = _exif_facts(exif) if exif else (None, None)
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     if min_side and img.format == "JPEG" and img.mode in ("RGB", "L", "CMYK", "YCbCr"):
@@ -136,7 +172,7 @@ def _prepare(img: Image.Image, min_side: int | None) -> tuple[Image.Image, tuple
     img.load()
     if orientation != 1:
         img = ImageOps.exif_transpose(img)
-    return _to_rgb(img), (width, height)
+    return _to_rgb(img), (width, height), facts
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -172,8 +208,8 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 def load_for_model(path: str | os.PathLike, prep: Preprocess) -> Decoded:
     """Decode a file to the square RGB array a backbone takes (resize + crop in one resample)."""
     min_side = prep.resize if prep.resize_mode == "shorter_side_center_crop" else prep.input_size
-    img, (width, height) = open_image(path, min_side=min_side)
-    return Decoded(model_pixels(img, prep), width, height)
+    photo = open_photo(path, min_side=min_side)
+    return Decoded(model_pixels(photo.image, prep), photo.width, photo.height, photo.taken_at, photo.camera)
 
 
 def model_pixels(img: Image.Image, prep: Preprocess) -> np.ndarray:

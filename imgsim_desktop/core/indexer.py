@@ -104,7 +104,7 @@ class Indexer:
         model = self.backbone.spec.name
         report = IndexReport(model=model, provider=self.backbone.provider)
         progress.report(0, 0, "scanning", force=True)
-        scanned = scan(paths)
+        scanned = scan(paths, self.catalog.excluded())
         report.missing = scanned.missing_roots
         report.errors += [{"path": p, "error": why} for p, why in scanned.problems]
         folder_roots = [os.path.abspath(p) for p in paths if os.path.isdir(p)]
@@ -173,6 +173,6 @@ class Indexer:
         items = list(failed)
         if batch:
             vectors = self.backbone.embed(np.stack([d.pixels for _, d in batch]))
-            items += [Embedded(f.path, f.size, f.mtime_ns, vec, d.width, d.height) for (f, d), vec in zip(batch, vectors)]
+            items += [Embedded(f.path, f.size, f.mtime_ns, vec, d.width, d.height, taken_at=d.taken_at, camera=d.camera) for (f, d), vec in zip(batch, vectors)]
         self.catalog.store_batch(self.backbone.spec.name, items)
         report.indexed += len(batch)

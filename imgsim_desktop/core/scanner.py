@@ -47,8 +47,8 @@ def _is_candidate(entry: os.DirEntry) -> bool:
         return False
 
 
-def iter_images(root: str, result: ScanResult) -> Iterator[FileStat]:
-    """Depth-first walk; hidden entries and symlinks are skipped (no loops, no double counting)."""
+def iter_images(root: str, result: ScanResult, excluded: frozenset[str] = frozenset()) -> Iterator[FileStat]:
+    """Depth-first walk; hidden entries, symlinks and excluded folders are skipped."""
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -64,7 +64,8 @@ def iter_images(root: str, result: ScanResult) -> Iterator[FileStat]:
                 continue
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    subdirs.append(entry.path)
+                    if entry.path not in excluded:
+                        subdirs.append(entry.path)
                 elif entry.is_file(follow_symlinks=False) and _is_candidate(entry):
                     st = entry.stat(follow_symlinks=False)
                     yield FileStat(entry.path, st.st_size, st.st_mtime_ns)
@@ -73,14 +74,15 @@ def iter_images(root: str, result: ScanResult) -> Iterator[FileStat]:
         stack.extend(reversed(subdirs))
 
 
-def scan(paths: list[str]) -> ScanResult:
+def scan(paths: list[str], excluded: list[str] | None = None) -> ScanResult:
     """Collect image files from folders and single files (absolute, normalised paths)."""
+    skip = frozenset(os.path.abspath(p) for p in excluded or ())
     result = ScanResult()
     seen: set[str] = set()
     for raw in paths:
         root = os.path.abspath(raw)
         if os.path.isdir(root):
-            found = iter_images(root, result)
+            found = iter_images(root, result, skip)
         elif os.path.isfile(root):
             st = os.stat(root)
             found = iter([FileStat(root, st.st_size, st.st_mtime_ns)])

@@ -8,6 +8,7 @@ items onto a different photo's vector.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -33,8 +34,11 @@ CREATE TABLE IF NOT EXISTS files (
     width INTEGER,
     height INTEGER,
     error TEXT,                -- why decoding failed; NULL when the file is fine
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    taken_at TEXT,             -- EXIF date taken (ISO 8601), NULL when unknown
+    camera TEXT
 );
+CREATE TABLE IF NOT EXISTS excluded (path TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS embeddings (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
@@ -66,6 +70,22 @@ class Embedded:
     width: int | None = None
     height: int | None = None
     error: str | None = None
+    taken_at: str | None = None
+    camera: str | None = None
+
+
+@dataclass(frozen=True)
+class PhotoRow:
+    """What the grid shows for one photo."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    width: int | None
+    height: int | None
+    taken_at: str | None
+    camera: str | None
 
 
 class CatalogError(Exception):
@@ -88,10 +108,17 @@ class Catalog:
             raise CatalogError(f"{self.path}: cannot open the catalog ({exc})") from None
         self._lock = threading.RLock()
         version = self._one("SELECT value FROM meta WHERE key='schema_version'")
-        if version is None:
-            self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(version) > SCHEMA_VERSION:
+        if version is not None and int(version) > SCHEMA_VERSION:
             raise CatalogError(f"{self.path}: catalog was written by a newer imgsim (schema {version})")
+        self._migrate(int(version or SCHEMA_VERSION))
+
+    def _migrate(self, version: int) -> None:
+        if version < 2:  # v2 added what the grid and preview show
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(files)")}
+            for col in ("taken_at", "camera"):
+                if col not in columns:
+                    self._db.execute(f"ALTER TABLE files ADD COLUMN {col} TEXT")
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         with self._lock:
@@ -116,6 +143,31 @@ class Catalog:
     def roots(self) -> list[str]:
         with self._lock:
             return [r[0] for r in self._db.execute("SELECT path FROM roots ORDER BY path")]
+
+    def remove_root(self, path: str) -> int:
+        """Forget a library folder and what was indexed under it (the photos themselves stay)."""
+        gone = list(self.files_under(path))
+        with self._lock, self._transaction():
+            self._db.execute("DELETE FROM roots WHERE path = ?", (path,))
+            self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in gone])
+            self._db.execute("DELETE FROM excluded WHERE path = ? OR substr(path, 1, ?) = ?", (path, len(path) + 1, path + os.sep))
+        return len(gone)
+
+    def exclude(self, folder: str) -> int:
+        """Leave a subfolder out of the library from now on; drops what was indexed there."""
+        gone = list(self.files_under(folder))
+        with self._lock, self._transaction():
+            self._db.execute("INSERT OR IGNORE INTO excluded VALUES (?)", (folder,))
+            self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in gone])
+        return len(gone)
+
+    def include(self, folder: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM excluded WHERE path = ?", (folder,))
+
+    def excluded(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT path FROM excluded ORDER BY path")]
 
     # --- files ---------------------------------------------------------------------------------
 
@@ -152,16 +204,16 @@ class Catalog:
                 row = self._db.execute("SELECT id, size, mtime_ns FROM files WHERE path = ?", (it.path,)).fetchone()
                 if row is None:
                     file_id = self._db.execute(
-                        "INSERT INTO files (path, size, mtime_ns, width, height, error, updated_at) VALUES (?,?,?,?,?,?,?)",
-                        (it.path, it.size, it.mtime_ns, it.width, it.height, it.error, now),
+                        "INSERT INTO files (path, size, mtime_ns, width, height, error, updated_at, taken_at, camera) VALUES (?,?,?,?,?,?,?,?,?)",
+                        (it.path, it.size, it.mtime_ns, it.width, it.height, it.error, now, it.taken_at, it.camera),
                     ).lastrowid
                 else:
                     file_id = row[0]
                     if (row[1], row[2]) != (it.size, it.mtime_ns):
                         self._db.execute("DELETE FROM embeddings WHERE file_id = ?", (file_id,))
                     self._db.execute(
-                        "UPDATE files SET size=?, mtime_ns=?, width=?, height=?, error=?, updated_at=? WHERE id=?",
-                        (it.size, it.mtime_ns, it.width, it.height, it.error, now, file_id),
+                        "UPDATE files SET size=?, mtime_ns=?, width=?, height=?, error=?, updated_at=?, taken_at=?, camera=? WHERE id=?",
+                        (it.size, it.mtime_ns, it.width, it.height, it.error, now, it.taken_at, it.camera, file_id),
                     )
                 if it.vector is not None:
                     self._db.execute("DELETE FROM embeddings WHERE file_id = ? AND model = ?", (file_id, model))
@@ -235,6 +287,23 @@ class Catalog:
                     ).fetchall()
                 )
         return out
+
+    def photos(self, model: str | None = None) -> list[PhotoRow]:
+        """Every readable photo (embedded with ``model`` when given), for the grid."""
+        sql = "SELECT f.id, f.path, f.size, f.mtime_ns, f.width, f.height, f.taken_at, f.camera FROM files f WHERE f.error IS NULL"
+        args: tuple = ()
+        if model:
+            sql += " AND EXISTS (SELECT 1 FROM embeddings e WHERE e.file_id = f.id AND e.model = ?)"
+            args = (model,)
+        with self._lock:
+            return [PhotoRow(*r) for r in self._db.execute(sql, args)]
+
+    def photo(self, path: str) -> PhotoRow | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, path, size, mtime_ns, width, height, taken_at, camera FROM files WHERE path = ?", (path,)
+            ).fetchone()
+        return PhotoRow(*row) if row else None
 
     # --- summaries -----------------------------------------------------------------------------
 
