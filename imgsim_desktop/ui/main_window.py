@@ -1,37 +1,711 @@
-"""The main window. For now: the library at a glance (folders, photo count, model and device)."""
+"""The main window: library sidebar, thumbnail grid, "Find similar" results, status bar.
+
+The GUI thread only arranges widgets and pixmaps: indexing, catalog reads, searches and
+thumbnails all run in workers and come back by signal, tagged so stale answers are dropped.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QMainWindow, QVBoxLayout, QWidget
+import os
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Slot
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QStackedWidget,
+    QToolBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from imgsim_desktop import paths
-from imgsim_desktop.core.backbones import get_model
-from imgsim_desktop.core.engine import CATALOG_NAME
-from imgsim_desktop.storage.catalog import Catalog
+from imgsim_desktop.core.backbones import DEFAULT_MODEL, ModelError, get_model, list_models
+from imgsim_desktop.core.decode import IMAGE_EXTENSIONS
+from imgsim_desktop.core.settings import Settings
+from imgsim_desktop.storage.catalog import PhotoRow
+from imgsim_desktop.storage.thumbs import ThumbCache
+from imgsim_desktop.ui.photo_model import Item, PhotoListModel
+from imgsim_desktop.ui.tile_delegate import PADDING, TEXT_HEIGHT, TileDelegate
+from imgsim_desktop.workers.index_worker import IndexController
+from imgsim_desktop.workers.library_worker import LibraryController
+from imgsim_desktop.workers.thumb_loader import ThumbnailLoader
+
+PIXMAP_CACHE = 3000  # pixmaps kept on the GUI side (~ a few screens of tiles at any zoom)
+LIVE_RELOAD_MS = 2500  # while indexing, show newly indexed photos this often
+
+
+@dataclass
+class Search:
+    query: str
+    items: list[Item]
+
+
+def _outside_row(path: str) -> PhotoRow:
+    st = os.stat(path)
+    return PhotoRow(-1, path, st.st_size, st.st_mtime_ns, None, None, None, None)
+
+
+class PhotoGrid(QListView):
+    """Icon-mode list view with uniform tiles: the layout cost stays flat at 50k items."""
+
+    def __init__(self, model: PhotoListModel, parent=None) -> None:
+        super().__init__(parent)
+        self.setModel(model)
+        self.tile_delegate = TileDelegate(self)
+        self.setItemDelegate(self.tile_delegate)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(2000)
+        self.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
+        self.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
+        self.verticalScrollBar().setSingleStep(40)
+        self.setMouseTracking(True)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.set_tile(160)
+
+    def set_tile(self, edge: int) -> None:
+        self.tile_delegate.tile = edge
+        self.setGridSize(QSize(edge + 2 * PADDING, edge + TEXT_HEIGHT + 2 * PADDING))
+        self.doItemsLayout()
+
+    def current_item(self) -> Item | None:
+        index = self.currentIndex()
+        return self.model().item(index.row()) if index.isValid() else None
 
 
 class MainWindow(QMainWindow):
     def __init__(self, data_dir: str | None = None, model: str | None = None) -> None:
         super().__init__()
-        self.setWindowTitle("imgsim-desktop")
-        self.resize(900, 600)
+        self.setWindowTitle("imgsim")
+        self.resize(1200, 800)
+        self.setAcceptDrops(True)
         self.data_dir = paths.data_dir(data_dir)
-        with Catalog(self.data_dir / CATALOG_NAME) as catalog:
-            stats = catalog.stats()
-        spec = get_model(model, self.data_dir)
-        count = stats["embeddings"].get(spec.name, 0)
-        self.count_label = QLabel(f"{count} photos in the library", alignment=Qt.AlignmentFlag.AlignCenter)
-        font = self.count_label.font()
-        font.setPointSize(font.pointSize() * 2)
-        self.count_label.setFont(font)
-        folders = "\n".join(stats["roots"]) or "No folders yet: add one with `imgsim index FOLDER`."
-        details = QLabel(f"{folders}\n\nModel: {spec.title}", alignment=Qt.AlignmentFlag.AlignCenter)
-        body = QWidget()
-        layout = QVBoxLayout(body)
-        layout.addStretch(1)
-        layout.addWidget(self.count_label)
-        layout.addWidget(details)
-        layout.addStretch(1)
-        self.setCentralWidget(body)
-        self.statusBar().showMessage(f"Data: {self.data_dir}")
+        self.settings = Settings.load(self.data_dir)
+        if model:
+            self.settings.model = model
+        self.spec = self._usable_model(self.settings.model)
+        self._pixmaps: OrderedDict[tuple[str, int], QPixmap] = OrderedDict()
+        self._failed_thumbs: set[str] = set()
+        self._history: list[Search] = []
+        self._history_pos = -1
+        self._photos_request = 0
+        self._similar_request = 0
+        self._roots: list[str] = []
+        self._resumed = False
+        self._provider = "…"
+        self.thumbs = ThumbnailLoader(ThumbCache(self.data_dir / "thumbs"), workers=2, parent=self)
+        self.thumbs.ready.connect(self._thumb_ready)
+        self.thumbs.failed.connect(self._thumb_failed)
+        self._build_ui()
+        self._start_workers()
+        self._live_reload = QTimer(self, interval=LIVE_RELOAD_MS, timeout=self._reload_photos)
+
+    # --- set-up --------------------------------------------------------------------------------
+
+    def _usable_model(self, name: str):
+        try:
+            return get_model(name, self.data_dir)
+        except ModelError:
+            return get_model(DEFAULT_MODEL, self.data_dir)
+
+    def _start_workers(self) -> None:
+        threads = self.settings.threads or None
+        self.library = LibraryController(self.data_dir, self.spec.name, self.settings.device, threads, parent=self)
+        self.library.photos_ready.connect(self._photos_ready)
+        self.library.similar_ready.connect(self._similar_ready)
+        self.library.failed.connect(self._library_failed)
+        self.library.provider_ready.connect(self._provider_ready)
+        self.indexer = IndexController(self.data_dir, self.spec.name, self.settings.device, threads, parent=self)
+        self.indexer.progress.connect(self._index_progress)
+        self.indexer.finished.connect(self._index_finished)
+        self.indexer.failed.connect(self._index_failed)
+        self.indexer.busy_changed.connect(self._index_busy)
+        self._reload_photos()
+
+    def _stop_workers(self) -> None:
+        self._live_reload.stop()
+        self.indexer.shutdown()
+        self.library.shutdown()
+
+    def _build_ui(self) -> None:
+        self.library_model = PhotoListModel(self)
+        self.library_model.thumbnail_for = self._thumbnail_for
+        self.results_model = PhotoListModel(self)
+        self.results_model.thumbnail_for = self._thumbnail_for
+        self.grid = PhotoGrid(self.library_model)
+        self.results_grid = PhotoGrid(self.results_model)
+        for view in (self.grid, self.results_grid):
+            view.customContextMenuRequested.connect(lambda pos, v=view: self._tile_menu(v, pos))
+            view.doubleClicked.connect(lambda index, v=view: self._preview(v, index.row()))
+
+        self._build_actions()
+        self._build_toolbar()
+        self._build_menus()
+
+        self.sidebar = QListWidget()
+        self.sidebar.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.sidebar.customContextMenuRequested.connect(self._folder_menu)
+        self.sidebar.currentItemChanged.connect(self._folder_selected)
+        add_button = QPushButton("Add folder…")
+        add_button.clicked.connect(self.add_folder)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(6, 6, 0, 6)
+        side_layout.addWidget(QLabel("<b>Library</b>"))
+        side_layout.addWidget(self.sidebar, 1)
+        side_layout.addWidget(add_button)
+
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self._empty_page())
+        self.pages.addWidget(self.grid)
+        self.pages.addWidget(self._results_page())
+        splitter = QSplitter()
+        splitter.addWidget(side)
+        splitter.addWidget(self.pages)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([240, 960])
+        self.setCentralWidget(splitter)
+        self._build_status_bar()
+        self.zoom.setValue(self.settings.thumb_size)
+
+    def _build_actions(self) -> None:
+        def action(text: str, slot, shortcut=None, tip: str = "") -> QAction:
+            act = QAction(text, self)
+            act.triggered.connect(slot)
+            if shortcut:
+                act.setShortcut(shortcut)
+            act.setToolTip(tip or text)
+            self.addAction(act)
+            return act
+
+        self.act_add = action("Add folder…", self.add_folder, QKeySequence.StandardKey.Open, "Add a folder of photos to the library")
+        self.act_similar = action("Find similar", self.find_similar_to_selected, QKeySequence.StandardKey.Find, "Find photos like the selected one (Ctrl+F)")
+        self.act_query_file = action("Find similar to image…", self.find_similar_to_file, "Ctrl+Shift+F")
+        self.act_paste = action("Find similar to pasted image", self.find_similar_to_clipboard, QKeySequence.StandardKey.Paste)
+        self.act_back = action("Back", self.go_back, QKeySequence.StandardKey.Back)
+        self.act_forward = action("Forward", self.go_forward, QKeySequence.StandardKey.Forward)
+        self.act_library = action("Library", self.show_library, "Ctrl+L", "Back to all photos")
+        self.act_settings = action("Settings…", self.open_settings, QKeySequence.StandardKey.Preferences)
+        self.act_quit = action("Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.act_back.setEnabled(False)
+        self.act_forward.setEnabled(False)
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Main")
+        bar.setMovable(False)
+        self.addToolBar(bar)
+        for act in (self.act_add, self.act_library, self.act_back, self.act_forward, self.act_similar):
+            bar.addAction(act)
+        bar.addSeparator()
+        self.filter_box = QLineEdit(placeholderText="Filter by file name", clearButtonEnabled=True)
+        self.filter_box.setMaximumWidth(220)
+        self.filter_box.textChanged.connect(self._filter_changed)
+        bar.addWidget(self.filter_box)
+        self.sort_box = QComboBox()
+        self.sort_box.addItems(["Newest first", "Oldest first", "Name", "Folder"])
+        self.sort_box.currentIndexChanged.connect(self._sort_changed)
+        bar.addWidget(self.sort_box)
+        spacer = QWidget()
+        spacer.setSizePolicy(spacer.sizePolicy().horizontalPolicy().Expanding, spacer.sizePolicy().verticalPolicy())
+        bar.addWidget(spacer)
+        bar.addWidget(QLabel("Size "))
+        self.zoom = QSlider(Qt.Orientation.Horizontal, minimum=80, maximum=320, singleStep=8, pageStep=40)
+        self.zoom.setFixedWidth(140)
+        self.zoom.valueChanged.connect(self._zoom_changed)
+        bar.addWidget(self.zoom)
+
+    def _build_menus(self) -> None:
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        for act in (self.act_add, self.act_query_file, self.act_paste):
+            file_menu.addAction(act)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_quit)
+        edit_menu = menu.addMenu("&Edit")
+        edit_menu.addAction(self.act_settings)
+        go_menu = menu.addMenu("&Go")
+        for act in (self.act_library, self.act_back, self.act_forward, self.act_similar):
+            go_menu.addAction(act)
+
+    def _empty_page(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addStretch(2)
+        title = QLabel("Your library is empty", alignment=Qt.AlignmentFlag.AlignCenter)
+        font = title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.8)
+        title.setFont(font)
+        hint = QLabel(
+            "Add a folder of photos. imgsim indexes it in the background — nothing is changed or uploaded —\n"
+            "then right-click any photo and choose “Find similar”, or drop a photo here to search with it.",
+            alignment=Qt.AlignmentFlag.AlignCenter,
+        )
+        hint.setWordWrap(True)
+        button = QPushButton("Add folder…")
+        button.setMinimumWidth(180)
+        button.clicked.connect(self.add_folder)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(button)
+        row.addStretch(1)
+        layout.addWidget(title)
+        layout.addWidget(hint)
+        layout.addSpacing(12)
+        layout.addLayout(row)
+        layout.addStretch(3)
+        self.empty_button = button
+        return page
+
+    def _results_page(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        header = QHBoxLayout()
+        header.setContentsMargins(8, 6, 8, 0)
+        self.results_title = QLabel()
+        self.results_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        header.addWidget(self.results_title, 1)
+        header.addWidget(QLabel("Results"))
+        self.k_box = QSpinBox(minimum=1, maximum=500, value=self.settings.k)
+        self.k_box.setToolTip("How many neighbours to show")
+        self.k_box.editingFinished.connect(self._k_changed)
+        header.addWidget(self.k_box)
+        header.addWidget(QLabel("Backbone"))
+        self.model_box = QComboBox()
+        for spec in list_models(self.data_dir):
+            if spec.installed:
+                self.model_box.addItem(spec.title, spec.name)
+        self.model_box.setCurrentIndex(max(0, self.model_box.findData(self.spec.name)))
+        self.model_box.activated.connect(self._model_chosen)
+        header.addWidget(self.model_box)
+        layout.addLayout(header)
+        layout.addWidget(self.results_grid, 1)
+        return page
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.status_label = QLabel()
+        self.progress = QProgressBar(maximumWidth=220, textVisible=False)
+        self.pause_button = QToolButton(text="Pause")
+        self.pause_button.clicked.connect(self._toggle_pause)
+        self.cancel_button = QToolButton(text="Cancel")
+        self.cancel_button.clicked.connect(self.cancel_indexing)
+        self.device_label = QLabel()
+        bar.addWidget(self.status_label, 1)
+        for w in (self.progress, self.pause_button, self.cancel_button):
+            bar.addPermanentWidget(w)
+            w.hide()
+        bar.addPermanentWidget(self.device_label)
+        self._update_device_label()
+
+    # --- library content -----------------------------------------------------------------------
+
+    def _reload_photos(self) -> None:
+        self._photos_request = self.library.load_photos()
+
+    @Slot(int, object, object)
+    def _photos_ready(self, request: int, rows: list[PhotoRow], roots: list[str]) -> None:
+        if request != self._photos_request:
+            return  # an older answer overtaken by a newer question
+        anchor = self._first_visible_path()
+        self.library_model.set_items([Item(r) for r in rows])
+        if anchor and (row := self.library_model.row_of(anchor)) is not None:
+            self.grid.scrollTo(self.library_model.index(row), QListView.ScrollHint.PositionAtTop)
+        self._set_roots(roots)
+        if self.pages.currentIndex() != 2:
+            self.pages.setCurrentIndex(1 if roots else 0)
+        if not self.indexer.busy:
+            self.status_label.setText(f"{len(rows):,} photos")
+        if not self._resumed:
+            self._resumed = True
+            if roots:  # catch up with what changed while the app was closed, or an interrupted run
+                self.indexer.enqueue(roots)
+
+    def _first_visible_path(self) -> str | None:
+        index = self.grid.indexAt(self.grid.viewport().rect().topLeft() + self.grid.rect().topLeft())
+        return index.data(Qt.ItemDataRole.UserRole + 1) if index.isValid() else None
+
+    def _set_roots(self, roots: list[str]) -> None:
+        self._roots = roots
+        current = self.sidebar.currentItem()
+        selected = current.data(Qt.ItemDataRole.UserRole) if current else None
+        self.sidebar.blockSignals(True)
+        self.sidebar.clear()
+        all_item = QListWidgetItem("All photos")
+        all_item.setData(Qt.ItemDataRole.UserRole, None)
+        self.sidebar.addItem(all_item)
+        for root in roots:
+            item = QListWidgetItem(os.path.basename(root.rstrip(os.sep)) or root)
+            item.setToolTip(root)
+            item.setData(Qt.ItemDataRole.UserRole, root)
+            self.sidebar.addItem(item)
+            if root == selected:
+                self.sidebar.setCurrentItem(item)
+        if self.sidebar.currentItem() is None:
+            self.sidebar.setCurrentRow(0)
+        self.sidebar.blockSignals(False)
+
+    def _folder_selected(self, item: QListWidgetItem | None, _previous=None) -> None:
+        self.library_model.set_folder(item.data(Qt.ItemDataRole.UserRole) if item else None)
+        self.show_library()
+
+    def _folder_menu(self, pos) -> None:
+        item = self.sidebar.itemAt(pos)
+        root = item.data(Qt.ItemDataRole.UserRole) if item else None
+        menu = QMenu(self)
+        menu.addAction(self.act_add)
+        if root:
+            menu.addAction("Rescan", lambda: self.indexer.enqueue([root]))
+            menu.addAction("Exclude a subfolder…", lambda: self.exclude_subfolder(root))
+            menu.addAction("Remove from library", lambda: self.remove_folder(root))
+        menu.exec(self.sidebar.mapToGlobal(pos))
+
+    def add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of photos", str(Path.home()))
+        if folder:
+            self.add_folder_path(folder)
+
+    def add_folder_path(self, folder: str) -> None:
+        folder = os.path.abspath(folder)
+        if folder not in self._roots:
+            self._set_roots(sorted([*self._roots, folder]))
+        self.pages.setCurrentIndex(1)
+        self.indexer.enqueue([folder])
+
+    def remove_folder(self, root: str) -> None:
+        answer = QMessageBox.question(
+            self, "Remove folder", f"Stop showing photos from\n{root}?\n\nThe photos themselves are not touched."
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self._photos_request = self.library.remove_folder(root)
+
+    def exclude_subfolder(self, root: str) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Exclude a subfolder", root)
+        if folder and os.path.abspath(folder).startswith(root.rstrip(os.sep) + os.sep):
+            self._photos_request = self.library.exclude_folder(os.path.abspath(folder))
+        elif folder:
+            QMessageBox.information(self, "Exclude a subfolder", f"Choose a folder inside {root}.")
+
+    # --- thumbnails ----------------------------------------------------------------------------
+
+    def _edge(self) -> int:
+        return round(self.settings.thumb_size * self.devicePixelRatioF())
+
+    def _thumbnail_for(self, item: Item) -> QPixmap | None:
+        key = (item.photo.path, self._edge())
+        pixmap = self._pixmaps.get(key)
+        if pixmap is not None:
+            self._pixmaps.move_to_end(key)
+            return pixmap
+        if item.photo.path not in self._failed_thumbs:
+            self.thumbs.request(item.photo.path, item.photo.mtime_ns, key[1])
+        return None
+
+    @Slot(str, int, object)
+    def _thumb_ready(self, path: str, edge: int, image) -> None:
+        pixmap = QPixmap.fromImage(image)
+        pixmap.setDevicePixelRatio(self.devicePixelRatioF())
+        self._pixmaps[(path, edge)] = pixmap
+        while len(self._pixmaps) > PIXMAP_CACHE:
+            self._pixmaps.popitem(last=False)
+        if edge == self._edge():
+            self.library_model.refresh_path(path)
+            self.results_model.refresh_path(path)
+
+    @Slot(str, int, str)
+    def _thumb_failed(self, path: str, _edge: int, reason: str) -> None:
+        self._failed_thumbs.add(path)
+        self.statusBar().showMessage(f"No thumbnail for {os.path.basename(path)}: {reason}", 5000)
+
+    def _zoom_changed(self, value: int) -> None:
+        self.settings.thumb_size = value
+        self.thumbs.clear()
+        for view in (self.grid, self.results_grid):
+            view.set_tile(value)
+
+    # --- find similar --------------------------------------------------------------------------
+
+    def find_similar_to_selected(self) -> None:
+        view = self.results_grid if self.pages.currentIndex() == 2 else self.grid
+        item = view.current_item()
+        if item is None:
+            self.statusBar().showMessage("Select a photo first, then Find similar (Ctrl+F).", 4000)
+            return
+        self.find_similar(item.photo.path)
+
+    def find_similar_to_file(self) -> None:
+        patterns = " ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS))
+        path, _ = QFileDialog.getOpenFileName(self, "Find photos similar to…", str(Path.home()), f"Images ({patterns});;All files (*)")
+        if path:
+            self.find_similar(path)
+
+    def find_similar_to_clipboard(self) -> None:
+        clip = QGuiApplication.clipboard()
+        mime = clip.mimeData()
+        if mime.hasUrls() and (files := [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]):
+            self.find_similar(files[0])
+            return
+        image = clip.image()
+        if image.isNull():
+            self.statusBar().showMessage("The clipboard holds no image.", 4000)
+            return
+        folder = self.data_dir / "pasted"
+        folder.mkdir(exist_ok=True)
+        target = folder / f"pasted-{time.strftime('%Y%m%d-%H%M%S')}.png"
+        image.save(str(target), "PNG")
+        self.find_similar(str(target))
+
+    def find_similar(self, path: str, k: int | None = None) -> None:
+        self._similar_request = self.library.similar(os.path.abspath(path), k or self.k_box.value())
+        self.status_label.setText(f"Searching for photos like {os.path.basename(path)}…")
+
+    @Slot(int, str, object)
+    def _similar_ready(self, request: int, query: str, hits: list) -> None:
+        if request != self._similar_request:
+            return
+        query_row = self._library_row(query) or _outside_row(query)
+        items = [Item(query_row, is_query=True)] + [Item(row, score=score) for row, score in hits]
+        search = Search(query, items)
+        del self._history[self._history_pos + 1 :]
+        self._history.append(search)
+        self._history_pos = len(self._history) - 1
+        self._show_search(search)
+        self.status_label.setText(f"{len(hits)} photos like {os.path.basename(query)}")
+
+    def _library_row(self, path: str) -> PhotoRow | None:
+        row = self.library_model.row_of(path)
+        item = self.library_model.item(row) if row is not None else None
+        return item.photo if item else None
+
+    def _show_search(self, search: Search) -> None:
+        self.results_model.set_items(search.items, keep_order=True)
+        self.results_title.setText(f"Photos similar to <b>{os.path.basename(search.query)}</b>")
+        self.results_title.setToolTip(search.query)
+        self.pages.setCurrentIndex(2)
+        self.results_grid.scrollToTop()
+        self.act_back.setEnabled(True)
+        self.act_forward.setEnabled(self._history_pos < len(self._history) - 1)
+
+    def go_back(self) -> None:
+        if self.pages.currentIndex() == 2 and self._history_pos > 0:
+            self._history_pos -= 1
+            self._show_search(self._history[self._history_pos])
+        elif self.pages.currentIndex() == 2:
+            self.show_library()
+
+    def go_forward(self) -> None:
+        if self.pages.currentIndex() != 2 and self._history:
+            self._show_search(self._history[self._history_pos])
+        elif self._history_pos < len(self._history) - 1:
+            self._history_pos += 1
+            self._show_search(self._history[self._history_pos])
+
+    def show_library(self) -> None:
+        self.pages.setCurrentIndex(1 if self._roots or self.library_model.total() else 0)
+        self.act_forward.setEnabled(bool(self._history))
+        self.act_back.setEnabled(False)
+
+    def _k_changed(self) -> None:
+        self.settings.k = self.k_box.value()
+        self.settings.save(self.data_dir)
+        if self.pages.currentIndex() == 2 and self._history:
+            self.find_similar(self._history[self._history_pos].query)
+
+    def _model_chosen(self, _index: int) -> None:
+        name = self.model_box.currentData()
+        if name and name != self.spec.name:
+            self.switch_model(name)
+
+    def switch_model(self, name: str, device: str | None = None, threads: int | None = None) -> None:
+        """Restart the workers on another backbone/device; the library is indexed for it in the background."""
+        self._stop_workers()
+        self.settings.model = name
+        if device is not None:
+            self.settings.device = device
+        if threads is not None:
+            self.settings.threads = threads
+        self.settings.save(self.data_dir)
+        self.spec = self._usable_model(name)
+        self._resumed = False
+        self._provider = "…"
+        self._update_device_label()
+        self.model_box.setCurrentIndex(max(0, self.model_box.findData(self.spec.name)))
+        self._start_workers()
+
+    # --- drag and drop ---------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls() or event.mimeData().hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        mime = event.mimeData()
+        files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+        folders = [f for f in files if os.path.isdir(f)]
+        if folders:
+            for folder in folders:
+                self.add_folder_path(folder)
+        elif files:
+            self.find_similar(files[0])
+        event.acceptProposedAction()
+
+    # --- tiles: context menu and preview ---------------------------------------------------------
+
+    def _tile_menu(self, view: PhotoGrid, pos) -> None:
+        index = view.indexAt(pos)
+        if not index.isValid():
+            return
+        view.setCurrentIndex(index)
+        item = view.model().item(index.row())
+        path = item.photo.path
+        menu = QMenu(self)
+        menu.addAction("Find similar", lambda: self.find_similar(path))
+        menu.addSeparator()
+        menu.addAction("Open", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(path)))
+        menu.addAction("Show in folder", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(path))))
+        menu.addAction("Copy path", lambda: QGuiApplication.clipboard().setText(path))
+        menu.exec(view.viewport().mapToGlobal(pos))
+
+    def _preview(self, view: PhotoGrid, row: int) -> None:
+        from imgsim_desktop.ui.preview import PreviewDialog
+
+        dialog = PreviewDialog(view, self.thumbs, row, self)
+        dialog.find_similar.connect(self.find_similar)
+        dialog.show()
+        self._preview_dialog = dialog
+
+    # --- indexing status -----------------------------------------------------------------------
+
+    @Slot(int, int, float, float, str)
+    def _index_progress(self, done: int, total: int, rate: float, eta: float, phase: str) -> None:
+        if phase == "scanning":
+            self.status_label.setText("Looking for photos…")
+            self.progress.setRange(0, 0)
+            return
+        if phase == "building search index":
+            self.status_label.setText("Building the search index…")
+            self.progress.setRange(0, 0)
+            return
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        parts = [f"Indexing {done:,} / {total:,}"]
+        if rate > 0:
+            parts.append(f"{rate:.1f} photos/s")
+        if eta >= 0 and done < total:
+            parts.append(_duration(eta) + " left")
+        if self.indexer.paused:
+            parts.append("paused")
+        self.status_label.setText(" · ".join(parts))
+
+    @Slot(bool)
+    def _index_busy(self, busy: bool) -> None:
+        for w in (self.progress, self.pause_button, self.cancel_button):
+            w.setVisible(busy)
+        self.pause_button.setText("Pause")
+        if busy:
+            self._live_reload.start()
+        else:
+            self._live_reload.stop()
+
+    @Slot(object)
+    def _index_finished(self, report) -> None:
+        self._reload_photos()
+        errors = f", {len(report.errors)} could not be read" if report.errors else ""
+        verb = "Indexing cancelled" if report.cancelled else "Indexed"
+        self.status_label.setText(f"{verb}: {report.indexed:,} new, {report.skipped:,} unchanged{errors}")
+        if report.errors:
+            self.status_label.setToolTip("\n".join(f"{Path(e['path']).name}: {e['error']}" for e in report.errors[:30]))
+        self._provider_ready(report.provider)
+
+    @Slot(str)
+    def _index_failed(self, message: str) -> None:
+        self.status_label.setText(message)
+
+    @Slot(int, str)
+    def _library_failed(self, request: int, message: str) -> None:
+        if request in (self._similar_request, self._photos_request):
+            self.status_label.setText(message)
+
+    def _toggle_pause(self) -> None:
+        if self.indexer.paused:
+            self.indexer.resume()
+            self.pause_button.setText("Pause")
+        else:
+            self.indexer.pause()
+            self.pause_button.setText("Resume")
+            self.status_label.setText(self.status_label.text() + " · paused")
+
+    def cancel_indexing(self) -> None:
+        self.indexer.cancel()
+        self.status_label.setText("Cancelling after the current batch…")
+
+    @Slot(str)
+    def _provider_ready(self, provider: str) -> None:
+        self._provider = provider
+        self._update_device_label()
+
+    def _update_device_label(self) -> None:
+        if hasattr(self, "device_label"):
+            self.device_label.setText(f"{self.spec.title} · {self._provider}")
+
+    # --- settings and lifecycle ------------------------------------------------------------------
+
+    def open_settings(self) -> None:
+        from imgsim_desktop.ui.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.settings, self.data_dir, self._provider, self)
+        if dialog.exec():
+            chosen = dialog.result_settings()
+            restart = (chosen.model, chosen.device, chosen.threads) != (self.settings.model, self.settings.device, self.settings.threads)
+            self.zoom.setValue(chosen.thumb_size)
+            self.k_box.setValue(chosen.k)
+            self.settings.k = chosen.k
+            if restart:
+                self.switch_model(chosen.model, chosen.device, chosen.threads)
+            self.settings.save(self.data_dir)
+
+    def _filter_changed(self, text: str) -> None:
+        self.library_model.set_filter(text)
+
+    def _sort_changed(self, index: int) -> None:
+        key, descending = [("date", True), ("date", False), ("name", False), ("folder", False)][index]
+        self.library_model.set_sort(key, descending)
+
+    def closeEvent(self, event) -> None:
+        """Stop cleanly: the indexer finishes its batch and commits; the next start resumes."""
+        self.status_label.setText("Stopping…")
+        self.settings.save(self.data_dir)
+        self._stop_workers()
+        self.thumbs.shutdown()
+        super().closeEvent(event)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

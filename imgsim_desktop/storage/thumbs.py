@@ -1,0 +1,49 @@
+"""On-disk thumbnail cache. Disposable: deleting the folder only costs regeneration time.
+
+Two sizes are kept (256 and 512 px on the long side) so that small tiles stay cheap and large
+tiles on HiDPI screens stay sharp. A key covers path, mtime and size, so an edited photo gets a
+new thumbnail and an old one is never shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from PIL import Image
+
+from imgsim_desktop.core.decode import open_image
+
+LEVELS = (256, 512)
+
+
+def level_for(pixels: int) -> int:
+    """The smallest cached size that covers a tile of ``pixels`` device pixels."""
+    return next((lv for lv in LEVELS if lv >= pixels), LEVELS[-1])
+
+
+class ThumbCache:
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def _file(self, path: str, mtime_ns: int, level: int) -> Path:
+        key = hashlib.sha1(f"{path}\0{mtime_ns}\0{level}".encode()).hexdigest()
+        return self.folder / key[:2] / f"{key}.jpg"
+
+    def get(self, path: str, mtime_ns: int, level: int) -> Image.Image:
+        """The thumbnail (RGB, long side <= level); made and stored on a miss. Raises DecodeError."""
+        cached = self._file(path, mtime_ns, level)
+        try:
+            with Image.open(cached) as img:
+                img.load()
+                return img.convert("RGB")
+        except (OSError, ValueError):
+            pass  # missing or damaged: make it again
+        image, _ = open_image(path, min_side=level)
+        image.thumbnail((level, level), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.{id(image)}.tmp")
+        image.save(tmp, "JPEG", quality=85)
+        os.replace(tmp, cached)  # concurrent writers of the same key both land a whole file
+        return image

@@ -1,0 +1,132 @@
+"""The grid's list model: photos (library or search results), sorted and filtered in Python lists,
+which stays fast at 50k rows where a proxy model's per-row callbacks would not."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+
+from imgsim_desktop.storage.catalog import PhotoRow
+
+PathRole = Qt.ItemDataRole.UserRole + 1
+ScoreRole = Qt.ItemDataRole.UserRole + 2
+ItemRole = Qt.ItemDataRole.UserRole + 3
+IsQueryRole = Qt.ItemDataRole.UserRole + 4
+
+SORTS = {
+    "date": lambda it: (it.photo.taken_at or "", it.photo.mtime_ns),  # date taken, else file time
+    "name": lambda it: it.name.lower(),
+    "folder": lambda it: (it.folder.lower(), it.name.lower()),
+}
+
+
+@dataclass
+class Item:
+    photo: PhotoRow
+    score: float | None = None
+    is_query: bool = False
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.photo.path)
+
+    @property
+    def folder(self) -> str:
+        return os.path.dirname(self.photo.path)
+
+
+class PhotoListModel(QAbstractListModel):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._all: list[Item] = []
+        self._rows: list[Item] = []
+        self._row_of: dict[str, int] = {}
+        self._sort = "date"
+        self._descending = True
+        self._filter = ""
+        self._folder: str | None = None
+        self.thumbnail_for = None  # callable(Item) -> QPixmap | None, set by the view's owner
+
+    # --- content -------------------------------------------------------------------------------
+
+    def set_items(self, items: list[Item], keep_order: bool = False) -> None:
+        """Replace the content. Results keep their rank order; the library is sorted."""
+        self._all = items
+        self._keep_order = keep_order
+        self._apply()
+
+    def set_sort(self, key: str, descending: bool | None = None) -> None:
+        self._sort = key
+        if descending is not None:
+            self._descending = descending
+        self._apply()
+
+    def set_filter(self, text: str) -> None:
+        self._filter = text.strip().lower()
+        self._apply()
+
+    def set_folder(self, folder: str | None) -> None:
+        self._folder = folder
+        self._apply()
+
+    def _apply(self) -> None:
+        rows = self._all
+        if self._folder:
+            prefix = self._folder.rstrip(os.sep) + os.sep
+            rows = [it for it in rows if it.photo.path.startswith(prefix)]
+        if self._filter:
+            rows = [it for it in rows if self._filter in it.name.lower()]
+        if not getattr(self, "_keep_order", False):
+            rows = sorted(rows, key=SORTS[self._sort], reverse=self._descending and self._sort == "date")
+        self.beginResetModel()
+        self._rows = rows
+        self._row_of = {it.photo.path: i for i, it in enumerate(rows)}
+        self.endResetModel()
+
+    def item(self, row: int) -> Item | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def row_of(self, path: str) -> int | None:
+        return self._row_of.get(path)
+
+    def refresh_path(self, path: str) -> None:
+        """A thumbnail arrived: repaint that tile only."""
+        row = self._row_of.get(path)
+        if row is not None:
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+
+    def total(self) -> int:
+        return len(self._all)
+
+    # --- Qt model interface --------------------------------------------------------------------
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        it = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return it.name
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return it.photo.path if it.score is None else f"{it.photo.path}\nsimilarity {it.score:.3f}"
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self.thumbnail_for(it) if self.thumbnail_for else None
+        if role == PathRole:
+            return it.photo.path
+        if role == ScoreRole:
+            return it.score
+        if role == IsQueryRole:
+            return it.is_query
+        if role == ItemRole:
+            return it
+        return None
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren

@@ -1,0 +1,133 @@
+"""Indexing off the GUI thread: one QThread that owns its own engine (catalog connection + ONNX session)."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from imgsim_desktop.core.engine import Engine
+from imgsim_desktop.core.progress import Progress
+
+
+class _IndexJob(QObject):
+    progress = Signal(int, int, float, float, str)  # done, total, photos/s, seconds left (-1 unknown), phase
+    finished = Signal(object)  # IndexReport
+    failed = Signal(str)
+
+    def __init__(self, data_dir: str, model: str, device: str, threads: int | None) -> None:
+        super().__init__()
+        self._args = (data_dir, model, device, threads)
+        self.control = Progress(self._report, rate_hz=4)
+        self._started = 0.0
+        self._first_done = 0
+
+    def _report(self, done: int, total: int, message: str) -> None:
+        now = time.monotonic()
+        if done == 0 or not self._started:
+            self._started, self._first_done = now, done
+        elapsed = now - self._started
+        rate = (done - self._first_done) / elapsed if elapsed > 0.5 else 0.0
+        eta = (total - done) / rate if rate > 0 else -1.0
+        phase = message if message in ("scanning", "building search index") else "indexing"
+        self.progress.emit(done, total, rate, eta, phase)
+
+    @Slot(list)
+    def run(self, folders: list[str]) -> None:
+        data_dir, model, device, threads = self._args
+        try:
+            with Engine(data_dir, model=model, device=device, threads=threads) as engine:
+                report = engine.index(folders, self.control)
+        except Exception as exc:  # shown to the user in the status bar; the app keeps running
+            self.failed.emit(f"Indexing stopped: {exc}")
+            return
+        self.finished.emit(report)
+
+
+class IndexController(QObject):
+    """Queues indexing runs and runs them one at a time on a worker thread."""
+
+    progress = Signal(int, int, float, float, str)
+    finished = Signal(object)
+    failed = Signal(str)
+    busy_changed = Signal(bool)
+    _start = Signal(list)
+
+    def __init__(self, data_dir: str, model: str, device: str = "auto", threads: int | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._config = (str(data_dir), model, device, threads)
+        self._queue: deque[list[str]] = deque()
+        self._thread: QThread | None = None
+        self._job: _IndexJob | None = None
+        self.paused = False
+
+    @property
+    def busy(self) -> bool:
+        return self._job is not None
+
+    def enqueue(self, folders: list[str]) -> None:
+        self._queue.append(folders)
+        if not self.busy:
+            self._next()
+
+    def _next(self) -> None:
+        if not self._queue:
+            self.busy_changed.emit(False)
+            return
+        folders = self._queue.popleft()
+        self._thread = QThread()
+        self._job = _IndexJob(*self._config)
+        self._job.moveToThread(self._thread)
+        self._job.progress.connect(self.progress)
+        self._job.finished.connect(self._done)
+        self._job.failed.connect(self._failed)
+        self._start.connect(self._job.run)
+        self._thread.start()
+        self.paused = False
+        self.busy_changed.emit(True)
+        self._start.emit(folders)
+        self._start.disconnect(self._job.run)
+
+    def _teardown(self) -> None:
+        if self._thread is not None:
+            self._thread.quit()
+            self._thread.wait()
+        if self._job is not None:
+            self._job.deleteLater()
+        self._thread = self._job = None
+
+    @Slot(object)
+    def _done(self, report) -> None:
+        self._teardown()
+        self.finished.emit(report)
+        self._next()
+
+    @Slot(str)
+    def _failed(self, message: str) -> None:
+        self._teardown()
+        self.failed.emit(message)
+        self._next()
+
+    def pause(self) -> None:
+        if self._job:
+            self._job.control.pause()
+            self.paused = True
+
+    def resume(self) -> None:
+        if self._job:
+            self._job.control.resume()
+            self.paused = False
+
+    def cancel(self) -> None:
+        """Stop the running job after its current batch and drop queued ones."""
+        self._queue.clear()
+        if self._job:
+            self._job.control.cancel()
+
+    def shutdown(self, timeout_ms: int = 30_000) -> None:
+        """Called on window close: cancel, then wait for the worker to commit and exit."""
+        self.cancel()
+        if self._thread is not None:
+            self._thread.quit()
+            self._thread.wait(timeout_ms)

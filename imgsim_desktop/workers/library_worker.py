@@ -1,0 +1,132 @@
+"""Catalog reads and similarity queries off the GUI thread, answered with a request number so the
+GUI can drop answers to questions it no longer asks."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, Signal, Slot
+
+from imgsim_desktop.core.decode import DecodeError
+from imgsim_desktop.core.engine import Engine
+
+
+class _LibraryJob(QObject):
+    photos_ready = Signal(int, object, object)  # request, list[PhotoRow], roots
+    similar_ready = Signal(int, str, object)  # request, query path, list[(PhotoRow | None, score)]
+    failed = Signal(int, str)
+    provider_ready = Signal(str)
+
+    def __init__(self, data_dir: str, model: str, device: str, threads: int | None) -> None:
+        super().__init__()
+        self._args = (data_dir, model, device, threads)
+        self._engine: Engine | None = None
+
+    def _get(self) -> Engine:
+        if self._engine is None:
+            data_dir, model, device, threads = self._args
+            self._engine = Engine(data_dir, model=model, device=device, threads=threads)
+            self.provider_ready.emit(self._engine.backbone.provider)
+        return self._engine
+
+    @Slot(int)
+    def load_photos(self, request: int) -> None:
+        try:
+            engine = self._get()
+            self.photos_ready.emit(request, engine.catalog.photos(engine.spec.name), engine.catalog.roots())
+        except Exception as exc:
+            self.failed.emit(request, f"Cannot read the library: {exc}")
+
+    @Slot(int, str, int)
+    def similar(self, request: int, path: str, k: int) -> None:
+        try:
+            engine = self._get()
+            engine.searcher.refresh()  # the index worker may have added photos since the last query
+            results = engine.similar(path, k)
+            rows = [(engine.catalog.photo(r.path), r.score) for r in results]
+            self.similar_ready.emit(request, path, [(row, score) for row, score in rows if row is not None])
+        except (DecodeError, OSError) as exc:
+            self.failed.emit(request, f"{path}: {exc}")
+        except Exception as exc:
+            self.failed.emit(request, f"Search failed: {exc}")
+
+    @Slot(int, str, str)
+    def change_folders(self, request: int, action: str, folder: str) -> None:
+        """Remove a library folder or exclude a subfolder, then answer with the new photo list."""
+        try:
+            engine = self._get()
+            if action == "remove":
+                engine.catalog.remove_root(folder)
+            else:
+                engine.catalog.exclude(folder)
+        except Exception as exc:
+            self.failed.emit(request, f"Cannot change the library: {exc}")
+            return
+        self.load_photos(request)
+
+    @Slot()
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+
+class LibraryController(QObject):
+    photos_ready = Signal(int, object, object)
+    similar_ready = Signal(int, str, object)
+    failed = Signal(int, str)
+    provider_ready = Signal(str)
+    _load = Signal(int)
+    _similar = Signal(int, str, int)
+    _change = Signal(int, str, str)
+
+    def __init__(self, data_dir: str, model: str, device: str = "auto", threads: int | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._request = 0
+        self._thread = QThread()
+        self._job = _LibraryJob(str(data_dir), model, device, threads)
+        self._job.moveToThread(self._thread)
+        for ours, theirs in (
+            (self._load, self._job.load_photos),
+            (self._similar, self._job.similar),
+            (self._change, self._job.change_folders),
+            (self._job.photos_ready, self.photos_ready),
+            (self._job.similar_ready, self.similar_ready),
+            (self._job.failed, self.failed),
+            (self._job.provider_ready, self.provider_ready),
+        ):
+            ours.connect(theirs)
+        self._thread.start()
+
+    def _next_request(self) -> int:
+        self._request += 1
+        return self._request
+
+    @property
+    def latest(self) -> int:
+        return self._request
+
+    def load_photos(self) -> int:
+        request = self._next_request()
+        self._load.emit(request)
+        return request
+
+    def similar(self, path: str, k: int) -> int:
+        request = self._next_request()
+        self._similar.emit(request, path, k)
+        return request
+
+    def remove_folder(self, folder: str) -> int:
+        request = self._next_request()
+        self._change.emit(request, "remove", folder)
+        return request
+
+    def exclude_folder(self, folder: str) -> int:
+        request = self._next_request()
+        self._change.emit(request, "exclude", folder)
+        return request
+
+    def shutdown(self) -> None:
+        # Blocking, so the catalog connection is closed before the thread's event loop ends.
+        QMetaObject.invokeMethod(self._job, "close", Qt.ConnectionType.BlockingQueuedConnection)
+        self._thread.quit()
+        self._thread.wait(10_000)
+        self._job.deleteLater()
