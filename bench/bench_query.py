@@ -15,6 +15,8 @@ vectors themselves. Recall@50 is measured on the first --recall-queries of them 
 top-50 computed by streaming over the regenerated chunks (every chunk is generated from its own
 seed, so nothing needs the whole dataset in memory). Each variant runs --rounds times, rounds
 interleaved, and the median of the rounds' percentiles is reported: the machine may be shared.
+Peak RSS (ru_maxrss) counts the index pages the queries touched through Annoy's mmap: file-backed,
+shared with the page cache and reclaimable; rss_end_anon_mb is the query process's own memory.
 Prints one JSON object; progress goes to stderr.
 
 --sweep runs every variant again with explicit search_k budgets, to show what recall and
@@ -394,8 +396,6 @@ def main() -> None:
         search_ks = [int(s) for s in args.search_k.split(",")] if args.search_k else [None]
         child_query(Path(args.work), args.dim, args.variant, search_ks, args.timed, args.recall_queries)
         return
-
-    import annoy  # noqa: F401  (fail early, before generating anything)
 
     sizes = [int(s) for s in args.sizes.split(",")]
     results = [bench_size(n, args) for n in sizes]

@@ -51,7 +51,7 @@ from imgsim_desktop.workers.library_worker import LibraryController
 from imgsim_desktop.workers.thumb_loader import ThumbnailLoader
 
 PIXMAP_CACHE = 3000  # pixmaps kept on the GUI side (~ a few screens of tiles at any zoom)
-LIVE_RELOAD_MS = 2500  # while indexing, show newly indexed photos this often
+LIVE_RELOAD_MS = (1000, 4000)  # while indexing, show new photos this often (small, large libraries)
 
 
 @dataclass
@@ -116,12 +116,13 @@ class MainWindow(QMainWindow):
         self._roots: list[str] = []
         self._resumed = False
         self._provider = "…"
+        self.last_report = None  # the latest finished indexing run
         self.thumbs = ThumbnailLoader(ThumbCache(self.data_dir / "thumbs"), workers=2, parent=self)
         self.thumbs.ready.connect(self._thumb_ready)
         self.thumbs.failed.connect(self._thumb_failed)
         self._build_ui()
         self._start_workers()
-        self._live_reload = QTimer(self, interval=LIVE_RELOAD_MS, timeout=self._reload_photos)
+        self._live_reload = QTimer(self, interval=LIVE_RELOAD_MS[0], timeout=self._reload_photos)
 
     # --- set-up --------------------------------------------------------------------------------
 
@@ -337,7 +338,7 @@ class MainWindow(QMainWindow):
         self._set_roots(roots)
         if self.pages.currentIndex() != 2:
             self.pages.setCurrentIndex(1 if roots else 0)
-        if not self.indexer.busy:
+        if not self.indexer.busy and not self.status_label.text():
             self.status_label.setText(f"{len(rows):,} photos")
         if not self._resumed:
             self._resumed = True
@@ -626,12 +627,14 @@ class MainWindow(QMainWindow):
             w.setVisible(busy)
         self.pause_button.setText("Pause")
         if busy:
-            self._live_reload.start()
+            # Reloading re-sorts the whole list: keep it rare on big libraries.
+            self._live_reload.start(LIVE_RELOAD_MS[0] if self.library_model.total() < 5000 else LIVE_RELOAD_MS[1])
         else:
             self._live_reload.stop()
 
     @Slot(object)
     def _index_finished(self, report) -> None:
+        self.last_report = report
         self._reload_photos()
         errors = f", {len(report.errors)} could not be read" if report.errors else ""
         verb = "Indexing cancelled" if report.cancelled else "Indexed"

@@ -1,19 +1,21 @@
-"""The desktop entry opens a window that shows what the library holds."""
+"""Opening the app on an existing library shows its photos, the model and the device in use."""
 
 from __future__ import annotations
 
 from conftest import copy_photos
 from imgsim_desktop.core.engine import Engine
+from imgsim_desktop.ui.main_window import MainWindow
 
 
-def test_window_shows_library_count(qtbot, tmp_path, data_dir):
-    from imgsim_desktop.ui.main_window import MainWindow
-
+def test_window_opens_on_existing_library(qtbot, tmp_path, data_dir):
     copy_photos(tmp_path / "lib", ["labelled/dog.jpg", "labelled/cat.jpg", "labelled/pelican.jpg"])
     with Engine(data_dir) as engine:
         engine.index([str(tmp_path / "lib")])
     window = MainWindow(data_dir=str(data_dir))
     qtbot.addWidget(window)
     window.show()
-    assert window.isVisible()
-    assert window.count_label.text() == "3 photos in the library"
+    qtbot.waitUntil(lambda: window.library_model.total() == 3 and window.last_report is not None, timeout=30_000)
+    assert window.pages.currentIndex() == 1
+    assert window.last_report.skipped == 3 and window.last_report.indexed == 0  # the start-up catch-up found nothing new
+    assert window.device_label.text() in ("EfficientNet-Lite0 · CPU", "EfficientNet-Lite0 · CUDA")
+    window.close()

@@ -1,0 +1,87 @@
+"""Drive the real app on a sample library and save screenshots of its main views.
+
+    xvfb-run -a -s "-screen 0 1400x900x24" python scripts/screenshots.py OUT_DIR [PHOTO_FOLDER]
+
+Uses a fresh temporary data dir, so the user's own library is never touched. Saves:
+empty.png, indexing.png, grid.png, similar.png, preview.png.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def main() -> int:
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "screenshots").resolve()
+    photos = Path(sys.argv[2] if len(sys.argv) > 2 else REPO.parent / "shared" / "photos").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from imgsim_desktop.ui.main_window import MainWindow
+
+    app = QApplication(sys.argv[:1])
+    data = tempfile.mkdtemp(prefix="imgsim-shots-")
+    window = MainWindow(data_dir=data)
+    window.resize(1360, 860)
+    window.show()
+    steps: list = []
+    shots: list[str] = []
+
+    def shot(name: str) -> None:
+        QApplication.processEvents()
+        window.grab().save(str(out / name))
+        shots.append(name)
+
+    def wait_until(cond, then, timeout_s: float = 120.0) -> None:
+        remaining = [int(timeout_s * 10)]
+
+        def poll() -> None:
+            remaining[0] -= 1
+            if cond() or remaining[0] <= 0:
+                then()
+            else:
+                QTimer.singleShot(100, poll)
+
+        poll()
+
+    def step_empty() -> None:
+        shot("empty.png")
+        window.add_folder_path(str(photos))
+        wait_until(lambda: window.indexer.busy and window.library_model.rowCount() >= 24, step_indexing)
+
+    def step_indexing() -> None:
+        shot("indexing.png")
+        wait_until(lambda: not window.indexer.busy, lambda: QTimer.singleShot(3000, step_grid))
+
+    def step_grid() -> None:
+        shot("grid.png")
+        target = next(p for p in (photos / "ukbench" / "ukbench00120.jpg", *sorted(photos.rglob("*.jpg"))) if p.exists())
+        window.find_similar(str(target))
+        wait_until(lambda: window.pages.currentIndex() == 2, lambda: QTimer.singleShot(3000, step_similar))
+
+    def step_similar() -> None:
+        shot("similar.png")
+        window._preview(window.results_grid, 1)
+        QTimer.singleShot(2500, step_preview)
+
+    def step_preview() -> None:
+        window._preview_dialog.grab().save(str(out / "preview.png"))
+        shots.append("preview.png")
+        window._preview_dialog.close()
+        window.close()
+        app.quit()
+
+    QTimer.singleShot(1500, step_empty)
+    app.exec()
+    print("\n".join(str(out / s) for s in shots))
+    return 0 if len(shots) == 5 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
