@@ -30,7 +30,6 @@ def main() -> int:
     window = MainWindow(data_dir=data)
     window.resize(1360, 860)
     window.show()
-    steps: list = []
     shots: list[str] = []
 
     def shot(name: str) -> None:

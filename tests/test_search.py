@@ -105,3 +105,20 @@ def test_outside_query_photo_is_embedded_on_the_fly(tmp_path, data_dir):
         results = engine.similar(PHOTOS / "ukbench/ukbench00120_resize.jpg", k=4)
     assert Path(results[0].path).name == "ukbench00120.jpg" and results[0].score > 0.8
     assert len(results) == 4 and results[-1].score < 0.5
+
+
+def test_deleted_burst_around_the_query_still_yields_k_live_results(tmp_path):
+    dim, n = 32, 2000
+    vecs = clustered(n, dim, seed=7)
+    ids = np.arange(n, dtype=np.int64)
+    store = AnnoyStore(tmp_path, "m", dim)
+    store.build([(ids, vecs)])
+    query = vecs[0]
+    nearest = _top_exact(vecs, ids, query, 300)
+    stale = {h.vector_id for h in nearest}  # a whole burst of near-duplicates deleted since the build
+    ann = AnnIndex(store.load(), np.zeros(0, np.int64), np.zeros((0, dim), np.float32), stale)
+    got = ann.query(query, 20)
+    assert len(got) == 20 and not {h.vector_id for h in got} & stale
+    live = np.array([i not in stale for i in ids])
+    want = {h.vector_id for h in _top_exact(vecs[live], ids[live], query, 20)}
+    assert len({h.vector_id for h in got} & want) >= 18
