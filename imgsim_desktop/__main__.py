@@ -18,8 +18,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from imgsim_desktop.ui.main_window import MainWindow
 
+    from PySide6.QtGui import QIcon
+
+    from imgsim_desktop import paths
+
     app = QApplication([sys.argv[0], *qt_args])
     app.setApplicationName("imgsim-desktop")
+    app.setDesktopFileName("imgsim-desktop")
+    app.setWindowIcon(QIcon(str(paths.resources_dir() / "imgsim.svg")))
     window = MainWindow(data_dir=args.data_dir, model=args.model)
     window.show()
     return app.exec()
