@@ -14,13 +14,11 @@ def main(argv: list[str] | None = None) -> int:
     args, qt_args = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
-    from imgsim_desktop.ui.main_window import MainWindow
-
-    from PySide6.QtGui import QIcon
-
     from imgsim_desktop import paths
+    from imgsim_desktop.ui.main_window import MainWindow
 
     app = QApplication([sys.argv[0], *qt_args])
     app.setApplicationName("imgsim-desktop")

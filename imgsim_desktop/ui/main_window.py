@@ -577,18 +577,18 @@ class MainWindow(QMainWindow):
 
     def _tile_menu(self, view: PhotoGrid, pos) -> None:
         index = view.indexAt(pos)
-        if not index.isValid():
-            return
-        view.setCurrentIndex(index)
-        item = view.model().item(index.row())
-        path = item.photo.path
+        if index.isValid():
+            view.setCurrentIndex(index)
+            self.tile_menu(view.model().item(index.row()).photo.path).exec(view.viewport().mapToGlobal(pos))
+
+    def tile_menu(self, path: str) -> QMenu:
         menu = QMenu(self)
         menu.addAction("Find similar", lambda: self.find_similar(path))
         menu.addSeparator()
         menu.addAction("Open", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(path)))
         menu.addAction("Show in folder", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(path))))
         menu.addAction("Copy path", lambda: QGuiApplication.clipboard().setText(path))
-        menu.exec(view.viewport().mapToGlobal(pos))
+        return menu
 
     def _preview(self, view: PhotoGrid, row: int) -> None:
         from imgsim_desktop.ui.preview import PreviewDialog

@@ -6,7 +6,7 @@ import os
 import time
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QDialog, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 PREVIEW_EDGE = 1600  # device pixels on the long side
@@ -40,6 +40,7 @@ class PreviewDialog(QDialog):
         facts_box.setLayout(self.facts)
         facts_box.setFixedWidth(300)
         similar = QPushButton("Find similar")
+        similar.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # arrow keys belong to the dialog
         similar.clicked.connect(lambda: self.find_similar.emit(self.current_path()))
         side = QVBoxLayout()
         side.addWidget(facts_box)
@@ -49,8 +50,6 @@ class PreviewDialog(QDialog):
         layout = QHBoxLayout(self)
         layout.addWidget(self.image, 1)
         layout.addLayout(side)
-        QShortcut(QKeySequence(Qt.Key.Key_Right), self, activated=lambda: self.step(1))
-        QShortcut(QKeySequence(Qt.Key.Key_Left), self, activated=lambda: self.step(-1))
         loader.ready.connect(self._image_ready)
         self.show_row(row)
 
@@ -104,6 +103,13 @@ class PreviewDialog(QDialog):
         scaled = self._pixmap.scaled(target, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
         scaled.setDevicePixelRatio(dpr)
         self.image.setPixmap(scaled)
+
+    def keyPressEvent(self, event) -> None:
+        steps = {Qt.Key.Key_Right: 1, Qt.Key.Key_Down: 1, Qt.Key.Key_Left: -1, Qt.Key.Key_Up: -1}
+        if event.key() in steps:
+            self.step(steps[event.key()])
+        else:
+            super().keyPressEvent(event)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)

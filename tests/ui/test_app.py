@@ -106,3 +106,70 @@ def test_grid_model_passes_qt_model_tester(qtmodeltester):
     assert model.rowCount() == 10 and model.data(model.index(0), ScoreRole) == 0.9  # the filter still applies
     model.set_filter("")
     assert model.rowCount() == 30 and model.data(model.index(0), ScoreRole) == 1.0  # results keep their rank order
+
+
+def _indexed_window(qtbot, tmp_path, data_dir, names):
+    lib = tmp_path / "lib"
+    copy_photos(lib, names)
+    win = MainWindow(data_dir=str(data_dir))
+    qtbot.addWidget(win)
+    win.show()
+    win.add_folder_path(str(lib))
+    _wait_indexed(qtbot, win)
+    return win, lib
+
+
+def test_drop_and_paste_an_outside_photo_as_query(qtbot, tmp_path, data_dir):
+    from PySide6.QtCore import QMimeData, QPoint, QUrl
+    from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
+
+    win, lib = _indexed_window(qtbot, tmp_path, data_dir, ["ukbench/ukbench00120.jpg", "labelled/dog.jpg", "scenes/fruits.jpg", "labelled/pelican.jpg"])
+    outside = PHOTOS / "ukbench/ukbench00120_resize.jpg"
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(outside))])
+    drop = QDropEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    win.dropEvent(drop)
+    qtbot.waitUntil(lambda: win.pages.currentIndex() == 2, timeout=20_000)
+    assert win.results_model.item(0).photo.path == str(outside)
+    assert Path(win.results_model.item(1).photo.path).name == "ukbench00120.jpg"
+
+    QGuiApplication.clipboard().setImage(QImage(str(PHOTOS / "labelled/dog.jpg")))
+    win.act_paste.trigger()
+    qtbot.waitUntil(lambda: "pasted-" in win.results_model.item(0).photo.path, timeout=20_000)
+    top = win.results_model.item(1)
+    assert Path(top.photo.path).name == "dog.jpg" and top.score > 0.95
+    win.close()
+
+
+def test_copy_path_preview_arrows_and_settings_persist(qtbot, tmp_path, data_dir):
+    from PySide6.QtGui import QGuiApplication
+
+    from imgsim_desktop.core.settings import Settings
+    from imgsim_desktop.ui.preview import PreviewDialog
+
+    win, lib = _indexed_window(qtbot, tmp_path, data_dir, ["labelled/dog.jpg", "labelled/cat.jpg", "ukbench/ukbench09380.jpg"])
+    win.sort_box.setCurrentIndex(2)  # by name: cat, dog, ukbench
+    assert [win.library_model.item(i).name for i in range(3)] == ["cat.jpg", "dog.jpg", "ukbench09380.jpg"]
+    win.filter_box.setText("dog")
+    assert win.library_model.rowCount() == 1
+    win.filter_box.setText("")
+
+    dialog = PreviewDialog(win.grid, win.thumbs, 0, win)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.keyClick(dialog, Qt.Key.Key_Right)
+    qtbot.keyClick(dialog, Qt.Key.Key_Right)
+    assert dialog.current_path().endswith("ukbench09380.jpg")
+    qtbot.waitUntil(lambda: dialog._pixmap is not None, timeout=10_000)
+    facts = {dialog.facts.itemAt(i, dialog.facts.ItemRole.LabelRole).widget().text(): dialog.facts.itemAt(i, dialog.facts.ItemRole.FieldRole).widget().text() for i in range(dialog.facts.rowCount())}
+    assert facts["<b>Resolution</b>"] == "640 × 480" and facts["<b>Camera</b>"] == "Canon IXY DIGITAL 320" and facts["<b>Taken</b>"] == "2006-01-21 14:33:52"
+    dialog.close()
+
+    menu = win.tile_menu(win.library_model.item(1).photo.path)
+    assert [a.text() for a in menu.actions() if a.text()] == ["Find similar", "Open", "Show in folder", "Copy path"]
+    next(a for a in menu.actions() if a.text() == "Copy path").trigger()
+    assert QGuiApplication.clipboard().text() == str(lib / "dog.jpg")
+
+    win.zoom.setValue(224)
+    win.close()
+    assert Settings.load(data_dir).thumb_size == 224
