@@ -346,8 +346,9 @@ class MainWindow(QMainWindow):
                 self.indexer.enqueue(roots)
 
     def _first_visible_path(self) -> str | None:
-        index = self.grid.indexAt(self.grid.viewport().rect().topLeft() + self.grid.rect().topLeft())
-        return index.data(Qt.ItemDataRole.UserRole + 1) if index.isValid() else None
+        index = self.grid.indexAt(self.grid.viewport().rect().topLeft())
+        item = self.library_model.item(index.row()) if index.isValid() else None  # not index.data(): see TileDelegate.paint
+        return item.photo.path if item else None
 
     def _set_roots(self, roots: list[str]) -> None:
         self._roots = roots
@@ -356,7 +357,7 @@ class MainWindow(QMainWindow):
         self.sidebar.blockSignals(True)
         self.sidebar.clear()
         all_item = QListWidgetItem("All photos")
-        all_item.setData(Qt.ItemDataRole.UserRole, None)
+        all_item.setData(Qt.ItemDataRole.UserRole, "")  # "" not None: see TileDelegate.paint on None
         self.sidebar.addItem(all_item)
         for root in roots:
             item = QListWidgetItem(os.path.basename(root.rstrip(os.sep)) or root)
@@ -370,7 +371,7 @@ class MainWindow(QMainWindow):
         self.sidebar.blockSignals(False)
 
     def _folder_selected(self, item: QListWidgetItem | None, _previous=None) -> None:
-        self.library_model.set_folder(item.data(Qt.ItemDataRole.UserRole) if item else None)
+        self.library_model.set_folder((item.data(Qt.ItemDataRole.UserRole) if item else "") or None)
         self.show_library()
 
     def _folder_menu(self, pos) -> None:

@@ -6,8 +6,6 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from imgsim_desktop.ui.photo_model import IsQueryRole, ScoreRole
-
 TEXT_HEIGHT = 18
 PADDING = 6
 
@@ -31,7 +29,15 @@ class TileDelegate(QStyledItemDelegate):
         elif option.state & QStyle.StateFlag.State_MouseOver:
             painter.fillRect(rect.adjusted(2, 2, -2, -2), palette.color(QPalette.ColorRole.AlternateBase))
         box = QRect(rect.x() + PADDING, rect.y() + PADDING, self.tile, self.tile)
-        pixmap = index.data(Qt.ItemDataRole.DecorationRole)
+        # Read the Python item directly, never index.data(): in PySide6 6.12 on Python 3.11 every
+        # index.data() call that yields None drops a reference to None, and after enough paints the
+        # interpreter aborts ("deallocating None"). The model's own methods do not cross into C++.
+        model = index.model()
+        item = model.item(index.row())
+        if item is None:
+            painter.restore()
+            return
+        pixmap = model.thumbnail_for(item) if model.thumbnail_for else None
         if isinstance(pixmap, QPixmap) and not pixmap.isNull():
             dpr = pixmap.devicePixelRatio()
             size = QSize(round(pixmap.width() / dpr), round(pixmap.height() / dpr)).scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
@@ -43,13 +49,12 @@ class TileDelegate(QStyledItemDelegate):
         text_rect = QRect(rect.x() + PADDING, box.bottom() + 2, self.tile, TEXT_HEIGHT)
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         painter.setPen(palette.color(role))
-        name = painter.fontMetrics().elidedText(index.data(Qt.ItemDataRole.DisplayRole) or "", Qt.TextElideMode.ElideMiddle, self.tile)
+        name = painter.fontMetrics().elidedText(item.name, Qt.TextElideMode.ElideMiddle, self.tile)
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter, name)
-        score = index.data(ScoreRole)
-        if index.data(IsQueryRole):
+        if item.is_query:
             self._badge(painter, box, "query", QColor(30, 110, 220))
-        elif score is not None:
-            self._badge(painter, box, f"{score:.2f}", _score_colour(score))
+        elif item.score is not None:
+            self._badge(painter, box, f"{item.score:.2f}", _score_colour(item.score))
         painter.restore()
 
     @staticmethod

@@ -173,3 +173,28 @@ def test_copy_path_preview_arrows_and_settings_persist(qtbot, tmp_path, data_dir
     win.zoom.setValue(224)
     win.close()
     assert Settings.load(data_dir).thumb_size == 224
+
+
+def test_painting_tiles_does_not_leak_references_to_none(qtbot):
+    """PySide6 6.12 + Python 3.11 drop a reference to None on each index.data() that yields None;
+    a delegate doing that aborts the app after enough scrolling. Painting must leave None alone."""
+    import gc
+    import sys
+
+    from imgsim_desktop.ui.main_window import PhotoGrid
+
+    model = PhotoListModel()
+    model.thumbnail_for = lambda item: None  # no thumbnails yet: the placeholder path
+    rows = [PhotoRow(i, f"/p/img{i:03d}.jpg", 1, i, 1, 1, None, None) for i in range(200)]
+    model.set_items([Item(r, score=None if i % 2 else 0.5) for i, r in enumerate(rows)], keep_order=True)
+    view = PhotoGrid(model)
+    qtbot.addWidget(view)
+    view.resize(900, 700)
+    view.show()
+    gc.collect()
+    before = sys.getrefcount(None)
+    for _ in range(40):
+        view.viewport().repaint()
+    # With the bug, each repaint loses ~100 references (3 lookups x ~30 visible tiles); unrelated
+    # objects freed meanwhile may legitimately release a few dozen.
+    assert sys.getrefcount(None) >= before - 200
