@@ -15,6 +15,9 @@ PHOTOS = REPO.parent / "shared" / "photos"
 # Set before any imgsim module computes a data dir, for every test and subprocess.
 os.environ["IMGSIM_DATA_DIR"] = tempfile.mkdtemp(prefix="imgsim-test-default-")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# send2trash reads this once at import: tests trash into their own folder, never the user's trash.
+TRASH_HOME = Path(tempfile.mkdtemp(prefix="imgsim-test-xdg-"))
+os.environ["XDG_DATA_HOME"] = str(TRASH_HOME)
 
 
 @pytest.fixture

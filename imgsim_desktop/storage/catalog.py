@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -39,6 +39,16 @@ CREATE TABLE IF NOT EXISTS files (
     camera TEXT
 );
 CREATE TABLE IF NOT EXISTS excluded (path TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS actions (   -- every cleanup step, so it can be reviewed and moves undone
+    id INTEGER PRIMARY KEY,
+    batch TEXT NOT NULL,       -- one confirmed cleanup = one batch
+    action TEXT NOT NULL,      -- 'trash' | 'move' | 'restore'
+    source TEXT NOT NULL,
+    target TEXT,               -- where a moved file went (NULL for trash)
+    size INTEGER,
+    at REAL NOT NULL,
+    undone_at REAL
+);
 CREATE TABLE IF NOT EXISTS embeddings (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
@@ -304,6 +314,30 @@ class Catalog:
                 "SELECT id, path, size, mtime_ns, width, height, taken_at, camera FROM files WHERE path = ?", (path,)
             ).fetchone()
         return PhotoRow(*row) if row else None
+
+    # --- cleanup log ---------------------------------------------------------------------------
+
+    def log_action(self, batch: str, action: str, source: str, target: str | None, size: int | None) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO actions (batch, action, source, target, size, at) VALUES (?,?,?,?,?,?)",
+                (batch, action, source, target, size, time.time()),
+            )
+
+    def actions(self, batch: str | None = None) -> list[dict]:
+        sql = "SELECT id, batch, action, source, target, size, at, undone_at FROM actions"
+        args: tuple = ()
+        if batch:
+            sql += " WHERE batch = ?"
+            args = (batch,)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
+        keys = ("id", "batch", "action", "source", "target", "size", "at", "undone_at")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def mark_undone(self, action_id: int) -> None:
+        with self._lock:
+            self._db.execute("UPDATE actions SET undone_at = ? WHERE id = ?", (time.time(), action_id))
 
     # --- summaries -----------------------------------------------------------------------------
 
