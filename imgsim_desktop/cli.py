@@ -95,19 +95,50 @@ def cmd_similar(args) -> int:
 
 
 def cmd_duplicates(args) -> int:
+    from imgsim_desktop.core import cleanup
     from imgsim_desktop.core.duplicates import find_groups
+    from imgsim_desktop.core.keeper import KeeperRules, choose
 
+    rules = KeeperRules(
+        order=args.keep.split(","),
+        preferred_folders=[os.path.abspath(p) for p in args.prefer_folder],
+        protected_folders=[os.path.abspath(p) for p in args.protect],
+    )
     with _engine(args) as engine:
         groups = find_groups(engine.searcher, args.threshold)
+        plan = []
+        for group in groups:
+            rows = [engine.catalog.photo(m.path) for m in group]
+            keeper, remove = choose([r for r in rows if r is not None], rules)
+            doomed = {r.path for r in remove}
+            plan.append([{"path": m.path, "score": m.score, "keep": m.path not in doomed, "suggested_keeper": m.path == keeper.path} for m in group])
+        to_remove = [m["path"] for g in plan for m in g if not m["keep"]]
+        result = None
+        if args.apply:
+            mode, *dest = args.apply
+            if mode not in ("trash", "move") or (mode == "move") != bool(dest) or len(dest) > 1:
+                print("imgsim: --apply takes 'trash' or 'move DIR'", file=sys.stderr)
+                return 2
+            result = cleanup.apply(engine.catalog, to_remove, mode, dest[0] if dest else None, rules.protected_folders)
     if args.json:
-        print(json.dumps({"threshold": args.threshold, "groups": [[{"path": m.path, "score": m.score} for m in g] for g in groups]}))
+        out = {"threshold": args.threshold, "keep_rules": rules.order, "groups": plan}
+        if result is not None:
+            out["applied"] = {"batch": result.batch, "done": result.done, "failed": result.failed, "refused": result.refused}
+        print(json.dumps(out))
     else:
-        for n, group in enumerate(groups, 1):
+        for n, group in enumerate(plan, 1):
             print(f"group {n} ({len(group)} photos)")
             for m in group:
-                print(f"  {m.score:6.3f}  {m.path}")
-        print(f"{len(groups)} group(s) at threshold {args.threshold}")
-    return 0
+                print(f"  {m['score']:6.3f}  {'keep  ' if m['keep'] else 'remove'}  {m['path']}")
+        size = sum(os.path.getsize(p) for p in to_remove if os.path.exists(p)) if result is None else result.bytes_freed
+        print(f"{len(plan)} group(s) at threshold {args.threshold}; {len(to_remove)} suggested for removal ({size / 1e6:.1f} MB)")
+        if result is None:
+            print("nothing was changed; add --apply trash or --apply move DIR to clean up")
+        else:
+            print(f"{'trashed' if result.done and result.done[0]['action'] == 'trash' else 'moved'} {len(result.done)} file(s); batch {result.batch}")
+            for f in result.failed:
+                print(f"  left in place: {f['path']}: {f['error']}", file=sys.stderr)
+    return 1 if result is not None and result.failed else 0
 
 
 def cmd_models(args) -> int:
@@ -220,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("duplicates", parents=[common, with_model], help="groups of near-identical photos")
     p.add_argument("--threshold", type=float, default=None, help="cosine similarity needed to group (default 0.90)")
+    p.add_argument("--keep", default="folder,format,resolution,size,oldest", help="keeper rules in order (resolution,size,oldest,newest,format,folder)")
+    p.add_argument("--prefer-folder", action="append", default=[], metavar="DIR", help="keep copies in this folder first")
+    p.add_argument("--protect", action="append", default=[], metavar="DIR", help="never remove anything inside this folder")
+    p.add_argument("--apply", nargs="+", metavar="trash|move DIR", help="do the cleanup: move suggested copies to the trash or into DIR")
     p.set_defaults(func=cmd_duplicates)
 
     p = sub.add_parser("models", parents=[common], help="list backbones, or add your own ONNX model")

@@ -65,6 +65,21 @@ def test_duplicates_json_groups(indexed, capsys):
     assert all("dog.jpg" not in g for g in groups)
 
 
+def test_duplicates_suggests_keepers_and_changes_nothing_without_apply(indexed, capsys, tmp_path):
+    before = sorted(p.name for p in indexed.iterdir())
+    code, out, _ = run(capsys, "duplicates", "--json", "--keep", "resolution,size")
+    groups = json.loads(out)["groups"]
+    assert code == 0 and sorted(p.name for p in indexed.iterdir()) == before
+    for group in groups:
+        assert sum(m["suggested_keeper"] for m in group) == 1 and any(not m["keep"] for m in group)
+    code, out, _ = run(capsys, "duplicates", "--json", "--apply", "move", str(tmp_path / "review"), "--protect", str(indexed / "nothing-here"))
+    applied = json.loads(out)["applied"]
+    moved = sorted(Path(d["path"]).name for d in applied["done"])
+    assert code == 0 and moved and applied["failed"] == []
+    assert sorted(p.name for p in (tmp_path / "review").iterdir()) == moved
+    assert all(not (indexed / name).exists() for name in moved)
+
+
 def test_models_and_status(indexed, capsys):
     code, out, _ = run(capsys, "models", "--json")
     models = {m["name"]: m for m in json.loads(out)}

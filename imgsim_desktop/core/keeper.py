@@ -1,0 +1,77 @@
+"""Which copy of a duplicate group to keep: ordered rules a user can read and reorder.
+
+Members inside protected folders are always kept and never offered for removal.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from imgsim_desktop.core.cleanup import inside
+from imgsim_desktop.storage.catalog import PhotoRow
+
+# Camera originals and lossless formats before lossy re-encodes.
+DEFAULT_FORMAT_PREFERENCE = [".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".heic", ".heif",
+                             ".tif", ".tiff", ".png", ".webp", ".avif", ".jpg", ".jpeg", ".bmp", ".gif"]  # fmt: skip
+
+RULES = {
+    "resolution": "keep the highest resolution",
+    "size": "keep the largest file",
+    "oldest": "keep the oldest (date taken, else file date)",
+    "newest": "keep the newest",
+    "format": "keep the preferred format (RAW/HEIC over JPEG)",
+    "folder": "keep the copy in a preferred folder",
+}
+
+
+@dataclass
+class KeeperRules:
+    order: list[str] = field(default_factory=lambda: ["folder", "format", "resolution", "size", "oldest"])
+    preferred_formats: list[str] = field(default_factory=lambda: list(DEFAULT_FORMAT_PREFERENCE))
+    preferred_folders: list[str] = field(default_factory=list)
+    protected_folders: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        unknown = [r for r in self.order if r not in RULES]
+        if unknown:
+            raise ValueError(f"unknown keeper rule(s): {', '.join(unknown)}; known: {', '.join(RULES)}")
+
+
+def _when(p: PhotoRow) -> float:
+    """Seconds since the epoch the photo was taken: EXIF date (camera local time), else file time."""
+    if p.taken_at:
+        try:
+            return datetime.fromisoformat(p.taken_at).timestamp()
+        except ValueError:
+            pass
+    return p.mtime_ns / 1e9
+
+
+def _key(p: PhotoRow, rules: KeeperRules) -> tuple:
+    """Smaller is better, rule by rule in the user's order; the path breaks ties stably."""
+    ext = os.path.splitext(p.path)[1].lower()
+    parts = []
+    for rule in rules.order:
+        if rule == "resolution":
+            parts.append(-((p.width or 0) * (p.height or 0)))
+        elif rule == "size":
+            parts.append(-p.size)
+        elif rule == "oldest":
+            parts.append(_when(p))
+        elif rule == "newest":
+            parts.append(-_when(p))
+        elif rule == "format":
+            prefs = rules.preferred_formats
+            parts.append(prefs.index(ext) if ext in prefs else len(prefs))
+        elif rule == "folder":
+            parts.append(0 if inside(p.path, rules.preferred_folders) else 1)
+    return (*parts, p.path)
+
+
+def choose(members: list[PhotoRow], rules: KeeperRules) -> tuple[PhotoRow, list[PhotoRow]]:
+    """(the suggested keeper, the members suggested for removal)."""
+    keeper = min(members, key=lambda p: _key(p, rules))
+    remove = [p for p in members if p is not keeper and not inside(p.path, rules.protected_folders)]
+    return keeper, remove

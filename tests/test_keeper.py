@@ -1,0 +1,58 @@
+"""Keeper rules pick the copy a careful person would keep; protected folders are never offered."""
+
+from __future__ import annotations
+
+import pytest
+
+from imgsim_desktop.core.keeper import KeeperRules, choose
+from imgsim_desktop.storage.catalog import PhotoRow
+
+
+def row(path, w=100, h=100, size=1000, taken=None, mtime=0):
+    return PhotoRow(0, path, size, mtime, w, h, taken, None)
+
+
+SMALL = row("/a/small.jpg", 640, 480, 90_000, "2020-01-01T10:00:00", 5)
+BIG = row("/a/big.jpg", 4000, 3000, 3_000_000, "2021-06-01T10:00:00", 9)
+HEIC = row("/b/orig.heic", 4000, 3000, 1_500_000, "2019-05-05T10:00:00", 1)
+LARGEST = row("/c/huge.png", 4000, 3000, 9_000_000, None, 1_580_000_000 * 10**9)  # file date Jan 2020
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [
+        (["resolution", "size"], LARGEST),
+        (["resolution", "oldest"], HEIC),
+        (["size"], LARGEST),
+        (["oldest"], HEIC),
+        (["newest"], BIG),
+        (["format", "resolution"], HEIC),
+    ],
+)
+def test_rules_in_order(order, expected):
+    keeper, remove = choose([SMALL, BIG, HEIC, LARGEST], KeeperRules(order=order))
+    assert keeper is expected
+    assert set(map(id, remove)) == {id(p) for p in [SMALL, BIG, HEIC, LARGEST] if p is not expected}
+
+
+def test_date_taken_is_used_and_file_date_only_without_exif():
+    copied_later = row("/x/a.jpg", taken=None, mtime=1_650_000_000 * 10**9)  # file written in 2022, no EXIF
+    keeper, _ = choose([copied_later, SMALL], KeeperRules(order=["oldest"]))
+    assert keeper is SMALL  # taken 2020
+    older_file = row("/x/b.jpg", taken=None, mtime=1_500_000_000 * 10**9)  # 2017
+    keeper, _ = choose([older_file, SMALL], KeeperRules(order=["oldest"]))
+    assert keeper is older_file
+
+
+def test_preferred_folder_wins_and_protected_folder_is_never_removed():
+    keeper, remove = choose([SMALL, BIG, HEIC], KeeperRules(order=["folder", "resolution"], preferred_folders=["/a"]))
+    assert keeper is BIG
+    keeper, remove = choose([SMALL, BIG, HEIC], KeeperRules(order=["resolution", "size"], protected_folders=["/a"]))
+    assert keeper is BIG and remove == [HEIC]  # /a/small.jpg is protected: kept though not the keeper
+    keeper, remove = choose([SMALL, HEIC], KeeperRules(order=["size"], protected_folders=["/a/"]))
+    assert keeper is HEIC and remove == []  # the only other copy is protected
+
+
+def test_unknown_rule_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown keeper rule.*biggest"):
+        KeeperRules(order=["biggest"])
