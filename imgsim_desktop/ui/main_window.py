@@ -150,6 +150,10 @@ class MainWindow(QMainWindow):
         self._live_reload.stop()
         self.indexer.shutdown()
         self.library.shutdown()
+        # Answers the old workers still have queued (a cancelled run's report, say) must not reach
+        # the window: they would describe a library/model it no longer shows.
+        for controller in (self.indexer, self.library):
+            controller.blockSignals(True)
 
     def _build_ui(self) -> None:
         self.library_model = PhotoListModel(self)

@@ -198,3 +198,22 @@ def test_painting_tiles_does_not_leak_references_to_none(qtbot):
     # With the bug, each repaint loses ~100 references (3 lookups x ~30 visible tiles); unrelated
     # objects freed meanwhile may legitimately release a few dozen.
     assert sys.getrefcount(None) >= before - 200
+
+
+def test_switching_backbone_mid_indexing_restarts_cleanly(qtbot, tmp_path, data_dir):
+    lib = tmp_path / "many"
+    for part in ("a", "b"):
+        copy_photos(lib / part, [f"aib/{i}.jpg" for i in range(100)])
+    win = MainWindow(data_dir=str(data_dir))
+    qtbot.addWidget(win)
+    win.show()
+    win.add_folder_path(str(lib))
+    qtbot.waitUntil(lambda: win.progress.isVisible() and win.progress.value() > 0, timeout=30_000)
+    win.switch_model("mobilenetv2")
+    assert win.device_label.text().startswith("MobileNetV2 features")
+    # The new workers index the library for the new backbone; the old run's late report is ignored.
+    qtbot.waitUntil(lambda: win.last_report is not None and win.last_report.model == "mobilenetv2" and not win.indexer.busy, timeout=90_000)
+    assert win.last_report.indexed == 200
+    qtbot.waitUntil(lambda: win.library_model.total() == 200, timeout=20_000)
+    assert not win.progress.isVisible()
+    win.close()
