@@ -60,6 +60,7 @@ class IndexController(QObject):
         self._queue: deque[list[str]] = deque()
         self._thread: QThread | None = None
         self._job: _IndexJob | None = None
+        self._running: list[str] = []
         self.paused = False
 
     @property
@@ -67,6 +68,10 @@ class IndexController(QObject):
         return self._job is not None
 
     def enqueue(self, folders: list[str]) -> None:
+        pending = {f for job in self._queue for f in job} | set(self._running)
+        folders = [f for f in folders if f not in pending]  # already on its way: nothing to add
+        if not folders:
+            return
         self._queue.append(folders)
         if not self.busy:
             self._next()
@@ -76,6 +81,7 @@ class IndexController(QObject):
             self.busy_changed.emit(False)
             return
         folders = self._queue.popleft()
+        self._running = folders
         self._thread = QThread()
         self._job = _IndexJob(*self._config)
         self._job.moveToThread(self._thread)
@@ -96,6 +102,7 @@ class IndexController(QObject):
         if self._job is not None:
             self._job.deleteLater()
         self._thread = self._job = None
+        self._running = []
 
     @Slot(object)
     def _done(self, report) -> None:
