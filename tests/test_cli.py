@@ -99,3 +99,14 @@ def test_unknown_model_is_a_clear_error(data_dir, capsys):
 def test_installed_console_script_runs(data_dir):
     out = subprocess.run([sys.executable, "-m", "imgsim_desktop.cli", "models"], capture_output=True, text=True)
     assert out.returncode == 0 and "efficientnet-lite0" in out.stdout
+
+
+def test_exact_copies_group_even_below_the_cosine_threshold(indexed, capsys):
+    code, out, _ = run(capsys, "duplicates", "--json", "--threshold", "1.01")  # no cosine can reach this
+    groups = [sorted(Path(m["path"]).name for m in g) for g in json.loads(out)["groups"]]
+    assert code == 0 and groups == []  # jpeg and webp are near-duplicates, not byte copies
+    (indexed / "copy_of_dog.jpg").write_bytes((indexed / "dog.jpg").read_bytes())
+    run(capsys, "index", str(indexed), "--json")
+    code, out, _ = run(capsys, "duplicates", "--json", "--threshold", "1.01")
+    groups = [sorted(Path(m["path"]).name for m in g) for g in json.loads(out)["groups"]]
+    assert groups == [["copy_of_dog.jpg", "dog.jpg"]]

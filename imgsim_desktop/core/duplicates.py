@@ -5,6 +5,7 @@ Candidates come from the k-NN index (never all pairs), so the scan scales with t
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,11 +39,37 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
+def exact_copies(catalog) -> list[list[str]]:
+    """Byte-identical files: hashed only where sizes collide, so most files are never read."""
+    groups = []
+    for same_size in catalog.same_size_files():
+        by_digest: dict[bytes, list[str]] = {}
+        for path in same_size:
+            try:
+                by_digest.setdefault(_digest(path), []).append(path)
+            except OSError:
+                continue  # gone or unreadable since indexing: not a copy of anything now
+        groups += [paths for paths in by_digest.values() if len(paths) > 1]
+    return groups
+
+
+def _digest(path: str) -> bytes:
+    h = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.digest()
+
+
 def find_groups(searcher: Searcher, threshold: float = DEFAULT_THRESHOLD) -> list[list[Member]]:
-    """Groups of two or more photos whose embeddings are at least ``threshold`` alike."""
+    """Groups of two or more photos: exact copies, plus embeddings at least ``threshold`` alike."""
     ann = searcher.refresh()
     catalog, model = searcher.catalog, searcher.model
     uf = _UnionFind()
+    for copies in exact_copies(catalog):
+        ids = list(catalog.vector_ids_for_paths(model, copies).values())
+        for other in ids[1:]:
+            uf.union(ids[0], other)
     for ids, vecs in catalog.iter_vectors(model):
         for vid, vec in zip(ids.tolist(), vecs):
             for hit in ann.query(vec, NEIGHBOURS + 1):

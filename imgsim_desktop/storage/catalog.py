@@ -308,6 +308,31 @@ class Catalog:
         with self._lock:
             return [PhotoRow(*r) for r in self._db.execute(sql, args)]
 
+    def same_size_files(self) -> list[list[str]]:
+        """Readable files sharing their byte size with another: the only candidates for exact copies."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT size, path FROM files WHERE error IS NULL AND size IN "
+                "(SELECT size FROM files WHERE error IS NULL GROUP BY size HAVING COUNT(*) > 1) ORDER BY size, path"
+            ).fetchall()
+        groups: dict[int, list[str]] = {}
+        for size, path in rows:
+            groups.setdefault(size, []).append(path)
+        return list(groups.values())
+
+    def vector_ids_for_paths(self, model: str, paths: list[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for start in range(0, len(paths), 500):
+            part = paths[start : start + 500]
+            with self._lock:
+                out.update(
+                    self._db.execute(
+                        f"SELECT f.path, e.id FROM files f JOIN embeddings e ON e.file_id = f.id WHERE e.model = ? AND f.path IN ({','.join('?' * len(part))})",
+                        (model, *part),
+                    ).fetchall()
+                )
+        return out
+
     def photo(self, path: str) -> PhotoRow | None:
         with self._lock:
             row = self._db.execute(
