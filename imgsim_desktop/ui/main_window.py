@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Slot
+from PySide6.QtCore import Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
@@ -21,19 +20,15 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QMenu,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QSlider,
     QSpinBox,
     QSplitter,
     QStackedWidget,
     QToolBar,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -44,13 +39,15 @@ from imgsim_desktop.core.decode import IMAGE_EXTENSIONS
 from imgsim_desktop.core.settings import Settings
 from imgsim_desktop.storage.catalog import PhotoRow
 from imgsim_desktop.storage.thumbs import ThumbCache
+from imgsim_desktop.ui.index_status import IndexStatus
+from imgsim_desktop.ui.library_sidebar import LibrarySidebar
+from imgsim_desktop.ui.photo_grid import PhotoGrid
 from imgsim_desktop.ui.photo_model import Item, PhotoListModel
-from imgsim_desktop.ui.tile_delegate import PADDING, TEXT_HEIGHT, TileDelegate
+from imgsim_desktop.ui.thumbnails import PixmapCache
 from imgsim_desktop.workers.index_worker import IndexController
 from imgsim_desktop.workers.library_worker import LibraryController
 from imgsim_desktop.workers.thumb_loader import ThumbnailLoader
 
-PIXMAP_CACHE = 3000  # pixmaps kept on the GUI side (~ a few screens of tiles at any zoom)
 LIVE_RELOAD_MS = (1000, 4000)  # while indexing, show new photos this often (small, large libraries)
 
 
@@ -65,37 +62,6 @@ def _outside_row(path: str) -> PhotoRow:
     return PhotoRow(-1, path, st.st_size, st.st_mtime_ns, None, None, None, None)
 
 
-class PhotoGrid(QListView):
-    """Icon-mode list view with uniform tiles: the layout cost stays flat at 50k items."""
-
-    def __init__(self, model: PhotoListModel, parent=None) -> None:
-        super().__init__(parent)
-        self.setModel(model)
-        self.tile_delegate = TileDelegate(self)
-        self.setItemDelegate(self.tile_delegate)
-        self.setViewMode(QListView.ViewMode.IconMode)
-        self.setResizeMode(QListView.ResizeMode.Adjust)
-        self.setMovement(QListView.Movement.Static)
-        self.setUniformItemSizes(True)
-        self.setLayoutMode(QListView.LayoutMode.Batched)
-        self.setBatchSize(2000)
-        self.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
-        self.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
-        self.verticalScrollBar().setSingleStep(40)
-        self.setMouseTracking(True)
-        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.set_tile(160)
-
-    def set_tile(self, edge: int) -> None:
-        self.tile_delegate.tile = edge
-        self.setGridSize(QSize(edge + 2 * PADDING, edge + TEXT_HEIGHT + 2 * PADDING))
-        self.doItemsLayout()
-
-    def current_item(self) -> Item | None:
-        index = self.currentIndex()
-        return self.model().item(index.row()) if index.isValid() else None
-
-
 class MainWindow(QMainWindow):
     def __init__(self, data_dir: str | None = None, model: str | None = None) -> None:
         super().__init__()
@@ -107,20 +73,17 @@ class MainWindow(QMainWindow):
         if model:
             self.settings.model = model
         self.spec = self._usable_model(self.settings.model)
-        self._pixmaps: OrderedDict[tuple[str, int], QPixmap] = OrderedDict()
-        self._failed_thumbs: set[str] = set()
         self._history: list[Search] = []
         self._history_pos = -1
         self._photos_request = 0
         self._similar_request = 0
-        self._roots: list[str] = []
         self._resumed = False
         self._provider = "…"
         self.last_report = None  # the latest finished indexing run
         self.thumbs = ThumbnailLoader(ThumbCache(self.data_dir / "thumbs"), workers=2, parent=self)
-        self.thumbs.ready.connect(self._thumb_ready)
-        self.thumbs.failed.connect(self._thumb_failed)
         self._build_ui()
+        self.pixmaps = PixmapCache(self.thumbs, [self.library_model, self.results_model], self.devicePixelRatioF, self)
+        self.pixmaps.failed.connect(self._thumb_failed)
         self._start_workers()
         self._live_reload = QTimer(self, interval=LIVE_RELOAD_MS[0], timeout=self._reload_photos)
 
@@ -170,18 +133,14 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_menus()
 
-        self.sidebar = QListWidget()
-        self.sidebar.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.sidebar.customContextMenuRequested.connect(self._folder_menu)
-        self.sidebar.currentItemChanged.connect(self._folder_selected)
-        add_button = QPushButton("Add folder…")
-        add_button.clicked.connect(self.add_folder)
-        side = QWidget()
-        side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(6, 6, 0, 6)
-        side_layout.addWidget(QLabel("<b>Library</b>"))
-        side_layout.addWidget(self.sidebar, 1)
-        side_layout.addWidget(add_button)
+        side = LibrarySidebar()
+        side.folder_chosen.connect(self._folder_selected)
+        side.add_requested.connect(self.add_folder)
+        side.rescan_requested.connect(lambda root: self.indexer.enqueue([root]))
+        side.exclude_requested.connect(self.exclude_subfolder)
+        side.remove_requested.connect(self.remove_folder)
+        self.library_panel = side
+        self.sidebar = side.list
 
         self.pages = QStackedWidget()
         self.pages.addWidget(self._empty_page())
@@ -311,19 +270,14 @@ class MainWindow(QMainWindow):
         return page
 
     def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.status_label = QLabel()
-        self.progress = QProgressBar(maximumWidth=220, textVisible=False)
-        self.pause_button = QToolButton(text="Pause")
-        self.pause_button.clicked.connect(self._toggle_pause)
-        self.cancel_button = QToolButton(text="Cancel")
-        self.cancel_button.clicked.connect(self.cancel_indexing)
-        self.device_label = QLabel()
-        bar.addWidget(self.status_label, 1)
-        for w in (self.progress, self.pause_button, self.cancel_button):
-            bar.addPermanentWidget(w)
-            w.hide()
-        bar.addPermanentWidget(self.device_label)
+        self.index_status = IndexStatus(self.statusBar())
+        self.index_status.pause_clicked.connect(self._toggle_pause)
+        self.index_status.cancel_clicked.connect(self.cancel_indexing)
+        # Short names for what other views and the tests look at.
+        self.status_label = self.index_status.label
+        self.progress = self.index_status.progress
+        self.cancel_button = self.index_status.cancel_button
+        self.device_label = self.index_status.device_label
         self._update_device_label()
 
     # --- library content -----------------------------------------------------------------------
@@ -339,7 +293,7 @@ class MainWindow(QMainWindow):
         self.library_model.set_items([Item(r) for r in rows])
         if anchor and (row := self.library_model.row_of(anchor)) is not None:
             self.grid.scrollTo(self.library_model.index(row), QListView.ScrollHint.PositionAtTop)
-        self._set_roots(roots)
+        self.library_panel.set_roots(roots)
         if self.pages.currentIndex() != 2:
             self.pages.setCurrentIndex(1 if roots else 0)
         if not self.indexer.busy and not self.status_label.text():
@@ -354,40 +308,9 @@ class MainWindow(QMainWindow):
         item = self.library_model.item(index.row()) if index.isValid() else None  # not index.data(): see TileDelegate.paint
         return item.photo.path if item else None
 
-    def _set_roots(self, roots: list[str]) -> None:
-        self._roots = roots
-        current = self.sidebar.currentItem()
-        selected = current.data(Qt.ItemDataRole.UserRole) if current else None
-        self.sidebar.blockSignals(True)
-        self.sidebar.clear()
-        all_item = QListWidgetItem("All photos")
-        all_item.setData(Qt.ItemDataRole.UserRole, "")  # "" not None: see TileDelegate.paint on None
-        self.sidebar.addItem(all_item)
-        for root in roots:
-            item = QListWidgetItem(os.path.basename(root.rstrip(os.sep)) or root)
-            item.setToolTip(root)
-            item.setData(Qt.ItemDataRole.UserRole, root)
-            self.sidebar.addItem(item)
-            if root == selected:
-                self.sidebar.setCurrentItem(item)
-        if self.sidebar.currentItem() is None:
-            self.sidebar.setCurrentRow(0)
-        self.sidebar.blockSignals(False)
-
-    def _folder_selected(self, item: QListWidgetItem | None, _previous=None) -> None:
-        self.library_model.set_folder((item.data(Qt.ItemDataRole.UserRole) if item else "") or None)
+    def _folder_selected(self, root: str) -> None:
+        self.library_model.set_folder(root or None)
         self.show_library()
-
-    def _folder_menu(self, pos) -> None:
-        item = self.sidebar.itemAt(pos)
-        root = item.data(Qt.ItemDataRole.UserRole) if item else None
-        menu = QMenu(self)
-        menu.addAction(self.act_add)
-        if root:
-            menu.addAction("Rescan", lambda: self.indexer.enqueue([root]))
-            menu.addAction("Exclude a subfolder…", lambda: self.exclude_subfolder(root))
-            menu.addAction("Remove from library", lambda: self.remove_folder(root))
-        menu.exec(self.sidebar.mapToGlobal(pos))
 
     def add_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a folder of photos", str(Path.home()))
@@ -396,8 +319,8 @@ class MainWindow(QMainWindow):
 
     def add_folder_path(self, folder: str) -> None:
         folder = os.path.abspath(folder)
-        if folder not in self._roots:
-            self._set_roots(sorted([*self._roots, folder]))
+        if folder not in self.library_panel.roots:
+            self.library_panel.set_roots(sorted([*self.library_panel.roots, folder]))
         self.pages.setCurrentIndex(1)
         self.indexer.enqueue([folder])
 
@@ -417,33 +340,10 @@ class MainWindow(QMainWindow):
 
     # --- thumbnails ----------------------------------------------------------------------------
 
-    def _edge(self) -> int:
-        return round(self.settings.thumb_size * self.devicePixelRatioF())
-
     def _thumbnail_for(self, item: Item) -> QPixmap | None:
-        key = (item.photo.path, self._edge())
-        pixmap = self._pixmaps.get(key)
-        if pixmap is not None:
-            self._pixmaps.move_to_end(key)
-            return pixmap
-        if item.photo.path not in self._failed_thumbs:
-            self.thumbs.request(item.photo.path, item.photo.mtime_ns, key[1])
-        return None
+        return self.pixmaps.pixmap_for(item, round(self.settings.thumb_size * self.devicePixelRatioF()))
 
-    @Slot(str, int, object)
-    def _thumb_ready(self, path: str, edge: int, image) -> None:
-        pixmap = QPixmap.fromImage(image)
-        pixmap.setDevicePixelRatio(self.devicePixelRatioF())
-        self._pixmaps[(path, edge)] = pixmap
-        while len(self._pixmaps) > PIXMAP_CACHE:
-            self._pixmaps.popitem(last=False)
-        if edge == self._edge():
-            self.library_model.refresh_path(path)
-            self.results_model.refresh_path(path)
-
-    @Slot(str, int, str)
-    def _thumb_failed(self, path: str, _edge: int, reason: str) -> None:
-        self._failed_thumbs.add(path)
+    def _thumb_failed(self, path: str, reason: str) -> None:
         self.statusBar().showMessage(f"No thumbnail for {os.path.basename(path)}: {reason}", 5000)
 
     def _zoom_changed(self, value: int) -> None:
@@ -530,7 +430,7 @@ class MainWindow(QMainWindow):
             self._show_search(self._history[self._history_pos])
 
     def show_library(self) -> None:
-        self.pages.setCurrentIndex(1 if self._roots or self.library_model.total() else 0)
+        self.pages.setCurrentIndex(1 if self.library_panel.roots or self.library_model.total() else 0)
         self.act_forward.setEnabled(bool(self._history))
         self.act_back.setEnabled(False)
 
@@ -607,30 +507,11 @@ class MainWindow(QMainWindow):
 
     @Slot(int, int, float, float, str)
     def _index_progress(self, done: int, total: int, rate: float, eta: float, phase: str) -> None:
-        if phase == "scanning":
-            self.status_label.setText("Looking for photos…")
-            self.progress.setRange(0, 0)
-            return
-        if phase == "building search index":
-            self.status_label.setText("Building the search index…")
-            self.progress.setRange(0, 0)
-            return
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
-        parts = [f"Indexing {done:,} / {total:,}"]
-        if rate > 0:
-            parts.append(f"{rate:.1f} photos/s")
-        if eta >= 0 and done < total:
-            parts.append(_duration(eta) + " left")
-        if self.indexer.paused:
-            parts.append("paused")
-        self.status_label.setText(" · ".join(parts))
+        self.index_status.show_progress(done, total, rate, eta, phase, self.indexer.paused)
 
     @Slot(bool)
     def _index_busy(self, busy: bool) -> None:
-        for w in (self.progress, self.pause_button, self.cancel_button):
-            w.setVisible(busy)
-        self.pause_button.setText("Pause")
+        self.index_status.set_busy(busy)
         if busy:
             # Reloading re-sorts the whole list: keep it rare on big libraries.
             self._live_reload.start(LIVE_RELOAD_MS[0] if self.library_model.total() < 5000 else LIVE_RELOAD_MS[1])
@@ -641,11 +522,7 @@ class MainWindow(QMainWindow):
     def _index_finished(self, report) -> None:
         self.last_report = report
         self._reload_photos()
-        errors = f", {len(report.errors)} could not be read" if report.errors else ""
-        verb = "Indexing cancelled" if report.cancelled else "Indexed"
-        self.status_label.setText(f"{verb}: {report.indexed:,} new, {report.skipped:,} unchanged{errors}")
-        if report.errors:
-            self.status_label.setToolTip("\n".join(f"{Path(e['path']).name}: {e['error']}" for e in report.errors[:30]))
+        self.index_status.show_report(report)
         self._provider_ready(report.provider)
 
     @Slot(str)
@@ -660,11 +537,9 @@ class MainWindow(QMainWindow):
     def _toggle_pause(self) -> None:
         if self.indexer.paused:
             self.indexer.resume()
-            self.pause_button.setText("Pause")
         else:
             self.indexer.pause()
-            self.pause_button.setText("Resume")
-            self.status_label.setText(self.status_label.text() + " · paused")
+        self.index_status.set_paused(self.indexer.paused)
 
     def cancel_indexing(self) -> None:
         self.indexer.cancel()
@@ -709,11 +584,3 @@ class MainWindow(QMainWindow):
         self._stop_workers()
         self.thumbs.shutdown()
         super().closeEvent(event)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"

@@ -32,6 +32,19 @@ def _wait_indexed(qtbot, win, timeout=60_000):
     qtbot.waitUntil(lambda: win.library_model.total() == expected, timeout=timeout)
 
 
+def _window_indexing_200_photos(qtbot, tmp_path, data_dir) -> MainWindow:
+    """A window a little way into indexing 200 photos (a few seconds of work on 2 cores)."""
+    lib = tmp_path / "many"
+    for part in ("a", "b"):
+        copy_photos(lib / part, [f"aib/{i}.jpg" for i in range(100)])
+    win = MainWindow(data_dir=str(data_dir))
+    qtbot.addWidget(win)
+    win.show()
+    win.add_folder_path(str(lib))
+    qtbot.waitUntil(lambda: win.progress.isVisible() and win.progress.value() > 0, timeout=30_000)
+    return win
+
+
 def test_first_run_shows_empty_state_inviting_add_folder(window, qtbot):
     qtbot.waitUntil(lambda: window._resumed)
     assert window.pages.currentIndex() == 0
@@ -71,14 +84,7 @@ def test_add_folder_index_then_find_similar_puts_near_duplicates_first(window, q
 
 
 def test_cancel_stops_indexing_and_reopening_resumes(qtbot, tmp_path, data_dir):
-    lib = tmp_path / "many"
-    for part in ("a", "b"):  # 200 photos: a few seconds of work, so the cancel lands mid-run
-        copy_photos(lib / part, [f"aib/{i}.jpg" for i in range(100)])
-    win = MainWindow(data_dir=str(data_dir))
-    qtbot.addWidget(win)
-    win.show()
-    win.add_folder_path(str(lib))
-    qtbot.waitUntil(lambda: win.progress.isVisible() and win.progress.value() > 0, timeout=30_000)
+    win = _window_indexing_200_photos(qtbot, tmp_path, data_dir)
     win.cancel_button.click()
     _wait_indexed(qtbot, win)
     assert win.status_label.text().startswith("Indexing cancelled")
@@ -201,14 +207,7 @@ def test_painting_tiles_does_not_leak_references_to_none(qtbot):
 
 
 def test_switching_backbone_mid_indexing_restarts_cleanly(qtbot, tmp_path, data_dir):
-    lib = tmp_path / "many"
-    for part in ("a", "b"):
-        copy_photos(lib / part, [f"aib/{i}.jpg" for i in range(100)])
-    win = MainWindow(data_dir=str(data_dir))
-    qtbot.addWidget(win)
-    win.show()
-    win.add_folder_path(str(lib))
-    qtbot.waitUntil(lambda: win.progress.isVisible() and win.progress.value() > 0, timeout=30_000)
+    win = _window_indexing_200_photos(qtbot, tmp_path, data_dir)
     win.switch_model("mobilenetv2")
     assert win.device_label.text().startswith("MobileNetV2 features")
     # The new workers index the library for the new backbone; the old run's late report is ignored.

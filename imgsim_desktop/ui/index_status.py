@@ -1,0 +1,68 @@
+"""The status bar's indexing part: message, progress, pause/resume, cancel, and model · device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class IndexStatus(QObject):
+    pause_clicked = Signal()
+    cancel_clicked = Signal()
+
+    def __init__(self, bar: QStatusBar) -> None:
+        super().__init__(bar)
+        self.label = QLabel()
+        self.progress = QProgressBar(maximumWidth=220, textVisible=False)
+        self.pause_button = QToolButton(text="Pause")
+        self.pause_button.clicked.connect(self.pause_clicked)
+        self.cancel_button = QToolButton(text="Cancel")
+        self.cancel_button.clicked.connect(self.cancel_clicked)
+        self.device_label = QLabel()
+        bar.addWidget(self.label, 1)
+        for w in (self.progress, self.pause_button, self.cancel_button):
+            bar.addPermanentWidget(w)
+            w.hide()
+        bar.addPermanentWidget(self.device_label)
+
+    def show_progress(self, done: int, total: int, rate: float, eta: float, phase: str, paused: bool) -> None:
+        if phase in ("scanning", "building search index"):
+            self.label.setText("Looking for photos…" if phase == "scanning" else "Building the search index…")
+            self.progress.setRange(0, 0)  # busy indicator: no count to show yet
+            return
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        parts = [f"Indexing {done:,} / {total:,}"]
+        if rate > 0:
+            parts.append(f"{rate:.1f} photos/s")
+        if eta >= 0 and done < total:
+            parts.append(duration(eta) + " left")
+        if paused:
+            parts.append("paused")
+        self.label.setText(" · ".join(parts))
+
+    def set_busy(self, busy: bool) -> None:
+        for w in (self.progress, self.pause_button, self.cancel_button):
+            w.setVisible(busy)
+        self.pause_button.setText("Pause")
+
+    def set_paused(self, paused: bool) -> None:
+        self.pause_button.setText("Resume" if paused else "Pause")
+        if paused:
+            self.label.setText(self.label.text() + " · paused")
+
+    def show_report(self, report) -> None:
+        errors = f", {len(report.errors)} could not be read" if report.errors else ""
+        verb = "Indexing cancelled" if report.cancelled else "Indexed"
+        self.label.setText(f"{verb}: {report.indexed:,} new, {report.skipped:,} unchanged{errors}")
+        self.label.setToolTip("\n".join(f"{Path(e['path']).name}: {e['error']}" for e in report.errors[:30]))
