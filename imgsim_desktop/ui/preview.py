@@ -26,6 +26,7 @@ class PreviewDialog(QDialog):
     def __init__(self, view, loader, row: int, parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Preview")
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.resize(1000, 720)
         self._view = view
         self._model = view.model()
@@ -54,7 +55,8 @@ class PreviewDialog(QDialog):
         self.show_row(row)
 
     def current_path(self) -> str:
-        return self._model.item(self._row).photo.path
+        item = self._model.item(self._row)
+        return item.photo.path if item else ""
 
     def step(self, delta: int) -> None:
         row = self._row + delta
@@ -115,6 +117,9 @@ class PreviewDialog(QDialog):
         super().resizeEvent(event)
         self._fit()
 
-    def closeEvent(self, event) -> None:
-        self._loader.ready.disconnect(self._image_ready)
-        super().closeEvent(event)
+    def done(self, result: int) -> None:  # Esc and the close button both end here
+        try:
+            self._loader.ready.disconnect(self._image_ready)
+        except (RuntimeError, TypeError):
+            pass
+        super().done(result)

@@ -125,6 +125,8 @@ class LibraryController(QObject):
         return request
 
     def shutdown(self) -> None:
+        if not self._thread.isRunning():  # already shut down: a blocking call would never return
+            return
         # Blocking, so the catalog connection is closed before the thread's event loop ends.
         QMetaObject.invokeMethod(self._job, "close", Qt.ConnectionType.BlockingQueuedConnection)
         self._thread.quit()

@@ -68,11 +68,16 @@ class ThumbnailLoader(QObject):
                     image.thumbnail((edge, edge), Image.Resampling.LANCZOS)
                 data = image.tobytes()
                 qimage = QImage(data, image.width, image.height, image.width * 3, QImage.Format.Format_RGB888).copy()
-                self.ready.emit(path, edge, qimage)
+                if not self._stop:  # after shutdown the receiving window may be gone
+                    self.ready.emit(path, edge, qimage)
             except DecodeError as exc:
-                self.failed.emit(path, edge, str(exc))
+                if not self._stop:
+                    self.failed.emit(path, edge, str(exc))
             except OSError as exc:
-                self.failed.emit(path, edge, f"cannot write thumbnail: {exc}")
+                if not self._stop:
+                    self.failed.emit(path, edge, f"cannot write thumbnail: {exc}")
+            except RuntimeError:
+                return  # signal source deleted during shutdown
             finally:
                 with self._cond:
                     self._busy.discard(key)
