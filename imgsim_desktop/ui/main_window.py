@@ -294,7 +294,7 @@ class MainWindow(QMainWindow):
         if anchor and (row := self.library_model.row_of(anchor)) is not None:
             self.grid.scrollTo(self.library_model.index(row), QListView.ScrollHint.PositionAtTop)
         self.library_panel.set_roots(roots)
-        if self.library_model._folder and self.library_model._folder not in roots:
+        if self.library_model.folder and self.library_model.folder not in roots:
             self.library_model.set_folder(None)  # its folder was removed; the sidebar shows "All photos"
         if self.pages.currentIndex() != 2:
             self.pages.setCurrentIndex(1 if roots else 0)

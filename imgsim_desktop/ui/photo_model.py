@@ -67,6 +67,10 @@ class PhotoListModel(QAbstractListModel):
         self._filter = text.strip().lower()
         self._apply()
 
+    @property
+    def folder(self) -> str | None:
+        return self._folder
+
     def set_folder(self, folder: str | None) -> None:
         self._folder = folder
         self._apply()
