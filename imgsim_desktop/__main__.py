@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 
@@ -26,7 +27,16 @@ def main(argv: list[str] | None = None) -> int:
     app.setWindowIcon(QIcon(str(paths.resources_dir() / "imgsim.svg")))
     window = MainWindow(data_dir=args.data_dir, model=args.model)
     window.show()
-    return app.exec()
+    code = app.exec()
+    from imgsim_desktop.workers.lifecycle import unfinished_workers
+
+    if unfinished_workers():
+        # A worker missed its stop deadline (see workers.lifecycle). Tearing Python down around
+        # its running thread would abort; its committed work is already safe on disk.
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -161,3 +161,39 @@ def test_exif_rotated_copy_finds_its_upright_twin(tmp_path, data_dir):
     assert by_name["sideways_with_exif.jpg"] > 0.97
     # The same pixels without the tag really look different to the model: the test can fail.
     assert by_name.get("sideways_without_exif.jpg", 0) < by_name["sideways_with_exif.jpg"] - 0.1
+
+
+def test_photos_of_a_folder_removed_or_excluded_mid_run_are_not_stored(tmp_path, data_dir):
+    """The user removes one folder and excludes a subfolder of another while indexing runs."""
+    lib = tmp_path / "lib"
+    copy_photos(lib / "keep", [f"aib/{i}.jpg" for i in range(6)])
+    copy_photos(lib / "keep" / "private", [f"aib/{i}.jpg" for i in range(6, 12)])
+    copy_photos(tmp_path / "gone", [f"aib/{i}.jpg" for i in range(12, 18)])
+    roots = [str(lib), str(tmp_path / "gone")]
+
+    def change_library_after_first_batch(done, total, message):
+        if done >= 4 and not changed:
+            changed.append(True)
+            engine.catalog.remove_root(str(tmp_path / "gone"))
+            engine.catalog.exclude(str(lib / "keep" / "private"))
+
+    changed: list[bool] = []
+    with Engine(data_dir) as engine:
+        report = indexer_mod.Indexer(engine.catalog, engine.backbone, batch_size=4).run(roots, Progress(change_library_after_first_batch, rate_hz=1e6))
+        assert changed and not report.cancelled
+        stored = {Path(p.path).parent.name for p in engine.catalog.photos()}
+        assert stored == {"keep"}  # nothing from the removed folder or the excluded subfolder
+        assert engine.catalog.roots() == [str(lib)]
+        assert report.indexed == len(engine.catalog.photos()) == 6
+
+
+def test_cancel_during_the_folder_walk_stops_before_any_work(tmp_path, data_dir):
+    for i in range(30):  # many folders: the walk checks for cancel once per folder
+        copy_photos(tmp_path / "deep" / f"d{i:02d}", [f"aib/{i}.jpg"])
+    walked: list[str] = []
+    progress = Progress()
+    progress.cancel()
+    with Engine(data_dir) as engine:
+        report = engine.index([str(tmp_path / "deep")], progress)
+        walked = engine.catalog.photos()
+    assert report.cancelled and report.indexed == 0 and walked == []

@@ -49,7 +49,7 @@ class Engine:
 
     def index(self, folders: list[str], progress: Progress | None = None, rebuild: bool = True) -> IndexReport:
         report = Indexer(self.catalog, self.backbone).run(folders, progress)
-        if rebuild and not report.cancelled:
+        if rebuild and not report.cancelled and not (progress and progress.cancelled):  # closing: the delta stays searchable
             self.searcher.refresh()
             if self.searcher.needs_rebuild():
                 if progress:

@@ -104,18 +104,18 @@ class Indexer:
         model = self.backbone.spec.name
         report = IndexReport(model=model, provider=self.backbone.provider)
         progress.report(0, 0, "scanning", force=True)
-        scanned = scan(paths, self.catalog.excluded())
-        report.missing = scanned.missing_roots
-        report.errors += [{"path": p, "error": why} for p, why in scanned.problems]
-        folder_roots = [os.path.abspath(p) for p in paths if os.path.isdir(p)]
-        for root in folder_roots:
-            self.catalog.add_root(root)
-        work = plan(self.catalog, model, scanned.files, folder_roots)
-        report.skipped = work.skipped
-        if work.gone:
-            report.removed = self.catalog.remove_files(work.gone)
         try:
-            self._embed_all(work.todo, report, progress)
+            scanned = scan(paths, self.catalog.excluded(), progress.check)
+            report.missing = scanned.missing_roots
+            report.errors += [{"path": p, "error": why} for p, why in scanned.problems]
+            folder_roots = [os.path.abspath(p) for p in paths if os.path.isdir(p)]
+            for root in folder_roots:
+                self.catalog.add_root(root)
+            work = plan(self.catalog, model, scanned.files, folder_roots)
+            report.skipped = work.skipped
+            if work.gone:
+                report.removed = self.catalog.remove_files(work.gone)
+            self._embed_all(work.todo, report, progress, folder_roots)
         except Cancelled:
             report.cancelled = True
         report.seconds = time.perf_counter() - started
@@ -129,7 +129,7 @@ class Indexer:
         except Exception as exc:  # an unexpected decoder bug must not end the run either
             return DecodeError(f"unexpected decoder failure: {type(exc).__name__}: {exc}")
 
-    def _embed_all(self, todo: list[FileStat], report: IndexReport, progress: Progress) -> None:
+    def _embed_all(self, todo: list[FileStat], report: IndexReport, progress: Progress, roots: list[str]) -> None:
         total = len(todo)
         window = self.batch_size * 2 + self.decode_workers
         pending: deque[tuple[FileStat, Future]] = deque()
@@ -157,22 +157,22 @@ class Indexer:
                         batch.append((f, out))
                     if len(batch) >= self.batch_size or (not pending and (batch or failed)):
                         progress.check()
-                        self._commit(batch, failed, report)
+                        self._commit(batch, failed, report, roots)
                         done += len(batch) + len(failed)
                         batch, failed = [], []
                         progress.report(done, total, f.path)
                 if batch or failed:
-                    self._commit(batch, failed, report)
+                    self._commit(batch, failed, report, roots)
                     done += len(batch) + len(failed)
             finally:
                 for _, fut in pending:
                     fut.cancel()
         progress.report(done, total, "done", force=True)
 
-    def _commit(self, batch: list[tuple[FileStat, Decoded]], failed: list[Embedded], report: IndexReport) -> None:
+    def _commit(self, batch: list[tuple[FileStat, Decoded]], failed: list[Embedded], report: IndexReport, roots: list[str]) -> None:
         items = list(failed)
         if batch:
             vectors = self.backbone.embed(np.stack([d.pixels for _, d in batch]))
             items += [Embedded(f.path, f.size, f.mtime_ns, vec, d.width, d.height, taken_at=d.taken_at, camera=d.camera) for (f, d), vec in zip(batch, vectors)]
-        self.catalog.store_batch(self.backbone.spec.name, items)
-        report.indexed += len(batch)
+        refused = self.catalog.store_batch(self.backbone.spec.name, items, roots)
+        report.indexed += sum(1 for f, _ in batch if f.path not in refused)

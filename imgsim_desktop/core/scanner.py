@@ -8,7 +8,7 @@ scan, so a photo saved as ".bin" or ".svg" is still found while documents and vi
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from imgsim_desktop.core.decode import IMAGE_EXTENSIONS, looks_like_image
@@ -47,10 +47,15 @@ def _is_candidate(entry: os.DirEntry) -> bool:
         return False
 
 
-def iter_images(root: str, result: ScanResult, excluded: frozenset[str] = frozenset()) -> Iterator[FileStat]:
-    """Depth-first walk; hidden entries, symlinks and excluded folders are skipped."""
+def iter_images(root: str, result: ScanResult, excluded: frozenset[str] = frozenset(), check: Callable[[], None] | None = None) -> Iterator[FileStat]:
+    """Depth-first walk; hidden entries, symlinks and excluded folders are skipped.
+
+    ``check`` is called once per folder so a long walk (a slow network share) can be paused or cancelled.
+    """
     stack = [root]
     while stack:
+        if check:
+            check()
         folder = stack.pop()
         try:
             with os.scandir(folder) as it:
@@ -74,7 +79,7 @@ def iter_images(root: str, result: ScanResult, excluded: frozenset[str] = frozen
         stack.extend(reversed(subdirs))
 
 
-def scan(paths: list[str], excluded: list[str] | None = None) -> ScanResult:
+def scan(paths: list[str], excluded: list[str] | None = None, check: Callable[[], None] | None = None) -> ScanResult:
     """Collect image files from folders and single files (absolute, normalised paths)."""
     skip = frozenset(os.path.abspath(p) for p in excluded or ())
     result = ScanResult()
@@ -82,7 +87,7 @@ def scan(paths: list[str], excluded: list[str] | None = None) -> ScanResult:
     for raw in paths:
         root = os.path.abspath(raw)
         if os.path.isdir(root):
-            found = iter_images(root, result, skip)
+            found = iter_images(root, result, skip, check)
         elif os.path.isfile(root):
             st = os.stat(root)
             found = iter([FileStat(root, st.st_size, st.st_mtime_ns)])

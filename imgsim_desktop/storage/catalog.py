@@ -156,8 +156,8 @@ class Catalog:
 
     def remove_root(self, path: str) -> int:
         """Forget a library folder and what was indexed under it (the photos themselves stay)."""
-        gone = list(self.files_under(path))
-        with self._lock, self._transaction():
+        with self._lock, self._transaction():  # read and delete in one transaction: no indexer batch lands between
+            gone = list(self.files_under(path))
             self._db.execute("DELETE FROM roots WHERE path = ?", (path,))
             self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in gone])
             self._db.execute("DELETE FROM excluded WHERE path = ? OR substr(path, 1, ?) = ?", (path, len(path) + 1, path + os.sep))
@@ -165,8 +165,8 @@ class Catalog:
 
     def exclude(self, folder: str) -> int:
         """Leave a subfolder out of the library from now on; drops what was indexed there."""
-        gone = list(self.files_under(folder))
         with self._lock, self._transaction():
+            gone = list(self.files_under(folder))
             self._db.execute("INSERT OR IGNORE INTO excluded VALUES (?)", (folder,))
             self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in gone])
         return len(gone)
@@ -206,11 +206,19 @@ class Catalog:
             self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
         return len(paths)
 
-    def store_batch(self, model: str, items: list[Embedded]) -> None:
-        """Commit one batch of outcomes atomically. A changed file loses all its old embeddings."""
+    def store_batch(self, model: str, items: list[Embedded], roots: list[str] | None = None) -> set[str]:
+        """Commit one batch of outcomes atomically. A changed file loses all its old embeddings.
+
+        ``roots`` are the library folders the batch was found under. The user may remove a folder
+        or exclude a subfolder while it is being indexed; files there are not stored (they would
+        be orphans nobody sees or cleans up). Returns the paths refused that way.
+        """
         now = time.time()
         with self._lock, self._transaction():
+            refused = _outside_library(self._db, items, roots or [])
             for it in items:
+                if it.path in refused:
+                    continue
                 row = self._db.execute("SELECT id, size, mtime_ns FROM files WHERE path = ?", (it.path,)).fetchone()
                 if row is None:
                     file_id = self._db.execute(
@@ -231,6 +239,7 @@ class Catalog:
                         "INSERT INTO embeddings (file_id, model, vector) VALUES (?,?,?)",
                         (file_id, model, np.ascontiguousarray(it.vector, dtype=np.float32).tobytes()),
                     )
+        return refused
 
     def _transaction(self):
         db = self._db
@@ -383,6 +392,18 @@ class Catalog:
     def integrity_ok(self) -> bool:
         with self._lock:
             return self._one("PRAGMA integrity_check") == "ok"
+
+
+def _inside_any(path: str, folders: Iterable[str]) -> bool:
+    return any(path == f or path.startswith(f.rstrip("/\\") + os.sep) for f in folders)
+
+
+def _outside_library(db: sqlite3.Connection, items: list[Embedded], roots: list[str]) -> set[str]:
+    """Paths in ``items`` that are excluded, or found under one of ``roots`` that is no longer a root."""
+    current = {r[0] for r in db.execute("SELECT path FROM roots")}
+    excluded = [r[0] for r in db.execute("SELECT path FROM excluded")]
+    gone_roots = [r for r in roots if r not in current]
+    return {it.path for it in items if _inside_any(it.path, excluded) or _inside_any(it.path, gone_roots)}
 
 
 def _unpack(rows: list[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:

@@ -19,8 +19,8 @@ LEVELS = (256, 512)
 
 
 def level_for(pixels: int) -> int:
-    """The smallest cached size that covers a tile of ``pixels`` device pixels."""
-    return next((lv for lv in LEVELS if lv >= pixels), LEVELS[-1])
+    """The smallest cached size that covers ``pixels`` device pixels; beyond the cached sizes, ``pixels`` itself."""
+    return next((lv for lv in LEVELS if lv >= pixels), pixels)
 
 
 class ThumbCache:
@@ -32,7 +32,14 @@ class ThumbCache:
         return self.folder / key[:2] / f"{key}.jpg"
 
     def get(self, path: str, mtime_ns: int, level: int) -> Image.Image:
-        """The thumbnail (RGB, long side <= level); made and stored on a miss. Raises DecodeError."""
+        """The thumbnail (RGB, long side <= level); made and stored on a miss. Raises DecodeError.
+
+        Sizes above the largest level (a full-screen preview) are decoded fresh and not stored:
+        they are asked for one photo at a time and would fill the disk for little gain.
+        """
+        if level > LEVELS[-1]:
+            return _scaled(path, level)
+
         cached = self._file(path, mtime_ns, level)
         try:
             with Image.open(cached) as img:
@@ -40,10 +47,15 @@ class ThumbCache:
                 return img.convert("RGB")
         except (OSError, ValueError):
             pass  # missing or damaged: make it again
-        image, _ = open_image(path, min_side=level)
-        image.thumbnail((level, level), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        image = _scaled(path, level)
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.{id(image)}.tmp")
         image.save(tmp, "JPEG", quality=85)
         os.replace(tmp, cached)  # concurrent writers of the same key both land a whole file
         return image
+
+
+def _scaled(path: str, edge: int) -> Image.Image:
+    image, _ = open_image(path, min_side=edge)
+    image.thumbnail((edge, edge), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    return image

@@ -64,5 +64,12 @@ class IndexStatus(QObject):
     def show_report(self, report) -> None:
         errors = f", {len(report.errors)} could not be read" if report.errors else ""
         verb = "Indexing cancelled" if report.cancelled else "Indexed"
-        self.label.setText(f"{verb}: {report.indexed:,} new, {report.skipped:,} unchanged{errors}")
-        self.label.setToolTip("\n".join(f"{Path(e['path']).name}: {e['error']}" for e in report.errors[:30]))
+        text = f"{verb}: {report.indexed:,} new, {report.skipped:,} unchanged{errors}"
+        tips = [f"{Path(e['path']).name}: {e['error']}" for e in report.errors[:30]]
+        if report.missing:
+            # An unplugged drive or unmounted share: its photos stay in the library until it is back.
+            names = ", ".join(Path(m).name or m for m in report.missing[:3])
+            text = f"Folder not found: {names} (disconnected?) · {text}"
+            tips = [f"Not found, photos kept: {m}" for m in report.missing] + tips
+        self.label.setText(text)
+        self.label.setToolTip("\n".join(tips))

@@ -57,11 +57,6 @@ class Search:
     items: list[Item]
 
 
-def _outside_row(path: str) -> PhotoRow:
-    st = os.stat(path)
-    return PhotoRow(-1, path, st.st_size, st.st_mtime_ns, None, None, None, None)
-
-
 class MainWindow(QMainWindow):
     def __init__(self, data_dir: str | None = None, model: str | None = None) -> None:
         super().__init__()
@@ -77,6 +72,7 @@ class MainWindow(QMainWindow):
         self._history_pos = -1
         self._photos_request = 0
         self._similar_request = 0
+        self._search_again = False
         self._resumed = False
         self._provider = "…"
         self.last_report = None  # the latest finished indexing run
@@ -85,7 +81,7 @@ class MainWindow(QMainWindow):
         self.pixmaps = PixmapCache(self.thumbs, [self.library_model, self.results_model], self.devicePixelRatioF, self)
         self.pixmaps.failed.connect(self._thumb_failed)
         self._start_workers()
-        self._live_reload = QTimer(self, interval=LIVE_RELOAD_MS[0], timeout=self._reload_photos)
+        self._live_reload = QTimer(self, interval=LIVE_RELOAD_MS[0], timeout=self._live_reload_tick)
 
     # --- set-up --------------------------------------------------------------------------------
 
@@ -117,6 +113,7 @@ class MainWindow(QMainWindow):
         # the window: they would describe a library/model it no longer shows.
         for controller in (self.indexer, self.library):
             controller.blockSignals(True)
+            controller.deleteLater()
 
     def _build_ui(self) -> None:
         self.library_model = PhotoListModel(self)
@@ -285,6 +282,10 @@ class MainWindow(QMainWindow):
     def _reload_photos(self) -> None:
         self._photos_request = self.library.load_photos()
 
+    def _live_reload_tick(self) -> None:
+        if not self.indexer.paused:  # nothing new arrives while paused
+            self._reload_photos()
+
     @Slot(int, object, object)
     def _photos_ready(self, request: int, rows: list[PhotoRow], roots: list[str]) -> None:
         if request != self._photos_request:
@@ -331,14 +332,27 @@ class MainWindow(QMainWindow):
             self, "Remove folder", f"Stop showing photos from\n{root}?\n\nThe photos themselves are not touched."
         )
         if answer == QMessageBox.StandardButton.Yes:
-            self._photos_request = self.library.remove_folder(root)
+            self.remove_folder_path(root)
+
+    def remove_folder_path(self, root: str) -> None:
+        # Indexing in that folder stops first; otherwise a running job could store photos after
+        # the catalog forgot the folder, or a queued one could add the folder back.
+        self.status_label.setText(f"Removing {root} from the library…")
+        self.indexer.stop_touching(root, lambda: self._folder_changed(self.library.remove_folder(root)))
 
     def exclude_subfolder(self, root: str) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Exclude a subfolder", root)
         if folder and os.path.abspath(folder).startswith(root.rstrip(os.sep) + os.sep):
-            self._photos_request = self.library.exclude_folder(os.path.abspath(folder))
+            self.exclude_folder_path(os.path.abspath(folder))
         elif folder:
             QMessageBox.information(self, "Exclude a subfolder", f"Choose a folder inside {root}.")
+
+    def exclude_folder_path(self, folder: str) -> None:
+        self.indexer.stop_touching(folder, lambda: self._folder_changed(self.library.exclude_folder(folder)))
+
+    def _folder_changed(self, request: int) -> None:
+        self._photos_request = request
+        self.status_label.setText("")
 
     # --- thumbnails ----------------------------------------------------------------------------
 
@@ -386,27 +400,27 @@ class MainWindow(QMainWindow):
         image.save(str(target), "PNG")
         self.find_similar(str(target))
 
-    def find_similar(self, path: str, k: int | None = None) -> None:
+    def find_similar(self, path: str, k: int | None = None, again: bool = False) -> None:
+        """Search in the background; ``again`` re-runs the search on screen instead of adding to the history."""
         self._similar_request = self.library.similar(os.path.abspath(path), k or self.k_box.value())
+        self._search_again = again
         self.status_label.setText(f"Searching for photos like {os.path.basename(path)}…")
 
     @Slot(int, str, object)
-    def _similar_ready(self, request: int, query: str, hits: list) -> None:
+    def _similar_ready(self, request: int, query_row: PhotoRow, hits: list) -> None:
         if request != self._similar_request:
             return
-        query_row = self._library_row(query) or _outside_row(query)
+        query = query_row.path
         items = [Item(query_row, is_query=True)] + [Item(row, score=score) for row, score in hits]
         search = Search(query, items)
-        del self._history[self._history_pos + 1 :]
-        self._history.append(search)
-        self._history_pos = len(self._history) - 1
+        if self._search_again and self._history:
+            self._history[self._history_pos] = search
+        else:
+            del self._history[self._history_pos + 1 :]
+            self._history.append(search)
+            self._history_pos = len(self._history) - 1
         self._show_search(search)
         self.status_label.setText(f"{len(hits)} photos like {os.path.basename(query)}")
-
-    def _library_row(self, path: str) -> PhotoRow | None:
-        row = self.library_model.row_of(path)
-        item = self.library_model.item(row) if row is not None else None
-        return item.photo if item else None
 
     def _show_search(self, search: Search) -> None:
         self.results_model.set_items(search.items, keep_order=True)
@@ -440,7 +454,7 @@ class MainWindow(QMainWindow):
         self.settings.k = self.k_box.value()
         self.settings.save(self.data_dir)
         if self.pages.currentIndex() == 2 and self._history:
-            self.find_similar(self._history[self._history_pos].query)
+            self.find_similar(self._history[self._history_pos].query, again=True)
 
     def _model_chosen(self, _index: int) -> None:
         name = self.model_box.currentData()
@@ -449,6 +463,7 @@ class MainWindow(QMainWindow):
 
     def switch_model(self, name: str, device: str | None = None, threads: int | None = None) -> None:
         """Restart the workers on another backbone/device; the library is indexed for it in the background."""
+        waiting = self.indexer.pending()  # folders added but not indexed yet are not library roots yet
         self._stop_workers()
         self.settings.model = name
         if device is not None:
@@ -462,6 +477,10 @@ class MainWindow(QMainWindow):
         self._update_device_label()
         self.model_box.setCurrentIndex(max(0, self.model_box.findData(self.spec.name)))
         self._start_workers()
+        if waiting:
+            self.indexer.enqueue(waiting)
+        if self.pages.currentIndex() == 2 and self._history:  # results on screen came from the old model
+            self.find_similar(self._history[self._history_pos].query, again=True)
 
     # --- drag and drop ---------------------------------------------------------------------------
 

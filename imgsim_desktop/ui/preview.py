@@ -52,11 +52,21 @@ class PreviewDialog(QDialog):
         layout.addWidget(self.image, 1)
         layout.addLayout(side)
         loader.ready.connect(self._image_ready)
+        self._model.modelReset.connect(self._follow_photo)  # live reloads, sorting, filtering
         self.show_row(row)
 
     def current_path(self) -> str:
-        item = self._model.item(self._row)
-        return item.photo.path if item else ""
+        return self._path
+
+    def _follow_photo(self) -> None:
+        """The grid was rebuilt: find our photo's new row, or close if it left the grid."""
+        row = self._model.row_of(self._path)
+        if row is None:
+            self.close()
+            return
+        self._row = row
+        self._view.setCurrentIndex(self._model.index(row))
+        self.setWindowTitle(f"{os.path.basename(self._path)} — {row + 1} of {self._model.rowCount()}")
 
     def step(self, delta: int) -> None:
         row = self._row + delta
@@ -67,6 +77,7 @@ class PreviewDialog(QDialog):
         self._row = row
         item = self._model.item(row)
         photo = item.photo
+        self._path = photo.path
         self._view.setCurrentIndex(self._model.index(row))
         self.setWindowTitle(f"{os.path.basename(photo.path)} — {row + 1} of {self._model.rowCount()}")
         while self.facts.rowCount():
@@ -118,8 +129,9 @@ class PreviewDialog(QDialog):
         self._fit()
 
     def done(self, result: int) -> None:  # Esc and the close button both end here
-        try:
-            self._loader.ready.disconnect(self._image_ready)
-        except (RuntimeError, TypeError):
-            pass
+        for signal, slot in ((self._loader.ready, self._image_ready), (self._model.modelReset, self._follow_photo)):
+            try:
+                signal.disconnect(slot)
+            except (RuntimeError, TypeError):
+                pass
         super().done(result)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from imgsim_desktop.core.engine import Engine
 from imgsim_desktop.core.progress import Progress
+from imgsim_desktop.workers.lifecycle import stop_thread
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 class _IndexJob(QObject):
@@ -61,6 +68,7 @@ class IndexController(QObject):
         self._thread: QThread | None = None
         self._job: _IndexJob | None = None
         self._running: list[str] = []
+        self._when_stopped: list[Callable[[], None]] = []  # run once the cancelled job has ended
         self.paused = False
 
     @property
@@ -75,6 +83,29 @@ class IndexController(QObject):
         self._queue.append(folders)
         if not self.busy:
             self._next()
+
+    def pending(self) -> list[str]:
+        """Folders being indexed now or waiting their turn, in order."""
+        return [*self._running, *(f for job in self._queue for f in job)]
+
+    def stop_touching(self, folder: str, then: Callable[[], None]) -> None:
+        """Call ``then`` once no indexing works inside ``folder`` (a folder being removed or excluded).
+
+        Queued work inside it is dropped. A running job over it is cancelled after its current
+        batch; its other folders go back to the front of the queue, and ``then`` runs before they
+        restart, so a removal is never undone by a job that started before it.
+        """
+        for job in self._queue:
+            job[:] = [f for f in job if not _inside(f, folder)]
+        self._queue = deque(job for job in self._queue if job)
+        if not any(_inside(f, folder) or _inside(folder, f) for f in self._running):
+            then()
+            return
+        again = [f for f in self._running if not _inside(f, folder)]
+        if again:
+            self._queue.appendleft(again)
+        self._when_stopped.append(then)
+        self._job.control.cancel()
 
     def _next(self) -> None:
         if not self._queue:
@@ -107,14 +138,22 @@ class IndexController(QObject):
     @Slot(object)
     def _done(self, report) -> None:
         self._teardown()
-        self.finished.emit(report)
+        if not self._run_when_stopped():  # a job stopped for a folder change is not news to the user
+            self.finished.emit(report)
         self._next()
 
     @Slot(str)
     def _failed(self, message: str) -> None:
         self._teardown()
+        self._run_when_stopped()
         self.failed.emit(message)
         self._next()
+
+    def _run_when_stopped(self) -> bool:
+        callbacks, self._when_stopped = self._when_stopped, []
+        for callback in callbacks:
+            callback()
+        return bool(callbacks)
 
     def pause(self) -> None:
         if self._job:
@@ -132,9 +171,16 @@ class IndexController(QObject):
         if self._job:
             self._job.control.cancel()
 
-    def shutdown(self, timeout_ms: int = 30_000) -> None:
-        """Called on window close: cancel, then wait for the worker to commit and exit."""
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Called on window close: cancel, then wait for the worker to commit and exit.
+
+        Returns False if it is still running at the deadline (see workers.lifecycle).
+        """
         self.cancel()
-        if self._thread is not None:
-            self._thread.quit()
-            self._thread.wait(timeout_ms)
+        self._when_stopped.clear()
+        if self._thread is None:
+            return True
+        stopped = stop_thread(self._thread, self._job, timeout_ms)
+        self._thread = self._job = None
+        self._running = []
+        return stopped

@@ -3,15 +3,25 @@ GUI can drop answers to questions it no longer asks."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, Signal, Slot
+import os
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from imgsim_desktop.core.decode import DecodeError
 from imgsim_desktop.core.engine import Engine
+from imgsim_desktop.storage.catalog import PhotoRow
+from imgsim_desktop.workers.lifecycle import stop_thread
+
+
+def _outside_photo(path: str) -> PhotoRow:
+    """A query photo that is not in the library (dropped, pasted, opened): what the grid shows for it."""
+    st = os.stat(path)
+    return PhotoRow(-1, path, st.st_size, st.st_mtime_ns, None, None, None, None)
 
 
 class _LibraryJob(QObject):
     photos_ready = Signal(int, object, object)  # request, list[PhotoRow], roots
-    similar_ready = Signal(int, str, object)  # request, query path, list[(PhotoRow | None, score)]
+    similar_ready = Signal(int, object, object)  # request, query PhotoRow, list[(PhotoRow, score)]
     failed = Signal(int, str)
     provider_ready = Signal(str)
 
@@ -42,7 +52,8 @@ class _LibraryJob(QObject):
             engine.searcher.refresh()  # the index worker may have added photos since the last query
             results = engine.similar(path, k)
             rows = [(engine.catalog.photo(r.path), r.score) for r in results]
-            self.similar_ready.emit(request, path, [(row, score) for row, score in rows if row is not None])
+            query = engine.catalog.photo(path) or _outside_photo(path)
+            self.similar_ready.emit(request, query, [(row, score) for row, score in rows if row is not None])
         except (DecodeError, OSError) as exc:
             self.failed.emit(request, f"{path}: {exc}")
         except Exception as exc:
@@ -71,7 +82,7 @@ class _LibraryJob(QObject):
 
 class LibraryController(QObject):
     photos_ready = Signal(int, object, object)
-    similar_ready = Signal(int, str, object)
+    similar_ready = Signal(int, object, object)
     failed = Signal(int, str)
     provider_ready = Signal(str)
     _load = Signal(int)
@@ -94,6 +105,9 @@ class LibraryController(QObject):
             (self._job.provider_ready, self.provider_ready),
         ):
             ours.connect(theirs)
+        # Runs in the worker thread as its event loop ends, so the catalog is closed by the thread
+        # that used it, after any search in flight, and shutdown never blocks on that search.
+        self._thread.finished.connect(self._job.close, Qt.ConnectionType.DirectConnection)
         self._thread.start()
 
     def _next_request(self) -> int:
@@ -124,11 +138,7 @@ class LibraryController(QObject):
         self._change.emit(request, "exclude", folder)
         return request
 
-    def shutdown(self) -> None:
-        if not self._thread.isRunning():  # already shut down: a blocking call would never return
-            return
-        # Blocking, so the catalog connection is closed before the thread's event loop ends.
-        QMetaObject.invokeMethod(self._job, "close", Qt.ConnectionType.BlockingQueuedConnection)
-        self._thread.quit()
-        self._thread.wait(10_000)
-        self._job.deleteLater()
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        if not self._thread.isRunning():  # already shut down
+            return True
+        return stop_thread(self._thread, self._job, timeout_ms)

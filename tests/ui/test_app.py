@@ -208,11 +208,14 @@ def test_painting_tiles_does_not_leak_references_to_none(qtbot):
 
 def test_switching_backbone_mid_indexing_restarts_cleanly(qtbot, tmp_path, data_dir):
     win = _window_indexing_200_photos(qtbot, tmp_path, data_dir)
+    later = tmp_path / "added later"
+    copy_photos(later, ["labelled/dog.jpg", "labelled/cat.jpg"])
+    win.add_folder_path(str(later))  # queued behind the running folder: not a library root yet
     win.switch_model("mobilenetv2")
     assert win.device_label.text().startswith("MobileNetV2 features")
     # The new workers index the library for the new backbone; the old run's late report is ignored.
-    qtbot.waitUntil(lambda: win.last_report is not None and win.last_report.model == "mobilenetv2" and not win.indexer.busy, timeout=90_000)
-    assert win.last_report.indexed == 200
-    qtbot.waitUntil(lambda: win.library_model.total() == 200, timeout=20_000)
+    qtbot.waitUntil(lambda: win.library_model.total() == 202 and not win.indexer.busy, timeout=90_000)
+    assert win.last_report.model == "mobilenetv2"
+    assert str(later) in win.library_panel.roots  # the queued folder was not lost in the switch
     assert not win.progress.isVisible()
     win.close()
