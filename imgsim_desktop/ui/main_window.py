@@ -43,6 +43,7 @@ from imgsim_desktop.ui.index_status import IndexStatus
 from imgsim_desktop.ui.library_sidebar import LibrarySidebar
 from imgsim_desktop.ui.photo_grid import PhotoGrid
 from imgsim_desktop.ui.photo_model import Item, PhotoListModel
+from imgsim_desktop.ui.reveal import show_in_folder
 from imgsim_desktop.ui.thumbnails import PixmapCache
 from imgsim_desktop.workers.index_worker import IndexController
 from imgsim_desktop.workers.library_worker import LibraryController
@@ -512,7 +513,7 @@ class MainWindow(QMainWindow):
         menu.addAction("Find similar", lambda: self.find_similar(path))
         menu.addSeparator()
         menu.addAction("Open", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(path)))
-        menu.addAction("Show in folder", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(path))))
+        menu.addAction("Show in folder", lambda: show_in_folder(path))
         menu.addAction("Copy path", lambda: QGuiApplication.clipboard().setText(path))
         return menu
 

@@ -138,3 +138,18 @@ def test_a_worker_past_its_stop_deadline_is_parked_not_destroyed(qtbot):
     del thread, job  # with no parking, this would destroy a running QThread and abort the process
     assert unfinished_workers() == 1
     qtbot.waitUntil(lambda: unfinished_workers() == 0, timeout=5_000)
+
+
+def test_show_in_folder_falls_back_to_the_folder_without_a_file_manager_service(monkeypatch, tmp_path):
+    from PySide6.QtGui import QDesktopServices
+
+    from imgsim_desktop.ui import reveal
+
+    target = tmp_path / "lib" / "dog.jpg"
+    copy_photos(tmp_path / "lib", ["labelled/dog.jpg"])
+    opened: list[str] = []
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path / 'no-bus'}")
+    monkeypatch.setattr(reveal.sys, "platform", "linux")
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()))
+    reveal.show_in_folder(str(target))
+    assert opened == [str(tmp_path / "lib")]
