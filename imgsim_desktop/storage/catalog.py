@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -57,6 +57,12 @@ CREATE TABLE IF NOT EXISTS embeddings (
     UNIQUE (file_id, model)
 );
 CREATE INDEX IF NOT EXISTS embeddings_model ON embeddings(model, id);
+CREATE TABLE IF NOT EXISTS rejected_pairs (   -- "not duplicates": never group these two again (v4)
+    path_a TEXT NOT NULL,      -- by path, path_a < path_b: survives re-indexing and edits, not a rename
+    path_b TEXT NOT NULL,
+    at REAL NOT NULL,
+    PRIMARY KEY (path_a, path_b)
+);
 """
 
 
@@ -128,6 +134,7 @@ class Catalog:
             for col in ("taken_at", "camera"):
                 if col not in columns:
                     self._db.execute(f"ALTER TABLE files ADD COLUMN {col} TEXT")
+        # v3 -> v4 added rejected_pairs: new tables come from _SCHEMA (IF NOT EXISTS), nothing to convert.
         self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
@@ -372,6 +379,23 @@ class Catalog:
     def mark_undone(self, action_id: int) -> None:
         with self._lock:
             self._db.execute("UPDATE actions SET undone_at = ? WHERE id = ?", (time.time(), action_id))
+
+    # --- "not duplicates" ----------------------------------------------------------------------
+
+    def reject_pair(self, path_a: str, path_b: str) -> None:
+        """Remember that two photos are not duplicates: find_groups never groups them again."""
+        a, b = sorted((path_a, path_b))
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO rejected_pairs VALUES (?, ?, ?)", (a, b, time.time()))
+
+    def unreject_pair(self, path_a: str, path_b: str) -> None:
+        a, b = sorted((path_a, path_b))
+        with self._lock:
+            self._db.execute("DELETE FROM rejected_pairs WHERE path_a = ? AND path_b = ?", (a, b))
+
+    def rejected_pairs(self) -> set[frozenset[str]]:
+        with self._lock:
+            return {frozenset(r) for r in self._db.execute("SELECT path_a, path_b FROM rejected_pairs")}
 
     # --- summaries -----------------------------------------------------------------------------
 

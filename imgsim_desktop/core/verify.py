@@ -1,0 +1,165 @@
+"""Is photo B the same picture as photo A (re-encoded, resized, cropped, lightly edited)?
+
+A global CNN embedding says "these look alike"; it cannot tell the same photo cropped from another
+shot of the same place a moment later. Local features can: ORB keypoints matched between the two
+photos, and one similarity transform (scale, rotation, shift: what cropping, resizing and
+re-encoding do) fitted with RANSAC. For a copy, almost every confident match lands where the
+transform says, to a pixel or two. For another shot of the same scene (a burst, a stereo pair,
+consecutive video frames, a new viewpoint) many matches are *near* their predicted place but off
+by a few pixels: things moved, or the camera did, and no single 2-D transform explains them.
+Content that an edit added (a sticker, a caption) has no match at all and is simply ignored.
+
+Only candidate pairs from the vector index come here, so its cost is per pair, not per library.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from imgsim_desktop.core.decode import DecodeError, open_image
+
+# Photos are compared at this longer side: enough detail for pixel-accurate keypoints, small
+# enough that detection takes a few milliseconds.
+WORK_SIDE = 640
+N_FEATURES = 1500
+RATIO = 0.8  # Lowe's ratio test: keep a match only when clearly better than the runner-up
+# Residuals, in working pixels, after the fitted transform. Up to TIGHT: the same pixel (JPEG and
+# resampling move keypoints by about one pixel). Up to MOVED_FACTOR times that: the same thing,
+# displaced a little (a burst, a stereo pair). Beyond: a wrong match, e.g. on a repeated pattern.
+TIGHT_PX = 2.5
+MOVED_FACTOR = 4.0
+MIN_MATCHES = 12
+# Smooth photos (sky, fog, gradients) yield too few keypoints; those are compared as whole frames
+# instead: same aspect ratio and a near-perfect correlation of tiny greyscale versions.
+TEXTURELESS_KEYPOINTS = 300
+THUMB = 32
+
+cv2.setNumThreads(1)  # scans verify pairs from a thread pool; OpenCV's own pool would oversubscribe
+
+
+@dataclass(frozen=True)
+class Features:
+    points: np.ndarray  # N x 2 float32, working-size pixel coordinates
+    descriptors: np.ndarray | None  # N x 32 uint8 ORB descriptors (None when the photo has no texture)
+    blur: float  # how much the photo was enlarged to the working size (1.0 when it was larger)
+    aspect: float  # width / height
+    thumb: np.ndarray  # THUMB x THUMB grey, zero mean, unit variance: for photos with too little texture
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the geometry says about a pair; ``same_photo`` is the verdict at a given strictness."""
+
+    matches: int  # confident matches (ratio test, both directions)
+    aligned: int  # matches within TIGHT_PX of where the fitted transform puts them
+    moved: int  # matches a little further off: the same thing, displaced
+    scale: float  # how much B is magnified relative to A
+    correlation: float | None = None  # whole-frame correlation, only for photos with too little texture
+
+    @property
+    def moved_share(self) -> float:
+        near = self.aligned + self.moved
+        return self.moved / near if near else 1.0
+
+    def same_photo(self, min_aligned: int, max_moved_share: float, min_correlation: float) -> bool:
+        if self.correlation is not None:
+            return self.correlation >= min_correlation
+        return self.aligned >= min_aligned and self.moved_share <= max_moved_share
+
+
+def features(path: str | os.PathLike) -> Features:
+    """ORB keypoints of a photo, decoded through decode.open_image (EXIF orientation, guards)."""
+    image, full = open_image(path, min_side=WORK_SIDE // 2)
+    w, h = image.size
+    # Both sides of a pair at the same longer side (small photos enlarged too), so a rescaled copy
+    # is compared at the original's scale and keypoint noise is about a pixel in either photo.
+    scale = WORK_SIDE / max(w, h)
+    image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), resample=3)  # bicubic
+    gray = np.asarray(image.convert("L"))
+    orb = cv2.ORB_create(nfeatures=N_FEATURES, fastThreshold=10)
+    keypoints, descriptors = orb.detectAndCompute(gray, None)
+    points = np.array([k.pt for k in keypoints], dtype=np.float32).reshape(-1, 2)
+    thumb = cv2.resize(gray, (THUMB, THUMB), interpolation=cv2.INTER_AREA).astype(np.float32)
+    thumb = (thumb - thumb.mean()) / max(float(thumb.std()), 1e-3)
+    return Features(points, descriptors, max(1.0, WORK_SIDE / max(full)), w / h, thumb)
+
+
+def _whole_frame(a: Features, b: Features, matches: int) -> Evidence:
+    same_shape = abs(np.log(a.aspect / b.aspect)) < 0.02
+    correlation = float(np.mean(a.thumb * b.thumb)) if same_shape else 0.0
+    return Evidence(matches, 0, 0, 1.0, correlation)
+
+
+def _mutual_matches(a: Features, b: Features) -> tuple[np.ndarray, np.ndarray]:
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+    forward = matcher.knnMatch(a.descriptors, b.descriptors, k=2)
+    backward = {m[0].queryIdx: m[0].trainIdx for m in matcher.knnMatch(b.descriptors, a.descriptors, k=1) if m}
+    ia, ib = [], []
+    for pair in forward:
+        if len(pair) < 2:
+            continue
+        best, second = pair
+        if best.distance < RATIO * second.distance and backward.get(best.trainIdx) == best.queryIdx:
+            ia.append(best.queryIdx)
+            ib.append(best.trainIdx)
+    return a.points[ia], b.points[ib]
+
+
+def compare(a: Features, b: Features) -> Evidence:
+    textureless = min(len(a.points), len(b.points)) < TEXTURELESS_KEYPOINTS
+    if a.descriptors is None or b.descriptors is None or len(a.points) < 2 or len(b.points) < 2:
+        return _whole_frame(a, b, 0)
+    pa, pb = _mutual_matches(a, b)
+    if len(pa) < MIN_MATCHES:
+        return _whole_frame(a, b, len(pa)) if textureless else Evidence(len(pa), 0, 0, 1.0)
+    # A full affine map: crops, rescales (also to another aspect ratio) and rotations are all one.
+    model, _ = cv2.estimateAffine2D(pa, pb, method=cv2.RANSAC, ransacReprojThreshold=2 * TIGHT_PX, maxIters=2000, confidence=0.995)
+    if model is None:
+        return Evidence(len(pa), 0, 0, 1.0)
+    scale = float(np.sqrt(abs(np.linalg.det(model[:, :2]))))
+    # Residuals are in B's working pixels. Keypoints are about a pixel off in a sharp photo, more in
+    # one enlarged from a small file, and A's error is magnified where B is a zoomed crop of A.
+    tight = TIGHT_PX * max(a.blur * scale, b.blur, 1.0)
+    residual = np.linalg.norm(pa @ model[:, :2].T + model[:, 2] - pb, axis=1)
+    aligned = int(np.count_nonzero(residual <= tight))
+    moved = int(np.count_nonzero((residual > tight) & (residual <= MOVED_FACTOR * tight)))
+    return Evidence(len(pa), aligned, moved, scale)
+
+
+class Verifier:
+    """Compares pairs of files, computing each file's features once (a bounded, thread-safe cache)."""
+
+    def __init__(self, cache_size: int = 512) -> None:
+        self._cache: OrderedDict[str, Features | DecodeError] = OrderedDict()
+        self._size = cache_size
+        self._lock = threading.Lock()
+
+    def features(self, path: str) -> Features:
+        """Features of a file; raises DecodeError (remembered, so a bad file is decoded once)."""
+        with self._lock:
+            hit = self._cache.get(path)
+            if hit is not None:
+                self._cache.move_to_end(path)
+        if hit is None:
+            try:
+                hit = features(path)
+            except DecodeError as exc:
+                hit = exc
+            except cv2.error as exc:  # OpenCV refusing an odd image: a reason, never a traceback
+                hit = DecodeError(f"feature extraction failed ({str(exc).strip().splitlines()[-1]})")
+            with self._lock:
+                self._cache[path] = hit
+                while len(self._cache) > self._size:
+                    self._cache.popitem(last=False)
+        if isinstance(hit, DecodeError):
+            raise hit
+        return hit
+
+    def compare(self, path_a: str, path_b: str) -> Evidence:
+        return compare(self.features(path_a), self.features(path_b))
