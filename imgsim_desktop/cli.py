@@ -98,21 +98,33 @@ def cmd_duplicates(args) -> int:
     from imgsim_desktop.core import cleanup
     from imgsim_desktop.core.duplicates import find_groups
     from imgsim_desktop.core.keeper import KeeperRules, choose
+    from imgsim_desktop.core.progress import Progress
 
+    if args.not_duplicates:
+        return _reject_pair(args)
     rules = KeeperRules(
         order=args.keep.split(","),
         preferred_folders=[os.path.abspath(p) for p in args.prefer_folder],
         protected_folders=[os.path.abspath(p) for p in args.protect],
     )
+    # Listing shows every tier; cleanup acts on exact copies and duplicates unless similar shots are asked for.
+    shown = args.tier or ["exact", "duplicate", "similar"]
+    applied_tiers = set(args.tier or ["exact", "duplicate"])
+    unreadable: list[tuple[str, str]] = []
     with _engine(args) as engine:
-        groups = find_groups(engine.searcher, args.threshold)
+        bar = TerminalProgress(not args.json)
+        groups = find_groups(engine.searcher, args.sensitivity, shown, Progress(bar), on_error=lambda p, r: unreadable.append((p, r)))
+        bar.finish()
         plan = []
         for group in groups:
-            rows = [engine.catalog.photo(m.path) for m in group]
+            rows = [engine.catalog.photo(m.path) for m in group.members]
             keeper, remove = choose([r for r in rows if r is not None], rules)
-            doomed = {r.path for r in remove}
-            plan.append([{"path": m.path, "score": m.score, "keep": m.path not in doomed, "suggested_keeper": m.path == keeper.path} for m in group])
-        to_remove = [m["path"] for g in plan for m in g if not m["keep"]]
+            doomed = {r.path for r in remove} if group.tier in applied_tiers else set()
+            members = [
+                {"path": m.path, "score": m.score, "keep": m.path not in doomed, "suggested_keeper": m.path == keeper.path} for m in group.members
+            ]
+            plan.append({"tier": group.tier, "members": members})
+        to_remove = [m["path"] for g in plan for m in g["members"] if not m["keep"]]
         result = None
         if args.apply:
             mode, *dest = args.apply
@@ -121,24 +133,52 @@ def cmd_duplicates(args) -> int:
                 return 2
             result = cleanup.apply(engine.catalog, to_remove, mode, dest[0] if dest else None, rules.protected_folders)
     if args.json:
-        out = {"threshold": args.threshold, "keep_rules": rules.order, "groups": plan}
+        out = {"sensitivity": args.sensitivity, "keep_rules": rules.order, "groups": plan}
+        out["unreadable"] = [{"path": p, "error": r} for p, r in unreadable]
         if result is not None:
             out["applied"] = {"batch": result.batch, "done": result.done, "failed": result.failed, "refused": result.refused}
         print(json.dumps(out))
     else:
-        for n, group in enumerate(plan, 1):
-            print(f"group {n} ({len(group)} photos)")
-            for m in group:
-                print(f"  {m['score']:6.3f}  {'keep  ' if m['keep'] else 'remove'}  {m['path']}")
-        size = sum(os.path.getsize(p) for p in to_remove if os.path.exists(p)) if result is None else result.bytes_freed
-        print(f"{len(plan)} group(s) at threshold {args.threshold}; {len(to_remove)} suggested for removal ({size / 1e6:.1f} MB)")
-        if result is None:
-            print("nothing was changed; add --apply trash or --apply move DIR to clean up")
-        else:
-            print(f"{'trashed' if result.done and result.done[0]['action'] == 'trash' else 'moved'} {len(result.done)} file(s); batch {result.batch}")
-            for f in result.failed:
-                print(f"  left in place: {f['path']}: {f['error']}", file=sys.stderr)
+        _print_plan(plan, to_remove, result, args.sensitivity, unreadable)
     return 1 if result is not None and result.failed else 0
+
+
+TIER_TITLES = {"exact": "exact copies", "duplicate": "duplicates", "similar": "similar shots"}
+
+
+def _print_plan(plan: list[dict], to_remove: list[str], result, sensitivity: float, unreadable: list[tuple[str, str]]) -> None:
+    for path, reason in unreadable:
+        print(f"could not check {path}: {reason}", file=sys.stderr)
+    for n, group in enumerate(plan, 1):
+        print(f"group {n}: {TIER_TITLES[group['tier']]} ({len(group['members'])} photos)")
+        for m in group["members"]:
+            action = "keep  " if m["keep"] else "remove"
+            print(f"  {m['score']:6.3f}  {action}{'*' if m['suggested_keeper'] else ' '} {m['path']}")
+    size = sum(os.path.getsize(p) for p in to_remove if os.path.exists(p)) if result is None else result.bytes_freed
+    counts = ", ".join(f"{sum(g['tier'] == t for g in plan)} {title}" for t, title in TIER_TITLES.items())
+    print(f"{counts} at sensitivity {sensitivity}; {len(to_remove)} suggested for removal ({size / 1e6:.1f} MB); * = suggested keeper")
+    if result is None:
+        print("nothing was changed; add --apply trash or --apply move DIR to clean up (similar shots only with --tier similar)")
+    else:
+        print(f"{'trashed' if result.done and result.done[0]['action'] == 'trash' else 'moved'} {len(result.done)} file(s); batch {result.batch}")
+        for f in result.failed:
+            print(f"  left in place: {f['path']}: {f['error']}", file=sys.stderr)
+
+
+def _reject_pair(args) -> int:
+    """`--not-duplicates A B`: remember the pair (or forget it again with --undo)."""
+    from imgsim_desktop.core.engine import CATALOG_NAME
+    from imgsim_desktop.storage.catalog import Catalog
+
+    a, b = (os.path.abspath(p) for p in args.not_duplicates)
+    with Catalog(paths.data_dir(args.data_dir) / CATALOG_NAME) as catalog:
+        if args.undo:
+            catalog.unreject_pair(a, b)
+        else:
+            catalog.reject_pair(a, b)
+    verb = "may be grouped again" if args.undo else "will not be grouped again"
+    print(json.dumps({"not_duplicates": [a, b], "undone": args.undo}) if args.json else f"{a} and {b} {verb}")
+    return 0
 
 
 def cmd_models(args) -> int:
@@ -250,7 +290,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_similar)
 
     p = sub.add_parser("duplicates", parents=[common, with_model], help="groups of near-identical photos")
-    p.add_argument("--threshold", type=float, default=None, help="cosine similarity needed to group (default 0.90)")
+    p.add_argument(
+        "--sensitivity",
+        type=float,
+        default=None,
+        help="0 (strict: only the most certain) to 1 (loose: find more); default 0.5. Moves every threshold together",
+    )
+    p.add_argument("--tier", action="append", choices=["exact", "duplicate", "similar"], help="only these tiers (repeatable); --apply then acts on them")
+    p.add_argument("--not-duplicates", nargs=2, metavar=("A", "B"), help="remember that A and B are not duplicates; they never group again")
+    p.add_argument("--undo", action="store_true", help="with --not-duplicates: forget that choice")
     p.add_argument("--keep", default="folder,format,resolution,size,oldest", help="keeper rules in order (resolution,size,oldest,newest,format,folder)")
     p.add_argument("--prefer-folder", action="append", default=[], metavar="DIR", help="keep copies in this folder first")
     p.add_argument("--protect", action="append", default=[], metavar="DIR", help="never remove anything inside this folder")
@@ -283,10 +331,10 @@ def _path(text: str):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "threshold", 0) is None:
-        from imgsim_desktop.core.duplicates import DEFAULT_THRESHOLD
+    if getattr(args, "sensitivity", 0) is None:
+        from imgsim_desktop.core.duplicates import DEFAULT_SENSITIVITY
 
-        args.threshold = DEFAULT_THRESHOLD
+        args.sensitivity = DEFAULT_SENSITIVITY
     from imgsim_desktop.core.backbones import ModelError
     from imgsim_desktop.storage.catalog import CatalogError
 

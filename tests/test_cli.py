@@ -58,11 +58,10 @@ def test_similar_bad_query_is_reported_and_others_still_answered(indexed, capsys
 
 def test_duplicates_json_groups(indexed, capsys):
     code, out, _ = run(capsys, "duplicates", "--json")
-    groups = [sorted(Path(m["path"]).name for m in g) for g in json.loads(out)["groups"]]
+    groups = {g["tier"]: sorted(Path(m["path"]).name for m in g["members"]) for g in json.loads(out)["groups"]}
     assert code == 0
-    assert ["ukbench09380.jpeg", "ukbench09380.webp"] in groups
-    assert ["ukbench00120.jpg", "ukbench00120_hflip.jpg"] in groups
-    assert all("dog.jpg" not in g for g in groups)
+    assert groups["duplicate"] == ["ukbench09380.jpeg", "ukbench09380.webp"]  # same photo, two formats
+    assert groups["similar"] == ["ukbench00120.jpg", "ukbench00120_hflip.jpg"]  # a mirror image is another picture
 
 
 def test_duplicates_suggests_keepers_and_changes_nothing_without_apply(indexed, capsys, tmp_path):
@@ -71,7 +70,9 @@ def test_duplicates_suggests_keepers_and_changes_nothing_without_apply(indexed, 
     groups = json.loads(out)["groups"]
     assert code == 0 and sorted(p.name for p in indexed.iterdir()) == before
     for group in groups:
-        assert sum(m["suggested_keeper"] for m in group) == 1 and any(not m["keep"] for m in group)
+        members = group["members"]
+        assert sum(m["suggested_keeper"] for m in members) == 1
+        assert any(not m["keep"] for m in members) == (group["tier"] != "similar")  # similar shots only with --tier similar
     code, out, _ = run(capsys, "duplicates", "--json", "--apply", "move", str(tmp_path / "review"), "--protect", str(indexed / "nothing-here"))
     applied = json.loads(out)["applied"]
     moved = sorted(Path(d["path"]).name for d in applied["done"])
@@ -101,12 +102,23 @@ def test_installed_console_script_runs(data_dir):
     assert out.returncode == 0 and "efficientnet-lite0" in out.stdout
 
 
-def test_exact_copies_group_even_below_the_cosine_threshold(indexed, capsys):
-    code, out, _ = run(capsys, "duplicates", "--json", "--threshold", "1.01")  # no cosine can reach this
-    groups = [sorted(Path(m["path"]).name for m in g) for g in json.loads(out)["groups"]]
-    assert code == 0 and groups == []  # jpeg and webp are near-duplicates, not byte copies
+def test_exact_copies_are_their_own_tier(indexed, capsys):
+    code, out, _ = run(capsys, "duplicates", "--json", "--tier", "exact")
+    assert code == 0 and json.loads(out)["groups"] == []  # jpeg and webp are near-duplicates, not byte copies
     (indexed / "copy_of_dog.jpg").write_bytes((indexed / "dog.jpg").read_bytes())
     run(capsys, "index", str(indexed), "--json")
-    code, out, _ = run(capsys, "duplicates", "--json", "--threshold", "1.01")
-    groups = [sorted(Path(m["path"]).name for m in g) for g in json.loads(out)["groups"]]
-    assert groups == [["copy_of_dog.jpg", "dog.jpg"]]
+    code, out, _ = run(capsys, "duplicates", "--json", "--tier", "exact")
+    groups = [(g["tier"], sorted(Path(m["path"]).name for m in g["members"])) for g in json.loads(out)["groups"]]
+    assert groups == [("exact", ["copy_of_dog.jpg", "dog.jpg"])]
+
+
+def test_not_duplicates_pair_never_comes_back(indexed, capsys):
+    jpeg, webp = indexed / "ukbench09380.jpeg", indexed / "ukbench09380.webp"
+    code, out, _ = run(capsys, "duplicates", "--not-duplicates", str(jpeg), str(webp))
+    assert code == 0 and "will not be grouped again" in out
+    code, out, _ = run(capsys, "duplicates", "--json")
+    names = [sorted(Path(m["path"]).name for m in g["members"]) for g in json.loads(out)["groups"]]
+    assert code == 0 and all("ukbench09380.jpeg" not in g or "ukbench09380.webp" not in g for g in names)
+    run(capsys, "duplicates", "--not-duplicates", str(webp), str(jpeg), "--undo")
+    code, out, _ = run(capsys, "duplicates", "--json")
+    assert ["ukbench09380.jpeg", "ukbench09380.webp"] in [sorted(Path(m["path"]).name for m in g["members"]) for g in json.loads(out)["groups"]]

@@ -1,19 +1,41 @@
-"""Near-duplicate groups from stored embeddings: neighbour pairs above a cosine threshold, joined.
+"""Duplicate and similar-shot groups from stored embeddings, in three tiers a user can act on.
 
-Candidates come from the k-NN index (never all pairs), so the scan scales with the library.
+  exact      byte-identical files (content hash; only files whose sizes collide are read)
+  duplicate  the same photo re-encoded, resized, cropped or lightly edited: safe to remove
+  similar    another shot of the same moment (a burst, a retake): pick the best, keep or not
+
+Candidates come from the k-NN index (each photo's few nearest neighbours, never all pairs). A
+global embedding cannot tell "the same photo, cropped" from "another photo of the same place",
+so every candidate for the duplicate tier is checked by core.verify (local features fitted by
+one geometric transform). Each photo lands in at most one group: duplicates are grouped first,
+and the similar tier is built from the photos that are nobody's duplicate.
+
+Pairs the user rejected (Catalog.reject_pair) are never put in one group, at any tier.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
+from imgsim_desktop.core.decode import DecodeError
+from imgsim_desktop.core.neighbours import neighbour_pairs
+from imgsim_desktop.core.progress import Progress
 from imgsim_desktop.core.search import Searcher
+from imgsim_desktop.core.verify import Verifier
 
-DEFAULT_THRESHOLD = 0.90
-NEIGHBOURS = 8
+TIERS = ("exact", "duplicate", "similar")
+
+# One number for the user, 0 (strict: only the most certain) .. 1 (loose: find more, check more).
+# It moves every threshold below together; bench/bench_duplicates_quality.py shows the curve.
+DEFAULT_SENSITIVITY = 0.5
+NEIGHBOURS = 8  # nearest neighbours looked at per photo: the candidate pairs
+VERIFY_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -22,21 +44,32 @@ class Member:
     score: float  # cosine similarity to the group's first member (1.0 for itself)
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[int, int] = {}
+@dataclass(frozen=True)
+class Group:
+    tier: str  # one of TIERS
+    members: list[Member]  # two or more
 
-    def find(self, x: int) -> int:
-        self.parent.setdefault(x, x)
-        while self.parent[x] != x:
-            self.parent[x] = self.parent[self.parent[x]]
-            x = self.parent[x]
-        return x
 
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+@dataclass(frozen=True)
+class Thresholds:
+    """What a sensitivity means, in the units of each stage."""
+
+    similar_cosine: float  # embeddings at least this alike: similar shots
+    duplicate_cosine: float  # embeddings at least this alike are checked for being the same photo
+    max_moved_share: float  # same photo: at most this share of matched points displaced
+    min_aligned: int  # ... and at least this many points exactly where the transform puts them
+    min_correlation: float  # same photo, for photos too smooth for keypoints
+
+
+def thresholds(sensitivity: float) -> Thresholds:
+    s = min(1.0, max(0.0, float(sensitivity)))
+    return Thresholds(
+        similar_cosine=0.90 - 0.20 * s,
+        duplicate_cosine=0.80 - 0.20 * s,
+        max_moved_share=0.04 + 0.09 * s,
+        min_aligned=round(30 - 20 * s),
+        min_correlation=0.995 - 0.03 * s,
+    )
 
 
 def exact_copies(catalog) -> list[list[str]]:
@@ -61,41 +94,146 @@ def _digest(path: str) -> bytes:
     return h.digest()
 
 
-def find_groups(searcher: Searcher, threshold: float = DEFAULT_THRESHOLD) -> list[list[Member]]:
-    """Groups of two or more photos: exact copies, plus embeddings at least ``threshold`` alike."""
+class _Partition:
+    """Union-find whose unions refuse to put a rejected ("not duplicates") pair in one set."""
+
+    def __init__(self, apart: dict[int, set[int]]) -> None:
+        self.parent: dict[int, int] = {}
+        self.members: dict[int, list[int]] = {}
+        self.apart = apart
+
+    def find(self, x: int) -> int:
+        if x not in self.parent:
+            self.parent[x] = x
+            self.members[x] = [x]
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def join(self, a: int, b: int) -> bool:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return True
+        small, big = sorted((ra, rb), key=lambda r: len(self.members[r]))
+        big_set = set(self.members[big])
+        if any(self.apart.get(x, set()) & big_set for x in self.members[small]):
+            return False
+        self.parent[small] = big
+        self.members[big] += self.members.pop(small)
+        return True
+
+    def sets(self) -> list[list[int]]:
+        return [m for m in self.members.values() if len(m) > 1]
+
+
+def find_groups(
+    searcher: Searcher,
+    sensitivity: float = DEFAULT_SENSITIVITY,
+    tiers: Iterable[str] = TIERS,
+    progress: Progress | None = None,
+    on_error: Callable[[str, str], None] | None = None,
+) -> list[Group]:
+    """Groups of two or more photos, strongest tier first. ``progress`` can cancel (Cancelled is
+    raised); ``on_error(path, reason)`` hears about files that could not be read for checking."""
+    tiers = tuple(tiers)
+    progress = progress or Progress()
+    limits = thresholds(sensitivity)
     ann = searcher.refresh()
     catalog, model = searcher.catalog, searcher.model
-    uf = _UnionFind()
+
+    path_of: dict[int, str] = {}
+    apart = _rejected_by_vector(catalog, model, path_of)
+    dupes = _Partition(apart)
     for copies in exact_copies(catalog):
-        ids = list(catalog.vector_ids_for_paths(model, copies).values())
+        ids = catalog.vector_ids_for_paths(model, copies)
+        path_of.update((v, p) for p, v in ids.items())
+        ids = list(ids.values())
         for other in ids[1:]:
-            uf.union(ids[0], other)
-    for ids, vecs in catalog.iter_vectors(model):
-        for vid, vec in zip(ids.tolist(), vecs):
-            for hit in ann.query(vec, NEIGHBOURS + 1):
-                if hit.vector_id != vid and hit.score >= threshold:
-                    uf.union(vid, hit.vector_id)
-    clusters: dict[int, list[int]] = {}
-    for vid in list(uf.parent):
-        clusters.setdefault(uf.find(vid), []).append(vid)
-    members = [ids for ids in clusters.values() if len(ids) > 1]
-    names = catalog.paths_for_vectors(v for ids in members for v in ids)
-    vecs = dict(zip(*_vectors(catalog, model, [v for ids in members for v in ids])))
+            dupes.join(ids[0], other)
+    exact_sets = {frozenset(m) for m in dupes.sets()}
+
+    if tiers != ("exact",):
+        floor = min(limits.similar_cosine, limits.duplicate_cosine)
+        a, b, cos = neighbour_pairs(ann, NEIGHBOURS, floor, progress)
+        order = np.argsort(-cos, kind="stable")
+        a, b, cos = a[order], b[order], cos[order]
+        path_of.update(catalog.paths_for_vectors(set(a.tolist()) | set(b.tolist())))
+        bad = _verify_into(dupes, a, b, cos, limits, path_of, progress, on_error)
+        similar = _Partition(apart)
+        grouped = {v for m in dupes.sets() for v in m}
+        for x, y in zip(a[cos >= limits.similar_cosine].tolist(), b[cos >= limits.similar_cosine].tolist()):
+            if x not in grouped and y not in grouped and path_of.get(x) not in bad and path_of.get(y) not in bad:
+                similar.join(x, y)
+    else:
+        similar = _Partition(apart)
+
+    tiered = [("exact" if frozenset(m) in exact_sets else "duplicate", m) for m in dupes.sets()]
+    tiered += [("similar", m) for m in similar.sets()]
+    return _as_groups([(t, m) for t, m in tiered if t in tiers], catalog, model, path_of)
+
+
+def _rejected_by_vector(catalog, model: str, path_of: dict[int, str]) -> dict[int, set[int]]:
+    rejected = catalog.rejected_pairs()
+    ids = catalog.vector_ids_for_paths(model, sorted({p for pair in rejected for p in pair}))
+    path_of.update((v, p) for p, v in ids.items())
+    apart: dict[int, set[int]] = {}
+    for pair in rejected:
+        x, y = (ids.get(p) for p in pair)
+        if x is not None and y is not None:
+            apart.setdefault(x, set()).add(y)
+            apart.setdefault(y, set()).add(x)
+    return apart
+
+
+def _verify_into(dupes: _Partition, a, b, cos, limits: Thresholds, path_of, progress: Progress, on_error) -> set[str]:
+    """Check candidate pairs, most alike first, and join the ones that are the same photo.
+    Pairs already joined through others are skipped. Returns the files that could not be read."""
+    todo = [(x, y) for x, y in zip(a[cos >= limits.duplicate_cosine].tolist(), b[cos >= limits.duplicate_cosine].tolist()) if x in path_of and y in path_of]
+    verifier = Verifier()
+    bad: dict[str, str] = {}
+
+    def check(pair: tuple[int, int]) -> bool:
+        pa, pb = path_of[pair[0]], path_of[pair[1]]
+        try:
+            evidence = verifier.compare(pa, pb)
+        except DecodeError:
+            for path in (pa, pb):  # which of the two? (the verifier remembers, so this decodes nothing)
+                try:
+                    verifier.features(path)
+                except DecodeError as err:
+                    bad.setdefault(path, str(err))
+            return False
+        return evidence.same_photo(limits.min_aligned, limits.max_moved_share, limits.min_correlation)
+
+    window = 4 * VERIFY_THREADS
+    with ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify") as pool:
+        for start in range(0, len(todo), window):
+            progress.check()
+            progress.report(start, len(todo), "checking possible duplicates")
+            batch = [p for p in todo[start : start + window] if dupes.find(p[0]) != dupes.find(p[1])]
+            for pair, same in zip(batch, pool.map(check, batch)):
+                if same:
+                    dupes.join(*pair)
+    progress.report(len(todo), len(todo), "checking possible duplicates", force=True)
+    for path, reason in sorted(bad.items()):
+        if on_error is not None:
+            on_error(path, reason)
+    return set(bad)
+
+
+def _as_groups(tiered: list[tuple[str, list[int]]], catalog, model: str, path_of: dict[int, str]) -> list[Group]:
+    wanted = [v for _, ids in tiered for v in ids]
+    vectors: dict[int, np.ndarray] = {}
+    for ids, vecs in catalog.iter_vectors(model, wanted):
+        vectors.update(zip(ids.tolist(), vecs))
     groups = []
-    for ids in members:
-        ids = sorted((v for v in ids if v in names), key=lambda v: names[v])
+    for tier, ids in tiered:
+        ids = sorted((v for v in ids if v in path_of and v in vectors), key=lambda v: path_of[v])
         if len(ids) < 2:
             continue
-        anchor = vecs[ids[0]]
-        groups.append([Member(names[v], round(float(np.dot(anchor, vecs[v])), 4)) for v in ids])
-    groups.sort(key=lambda g: (-len(g), g[0].path))
+        anchor = vectors[ids[0]]
+        members = [Member(path_of[v], round(min(1.0, float(np.dot(anchor, vectors[v]))), 4)) for v in ids]
+        groups.append(Group(tier, members))
+    groups.sort(key=lambda g: (TIERS.index(g.tier), -len(g.members), g.members[0].path))
     return groups
-
-
-def _vectors(catalog, model: str, ids: list[int]) -> tuple[list[int], list[np.ndarray]]:
-    out_ids: list[int] = []
-    out_vecs: list[np.ndarray] = []
-    for chunk_ids, chunk_vecs in catalog.iter_vectors(model, ids):
-        out_ids += chunk_ids.tolist()
-        out_vecs += list(chunk_vecs)
-    return out_ids, out_vecs
