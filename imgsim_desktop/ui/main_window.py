@@ -39,12 +39,14 @@ from imgsim_desktop.core.decode import IMAGE_EXTENSIONS
 from imgsim_desktop.core.settings import Settings
 from imgsim_desktop.storage.catalog import PhotoRow
 from imgsim_desktop.storage.thumbs import ThumbCache
+from imgsim_desktop.ui.duplicates_page import DuplicatesPage
 from imgsim_desktop.ui.index_status import IndexStatus
 from imgsim_desktop.ui.library_sidebar import LibrarySidebar
 from imgsim_desktop.ui.photo_grid import PhotoGrid
 from imgsim_desktop.ui.photo_model import Item, PhotoListModel
 from imgsim_desktop.ui.reveal import show_in_folder
 from imgsim_desktop.ui.thumbnails import PixmapCache
+from imgsim_desktop.workers.duplicates_worker import DuplicatesController
 from imgsim_desktop.workers.index_worker import IndexController
 from imgsim_desktop.workers.library_worker import LibraryController
 from imgsim_desktop.workers.thumb_loader import ThumbnailLoader
@@ -104,15 +106,18 @@ class MainWindow(QMainWindow):
         self.indexer.finished.connect(self._index_finished)
         self.indexer.failed.connect(self._index_failed)
         self.indexer.busy_changed.connect(self._index_busy)
+        self.duplicates = DuplicatesController(self.data_dir, self.spec.name, self.settings.device, threads, parent=self)
+        self.dup_page.set_controller(self.duplicates)
         self._reload_photos()
 
     def _stop_workers(self) -> None:
         self._live_reload.stop()
         self.indexer.shutdown()
         self.library.shutdown()
+        self.duplicates.shutdown()
         # Answers the old workers still have queued (a cancelled run's report, say) must not reach
         # the window: they would describe a library/model it no longer shows.
-        for controller in (self.indexer, self.library):
+        for controller in (self.indexer, self.library, self.duplicates):
             controller.blockSignals(True)
             controller.deleteLater()
 
@@ -144,6 +149,11 @@ class MainWindow(QMainWindow):
         self.pages.addWidget(self._empty_page())
         self.pages.addWidget(self.grid)
         self.pages.addWidget(self._results_page())
+        self.dup_page = DuplicatesPage(self.settings, self.thumbs)
+        self.dup_page.library_changed.connect(self._reload_photos)
+        self.dup_page.files_restored.connect(lambda _paths: self.indexer.enqueue(self.library_panel.roots))
+        self.dup_page.settings_changed.connect(lambda: self.settings.save(self.data_dir))
+        self.pages.addWidget(self.dup_page)
         splitter = QSplitter()
         splitter.addWidget(side)
         splitter.addWidget(self.pages)
@@ -170,6 +180,8 @@ class MainWindow(QMainWindow):
         self.act_back = action("Back", self.go_back, QKeySequence.StandardKey.Back)
         self.act_forward = action("Forward", self.go_forward, QKeySequence.StandardKey.Forward)
         self.act_library = action("Library", self.show_library, "Ctrl+L", "Back to all photos")
+        self.act_duplicates = action("Duplicates", self.show_duplicates, "Ctrl+D", "Find and clean up near-duplicate photos (Ctrl+D)")
+        self.act_history = action("Cleanup history…", lambda: self.dup_page.open_history(), tip="What cleanup moved or trashed; undo moves")
         self.act_settings = action("Settings…", self.open_settings, QKeySequence.StandardKey.Preferences)
         self.act_quit = action("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.act_back.setEnabled(False)
@@ -179,7 +191,7 @@ class MainWindow(QMainWindow):
         bar = QToolBar("Main")
         bar.setMovable(False)
         self.addToolBar(bar)
-        for act in (self.act_add, self.act_library, self.act_back, self.act_forward, self.act_similar):
+        for act in (self.act_add, self.act_library, self.act_back, self.act_forward, self.act_similar, self.act_duplicates):
             bar.addAction(act)
         bar.addSeparator()
         self.filter_box = QLineEdit(placeholderText="Filter by file name", clearButtonEnabled=True)
@@ -211,6 +223,9 @@ class MainWindow(QMainWindow):
         go_menu = menu.addMenu("&Go")
         for act in (self.act_library, self.act_back, self.act_forward, self.act_similar):
             go_menu.addAction(act)
+        tools_menu = menu.addMenu("&Tools")
+        for act in (self.act_duplicates, self.act_history):
+            tools_menu.addAction(act)
 
     def _empty_page(self) -> QWidget:
         page = QWidget()
@@ -298,7 +313,7 @@ class MainWindow(QMainWindow):
         self.library_panel.set_roots(roots)
         if self.library_model.folder and self.library_model.folder not in roots:
             self.library_model.set_folder(None)  # its folder was removed; the sidebar shows "All photos"
-        if self.pages.currentIndex() != 2:
+        if self.pages.currentIndex() not in (2, 3):  # not while the user looks at results or duplicates
             self.pages.setCurrentIndex(1 if roots else 0)
         if not self.indexer.busy and not self.status_label.text():
             self.status_label.setText(f"{len(rows):,} photos")
@@ -482,6 +497,15 @@ class MainWindow(QMainWindow):
             self.indexer.enqueue(waiting)
         if self.pages.currentIndex() == 2 and self._history:  # results on screen came from the old model
             self.find_similar(self._history[self._history_pos].query, again=True)
+
+    # --- duplicates ------------------------------------------------------------------------------
+
+    def show_duplicates(self) -> None:
+        first_time = self.pages.indexOf(self.dup_page) != self.pages.currentIndex() and not self.dup_page.tree.groups
+        self.pages.setCurrentWidget(self.dup_page)
+        self.act_back.setEnabled(False)
+        if first_time and self.dup_page.scan_button.isEnabled():
+            self.dup_page.scan()
 
     # --- drag and drop ---------------------------------------------------------------------------
 

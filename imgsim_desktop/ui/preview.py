@@ -9,15 +9,9 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QDialog, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
+from imgsim_desktop.ui.text import human_size, resolution, taken
+
 PREVIEW_EDGE = 1600  # device pixels on the long side
-
-
-def _human_size(n: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return ""
 
 
 class PreviewDialog(QDialog):
@@ -85,9 +79,9 @@ class PreviewDialog(QDialog):
         rows = [
             ("File", os.path.basename(photo.path)),
             ("Folder", os.path.dirname(photo.path)),
-            ("Size", _human_size(photo.size)),
-            ("Resolution", f"{photo.width} × {photo.height}" if photo.width else "—"),
-            ("Taken", photo.taken_at.replace("T", " ") if photo.taken_at else "—"),
+            ("Size", human_size(photo.size)),
+            ("Resolution", resolution(photo.width, photo.height)),
+            ("Taken", taken(photo.taken_at)),
             ("Camera", photo.camera or "—"),
             ("Modified", time.strftime("%Y-%m-%d %H:%M", time.localtime(photo.mtime_ns / 1e9))),
         ]

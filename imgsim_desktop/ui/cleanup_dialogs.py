@@ -1,0 +1,143 @@
+"""Cleanup history (every action, with undo for moves) and the keeper's folder lists."""
+
+from __future__ import annotations
+
+import os
+import time
+from itertools import groupby
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+)
+
+from imgsim_desktop.ui.text import human_size
+
+VERBS = {"trash": "Moved to the Trash", "move": "Moved", "restore": "Moved back"}
+BatchRole = Qt.ItemDataRole.UserRole + 1
+
+
+class CleanupHistoryDialog(QDialog):
+    """What cleanup did, newest first: one row per cleanup, its photos beneath (what, from, to, when)."""
+
+    undo_requested = Signal(str)  # batch
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Cleanup history")
+        self.resize(900, 500)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["What", "From", "To", "When"])
+        self.tree.header().resizeSection(0, 260)
+        self.tree.header().resizeSection(1, 300)
+        self.tree.currentItemChanged.connect(lambda *_: self._update_undo())
+        self.undo_button = QPushButton("Undo this move")
+        self.undo_button.setToolTip("Move the photos of this cleanup back where they were")
+        self.undo_button.clicked.connect(self._undo)
+        note = QLabel("Photos moved to the Trash are restored from the system Trash, which keeps their original folder.")
+        note.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        row = QHBoxLayout()
+        row.addWidget(self.undo_button)
+        row.addWidget(note, 1)
+        row.addWidget(buttons)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tree, 1)
+        layout.addLayout(row)
+        self._undoable: set[str] = set()
+        self._update_undo()
+
+    def show_actions(self, actions: list[dict]) -> None:
+        self.tree.clear()
+        self._undoable = set()
+        batches = [(b, list(acts)) for b, acts in groupby(actions, key=lambda a: a["batch"])]
+        for batch, acts in reversed(batches):
+            done = [a for a in acts if a["action"] != "restore"]
+            restored = [a for a in acts if a["action"] == "restore"]
+            first = done[0] if done else acts[0]
+            size = human_size(sum(a["size"] or 0 for a in done))
+            target = os.path.dirname(first["target"]) if first["action"] == "move" and first["target"] else ""
+            title = f"{VERBS[first['action']]} {len(done)} photos ({size})" + (f", {len(restored)} moved back" if restored else "")
+            top = QTreeWidgetItem(self.tree, [title, "", target, _when(first["at"])])
+            top.setData(0, BatchRole, batch)
+            for a in acts:
+                what = VERBS[a["action"]] + (" (undone)" if a["undone_at"] else "")
+                child = QTreeWidgetItem(top, [what, a["source"], a["target"] or "system Trash", _when(a["at"])])
+                child.setData(0, BatchRole, batch)
+            if any(a["action"] == "move" and not a["undone_at"] for a in acts):
+                self._undoable.add(batch)
+        if self.tree.topLevelItemCount():
+            self.tree.setCurrentItem(self.tree.topLevelItem(0))
+        self._update_undo()
+
+    def _current_batch(self) -> str | None:
+        item = self.tree.currentItem()
+        return item.data(0, BatchRole) if item is not None else None
+
+    def _update_undo(self) -> None:
+        self.undo_button.setEnabled(self._current_batch() in self._undoable)
+
+    def _undo(self) -> None:
+        batch = self._current_batch()
+        if batch in self._undoable:
+            self.undo_button.setEnabled(False)
+            self.undo_requested.emit(batch)
+
+
+def _when(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(at))
+
+
+class KeeperFoldersDialog(QDialog):
+    """Preferred folders (their copy is kept) and protected folders (never selected, never touched)."""
+
+    def __init__(self, preferred: list[str], protected: list[str], parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Folders for duplicates")
+        self.resize(620, 460)
+        layout = QVBoxLayout(self)
+        self.preferred = self._folder_list(layout, "Preferred folders: when a photo has copies, the one here is kept.", preferred)
+        self.protected = self._folder_list(layout, "Protected folders: photos here are never selected for removal and never moved.", protected)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def _folder_list(self, layout: QVBoxLayout, text: str, folders: list[str]) -> QListWidget:
+        label = QLabel(text)
+        label.setWordWrap(True)
+        folder_list = QListWidget()
+        folder_list.addItems(folders)
+        add = QPushButton("Add…")
+        add.clicked.connect(lambda: self._add(folder_list))
+        remove = QPushButton("Remove")
+        remove.clicked.connect(lambda: [folder_list.takeItem(folder_list.row(i)) for i in folder_list.selectedItems()])
+        row = QHBoxLayout()
+        row.addWidget(add)
+        row.addWidget(remove)
+        row.addStretch(1)
+        layout.addWidget(label)
+        layout.addWidget(folder_list)
+        layout.addLayout(row)
+        return folder_list
+
+    def _add(self, folder_list: QListWidget) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder")
+        if folder:
+            folder_list.addItem(os.path.abspath(folder))
+
+    def folders(self) -> tuple[list[str], list[str]]:
+        def items(w: QListWidget) -> list[str]:
+            return [w.item(i).text() for i in range(w.count())]
+
+        return items(self.preferred), items(self.protected)

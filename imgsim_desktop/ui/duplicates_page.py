@@ -1,0 +1,276 @@
+"""The duplicates review page: scan, look at groups side by side, choose, clean up safely.
+
+Nothing is touched until the user confirms a summary (how many photos, how much space). Photos
+go to the system trash or to a folder they pick; every action is logged and moves can be undone
+from the cleanup history.
+"""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from imgsim_desktop.core.keeper import RULES
+from imgsim_desktop.core.settings import Settings
+from imgsim_desktop.ui.cleanup_dialogs import CleanupHistoryDialog, KeeperFoldersDialog
+from imgsim_desktop.ui.compare_view import CompareView
+from imgsim_desktop.ui.group_tree import GroupTree
+from imgsim_desktop.ui.text import human_size
+
+VIEWS = [("Duplicates", ("exact", "duplicate")), ("Similar shots", ("similar",))]
+KEEP_CHOICES = ["format", "resolution", "size", "oldest", "newest"]
+
+
+class DuplicatesPage(QWidget):
+    library_changed = Signal()  # photos left the library (trashed or moved)
+    files_restored = Signal(object)  # paths moved back by an undo: to be indexed again
+    settings_changed = Signal()  # keeper folders edited: the window saves the settings
+
+    def __init__(self, settings: Settings, loader, parent=None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.loader = loader
+        self.controller = None
+        self._request = 0
+        self.problems: list[tuple[str, str]] = []
+        self.tree = GroupTree()
+        self.compare = CompareView(loader)
+        self._build()
+        self.tree.selection_changed.connect(self._update_summary)
+        self.tree.currentItemChanged.connect(lambda *_: self._compare_current())
+        self.tree.thumbnail_wanted.connect(self.loader.request)
+        self.loader.ready.connect(self._thumbnail_ready)
+
+    # --- layout --------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.view_box = QComboBox()
+        for title, _ in VIEWS:
+            self.view_box.addItem(title)
+        self.view_box.currentIndexChanged.connect(lambda i: self.tree.show_tiers(VIEWS[i][1]))
+        self.view_box.setToolTip("Duplicates: the same photo re-saved, resized, cropped or lightly edited; safe to remove.\n"
+                                 "Similar shots: bursts and retakes of one moment; pick the best.")  # fmt: skip
+        self.sensitivity = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=round(self.settings.dup_sensitivity * 100))
+        self.sensitivity.setFixedWidth(140)
+        self.sensitivity.setToolTip("Strict: only the most certain matches. Loose: find more, check more.")
+        self.scan_button = QPushButton("Scan")
+        self.scan_button.clicked.connect(self.scan)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_scan)
+        self.progress = QProgressBar(maximumWidth=200, textVisible=False)
+        self.keep_box = QComboBox()
+        for rule in KEEP_CHOICES:
+            self.keep_box.addItem(RULES[rule].capitalize(), rule)
+        self.keep_box.setCurrentIndex(max(0, self.keep_box.findData(self.settings.keep_rule)))
+        self.keep_box.activated.connect(self._keep_rule_chosen)
+        folders = QPushButton("Folders…")
+        folders.setToolTip("Preferred folders (copies there are kept) and protected folders (never touched)")
+        folders.clicked.connect(self.edit_folders)
+
+        top = QHBoxLayout()
+        for w in (QLabel("Show"), self.view_box, QLabel("  Strict"), self.sensitivity, QLabel("Loose"), self.scan_button, self.cancel_button, self.progress):
+            top.addWidget(w)
+        top.addStretch(1)
+        for w in (QLabel("Auto-select:"), self.keep_box, folders):
+            top.addWidget(w)
+
+        self.summary = QLabel()
+        self.not_duplicates = QPushButton("Not duplicates")
+        self.not_duplicates.setToolTip("The selected photo is not a copy of the others in its group (or, on a group row: none are). Remembered.")
+        self.not_duplicates.clicked.connect(self.reject_current)
+        suggest = QPushButton("Select suggested")
+        suggest.clicked.connect(lambda: self.tree.apply_rules(self.settings.keeper_rules(), self.tree.tiers))
+        clear = QPushButton("Clear selection")
+        clear.clicked.connect(self.tree.clear_ticks)
+        history = QPushButton("History…")
+        history.clicked.connect(self.open_history)
+        self.move_button = QPushButton("Move to folder…")
+        self.move_button.clicked.connect(lambda: self.clean_up("move"))
+        self.trash_button = QPushButton("Move to Trash")
+        self.trash_button.clicked.connect(lambda: self.clean_up("trash"))
+        bottom = QHBoxLayout()
+        for w in (self.not_duplicates, suggest, clear, history):
+            bottom.addWidget(w)
+        bottom.addWidget(self.summary, 1, Qt.AlignmentFlag.AlignRight)
+        bottom.addWidget(self.move_button)
+        bottom.addWidget(self.trash_button)
+
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.tree)
+        split.addWidget(self.compare)
+        split.setSizes([320, 420])
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(split, 1)
+        layout.addLayout(bottom)
+        self._set_scanning(False)
+        self._update_summary()
+
+    # --- scanning ------------------------------------------------------------------------------
+
+    def set_controller(self, controller) -> None:
+        """The window's duplicates worker (replaced when the backbone changes)."""
+        self.controller = controller
+        controller.progress.connect(self._progress)
+        controller.groups_ready.connect(self._groups_ready)
+        controller.scan_problem.connect(lambda path, why: self.problems.append((path, why)))
+        controller.failed.connect(self._failed)
+        controller.cleaned.connect(self._cleaned)
+        controller.undone.connect(self._undone)
+
+    def scan(self) -> None:
+        self.settings.dup_sensitivity = self.sensitivity.value() / 100
+        self.problems = []
+        self._request = self.controller.scan(self.settings.dup_sensitivity, ("exact", "duplicate", "similar"))
+        self._set_scanning(True)
+        self.summary.setText("Looking for duplicates…")
+
+    def cancel_scan(self) -> None:
+        self.controller.cancel_scan()
+
+    def _set_scanning(self, busy: bool) -> None:
+        self.scan_button.setEnabled(not busy)
+        self.cancel_button.setVisible(busy)
+        self.progress.setVisible(busy)
+        self.progress.setRange(0, 0)
+
+    def _progress(self, done: int, total: int, _what: str) -> None:
+        self.progress.setRange(0, max(total, 0))
+        self.progress.setValue(done)
+
+    def _groups_ready(self, request: int, groups, rows) -> None:
+        if request != self._request:
+            return
+        self._set_scanning(False)
+        self.tree.fill(groups, rows, self.settings.keeper_rules())
+        self.compare.clear()
+        if self.tree.topLevelItemCount():
+            self.tree.setCurrentItem(self.tree.topLevelItem(0))
+
+    def _failed(self, request: int, message: str) -> None:
+        if request in (0, self._request):
+            self._set_scanning(False)
+            self.summary.setText(message)
+
+    # --- reviewing -----------------------------------------------------------------------------
+
+    def _thumbnail_ready(self, path: str, edge: int, image) -> None:
+        if edge == round(56 * self.devicePixelRatioF()):
+            self.tree.set_thumbnail(path, image)
+
+    def _compare_current(self) -> None:
+        """The chosen photo beside the group's suggested keeper (or its next photo)."""
+        group = self.tree.current_group()
+        if group is None:
+            self.compare.clear()
+            return
+        paths = [m.path for m in group.members if m.path in self.tree.rows]
+        if len(paths) < 2:
+            self.compare.clear()
+            return
+        chosen = self.tree.current_path()
+        keeper = next((p for p in paths if p not in self.tree.ticked), paths[0])
+        if chosen in paths and chosen != keeper:
+            right = chosen
+        else:
+            right = next((p for p in paths if p != keeper and p in self.tree.ticked), None) or next(p for p in paths if p != keeper)
+        self.compare.show_pair(self.tree.rows[keeper], self.tree.rows[right], self._note(keeper), self._note(right))
+
+    def _note(self, path: str) -> str:
+        return "will be removed" if path in self.tree.ticked else "kept"
+
+    def _keep_rule_chosen(self, _index: int) -> None:
+        self.settings.keep_rule = self.keep_box.currentData()
+        self.tree.apply_rules(self.settings.keeper_rules(), self.tree.tiers)
+
+    def edit_folders(self) -> None:
+        dialog = KeeperFoldersDialog(self.settings.preferred_folders, self.settings.protected_folders, self)
+        if dialog.exec():
+            self.settings.preferred_folders, self.settings.protected_folders = dialog.folders()
+            self.settings_changed.emit()
+            # Re-suggest: copies in preferred folders are kept, protected photos are unticked.
+            self.tree.apply_rules(self.settings.keeper_rules(), self.tree.tiers)
+
+    def open_history(self) -> None:
+        dialog = CleanupHistoryDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        controller = self.controller
+        controller.log_ready.connect(dialog.show_actions)
+        dialog.undo_requested.connect(controller.undo)
+        controller.undone.connect(reload := lambda *_: controller.load_log())
+        dialog.finished.connect(lambda *_: controller.undone.disconnect(reload))
+        dialog.show()
+        self.history_dialog = dialog
+        controller.load_log()
+
+    def reject_current(self) -> None:
+        group = self.tree.current_group()
+        if group is None:
+            return
+        chosen = self.tree.current_path()
+        others = [m.path for m in group.members if m.path != chosen]
+        if chosen is not None:
+            self.controller.reject(chosen, others)
+            self.tree.forget({chosen})
+        else:  # the whole group: no two of its photos are duplicates
+            for i, path in enumerate(others):
+                self.controller.reject(path, others[i + 1 :])
+            self.tree.drop_group(group)
+
+    def _update_summary(self) -> None:
+        paths = self.tree.visible_ticked()
+        size = sum(self.tree.rows[p].size for p in paths if p in self.tree.rows)
+        groups = len(self.tree.shown)
+        text = f"{groups} group{'s' * (groups != 1)} · " if self.tree.groups else ""
+        self.summary.setText(f"{text}{len(paths)} selected ({human_size(size)})" if paths else f"{text}nothing selected")
+        for button in (self.move_button, self.trash_button):
+            button.setEnabled(bool(paths))
+
+    # --- cleaning up ---------------------------------------------------------------------------
+
+    def clean_up(self, mode: str, move_to: str | None = None, confirm: bool = True) -> None:
+        paths = self.tree.visible_ticked()
+        if not paths:
+            return
+        if mode == "move" and move_to is None:
+            move_to = QFileDialog.getExistingDirectory(self, "Move the selected photos to…")
+            if not move_to:
+                return
+        size = human_size(sum(self.tree.rows[p].size for p in paths if p in self.tree.rows))
+        where = "to the Trash" if mode == "trash" else f"to\n{move_to}"
+        after = "You can restore them from the system Trash." if mode == "trash" else "You can undo this from History."
+        if confirm and QMessageBox.question(self, "Clean up", f"Move {len(paths)} photos ({size}) {where}?\n\n{after}") != QMessageBox.StandardButton.Yes:
+            return
+        self.summary.setText("Cleaning up…")
+        self.controller.apply(paths, mode, move_to, self.settings.protected_folders)
+
+    def _cleaned(self, result) -> None:
+        moved = {d["path"] for d in result.done}
+        self.tree.forget(moved)
+        self.library_changed.emit()
+        verb = "Moved to the Trash" if any(d["action"] == "trash" for d in result.done) else "Moved"
+        self.last_result = result
+        if result.failed or result.refused:
+            lines = [f"{os.path.basename(f['path'])}: {f['error']}" for f in result.failed]
+            lines += [f"{os.path.basename(p)}: in a protected folder; left alone" for p in result.refused]
+            QMessageBox.warning(self, "Some photos were left in place", f"{verb}: {len(moved)} photos. These were not touched:\n\n" + "\n".join(lines[:20]))
+        self.summary.setText(f"{verb}: {len(moved)} photos, {human_size(result.bytes_freed)} freed" if moved else "Nothing was moved.")
+
+    def _undone(self, _batch: str, restored) -> None:
+        back = [r["path"] for r in restored if not r["error"]]
+        if back:
+            self.files_restored.emit(back)

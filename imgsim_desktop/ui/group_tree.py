@@ -1,0 +1,190 @@
+"""Duplicate groups as rows, their photos beneath: tick a photo to remove it.
+
+The tree keeps which paths are ticked itself (not only in the widgets), so switching tiers or
+re-filling after a cleanup never loses or invents a choice. Photos in protected folders cannot
+be ticked at all.
+"""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
+
+from imgsim_desktop.core import keeper
+from imgsim_desktop.core.cleanup import inside
+from imgsim_desktop.core.duplicates import Group
+from imgsim_desktop.storage.catalog import PhotoRow
+from imgsim_desktop.ui.text import human_size, photo_format, resolution, taken
+
+TIER_TITLES = {"exact": "Exact copies", "duplicate": "Duplicates", "similar": "Similar shots"}
+COLUMNS = ["Photo", "Suggestion", "Resolution", "Size", "Format", "Taken", "Folder", "Similarity"]
+ICON = 56  # logical pixels
+PathRole = Qt.ItemDataRole.UserRole + 1
+
+
+class GroupTree(QTreeWidget):
+    selection_changed = Signal()  # ticks changed: the page updates its summary
+    thumbnail_wanted = Signal(str, object, int)  # path, mtime_ns (64-bit: not a Qt int), edge in device pixels
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setHeaderLabels(COLUMNS)
+        self.setIconSize(QSize(ICON, ICON))
+        self.setUniformRowHeights(False)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.header().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.header().resizeSection(0, 300)
+        self.groups: list[Group] = []
+        self.rows: dict[str, PhotoRow] = {}
+        self.ticked: set[str] = set()
+        self.protected: list[str] = []
+        self.tiers: tuple[str, ...] = ("exact", "duplicate")
+        self.shown: list[Group] = []  # the groups of the tiers on screen, in row order
+        self._items: dict[str, QTreeWidgetItem] = {}
+        self._filling = False
+        self.itemChanged.connect(self._item_changed)
+
+    # --- content -------------------------------------------------------------------------------
+
+    def fill(self, groups: list[Group], rows: dict[str, PhotoRow], rules: keeper.KeeperRules) -> None:
+        """Show ``groups``; ticks start from the keeper rules for duplicates, empty for similar shots."""
+        self.groups, self.rows, self.protected = groups, rows, list(rules.protected_folders)
+        self.ticked = set()
+        for group in groups:
+            if group.tier != "similar":
+                self.ticked |= self.suggested(group, rules)
+        self._rebuild()
+
+    def suggested(self, group: Group, rules: keeper.KeeperRules) -> set[str]:
+        members = [self.rows[m.path] for m in group.members if m.path in self.rows]
+        if len(members) < 2:
+            return set()
+        _, remove = keeper.choose(members, rules)
+        return {p.path for p in remove}
+
+    def apply_rules(self, rules: keeper.KeeperRules, tiers: tuple[str, ...]) -> None:
+        """Tick the suggested copies in the groups of ``tiers`` (the user asked for it)."""
+        self.protected = list(rules.protected_folders)
+        for group in self.groups:
+            if group.tier in tiers:
+                paths = {m.path for m in group.members}
+                self.ticked = (self.ticked - paths) | self.suggested(group, rules)
+        self._rebuild()
+
+    def clear_ticks(self) -> None:
+        self.ticked = set()
+        self._rebuild()
+
+    def forget(self, paths: set[str]) -> None:
+        """Photos that left the groups (removed, or "not duplicates"): drop groups left with one."""
+        groups = []
+        for group in self.groups:
+            members = [m for m in group.members if m.path not in paths]
+            if len(members) > 1:
+                groups.append(Group(group.tier, members))
+        self.groups = groups
+        self.ticked -= paths
+        self._rebuild()
+
+    def drop_group(self, group: Group) -> None:
+        self.groups = [g for g in self.groups if g is not group]
+        self.ticked -= {m.path for m in group.members}
+        self._rebuild()
+
+    def visible_ticked(self) -> list[str]:
+        return [m.path for g in self.shown for m in g.members if m.path in self.ticked]
+
+    # --- widgets -------------------------------------------------------------------------------
+
+    def show_tiers(self, tiers: tuple[str, ...]) -> None:
+        self.tiers = tiers
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        self._filling = True
+        current = self.current_path()
+        self.clear()
+        self._items = {}
+        self.shown = [g for g in self.groups if g.tier in self.tiers]
+        for number, group in enumerate(self.shown, 1):
+            top = QTreeWidgetItem(self)
+            top.setData(0, PathRole, None)
+            self._describe_group(top, number, group)
+            for member in group.members:
+                self._add_member(top, group, member)
+            top.setExpanded(True)
+        self._filling = False
+        if current and current in self._items:
+            self.setCurrentItem(self._items[current])
+        self.selection_changed.emit()
+
+    def _describe_group(self, top: QTreeWidgetItem, number: int, group: Group) -> None:
+        freed = sum(self.rows[m.path].size for m in group.members if m.path in self.ticked and m.path in self.rows)
+        top.setText(0, f"{number}. {TIER_TITLES[group.tier]} · {len(group.members)} photos")
+        top.setText(1, f"frees {human_size(freed)}" if freed else "")
+        font = top.font(0)
+        font.setBold(True)
+        top.setFont(0, font)
+
+    def _add_member(self, top: QTreeWidgetItem, group: Group, member) -> None:
+        row = self.rows.get(member.path)
+        item = QTreeWidgetItem(top)
+        item.setData(0, PathRole, member.path)
+        item.setText(0, os.path.basename(member.path))
+        item.setToolTip(0, member.path)
+        if row is not None:
+            values = [resolution(row.width, row.height), human_size(row.size), photo_format(row.path), taken(row.taken_at)]
+            for col, value in enumerate(values, 2):
+                item.setText(col, value)
+        item.setText(6, os.path.dirname(member.path))
+        item.setText(7, "1.000" if member is group.members[0] else f"{member.score:.3f}")
+        if inside(member.path, self.protected):
+            item.setText(1, "protected")
+            item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsUserCheckable)
+        else:
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            tick = member.path in self.ticked
+            item.setCheckState(0, Qt.CheckState.Checked if tick else Qt.CheckState.Unchecked)
+            item.setText(1, "remove" if tick else "keep")
+        self._items[member.path] = item
+        if row is not None:
+            self.thumbnail_wanted.emit(row.path, row.mtime_ns, round(ICON * self.devicePixelRatioF()))
+
+    def _item_changed(self, item: QTreeWidgetItem, column: int) -> None:
+        path = item.data(0, PathRole)
+        if self._filling or column != 0 or not path:
+            return
+        if item.checkState(0) == Qt.CheckState.Checked:
+            self.ticked.add(path)
+        else:
+            self.ticked.discard(path)
+        self._filling = True
+        item.setText(1, "remove" if path in self.ticked else "keep")
+        top = item.parent()
+        self._describe_group(top, self.indexOfTopLevelItem(top) + 1, self.shown[self.indexOfTopLevelItem(top)])
+        self._filling = False
+        self.selection_changed.emit()
+
+    def set_thumbnail(self, path: str, image: QImage) -> None:
+        item = self._items.get(path)
+        if item is not None:
+            pixmap = QPixmap.fromImage(image)
+            pixmap.setDevicePixelRatio(self.devicePixelRatioF())
+            item.setIcon(0, QIcon(pixmap))
+
+    # --- what the user points at ---------------------------------------------------------------
+
+    def current_path(self) -> str | None:
+        item = self.currentItem()
+        return item.data(0, PathRole) if item is not None else None
+
+    def current_group(self) -> Group | None:
+        item = self.currentItem()
+        if item is None:
+            return None
+        top = item.parent() or item
+        index = self.indexOfTopLevelItem(top)
+        return self.shown[index] if 0 <= index < len(self.shown) else None

@@ -1,0 +1,149 @@
+"""Duplicate scans, cleanups and the cleanup log off the GUI thread.
+
+One QThread with its own engine (catalog connection + index). A scan can be cancelled; its
+answer carries a request number so the page drops answers to scans it no longer waits for.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+from imgsim_desktop.core import cleanup
+from imgsim_desktop.core.duplicates import find_groups
+from imgsim_desktop.core.engine import Engine
+from imgsim_desktop.core.progress import Cancelled, Progress
+from imgsim_desktop.workers.lifecycle import stop_thread
+
+
+class _DuplicatesJob(QObject):
+    progress = Signal(int, int, str)  # done, total, what
+    groups_ready = Signal(int, object, object)  # request, list[Group], {path: PhotoRow}
+    scan_problem = Signal(str, str)  # path, reason: a file that could not be checked
+    cleaned = Signal(object)  # CleanupResult
+    undone = Signal(str, object)  # batch, [{path, error}]
+    log_ready = Signal(object)  # [action dict], newest last
+    failed = Signal(int, str)  # request (0: not a scan), message
+
+    def __init__(self, data_dir: str, model: str, device: str, threads: int | None) -> None:
+        super().__init__()
+        self._args = (data_dir, model, device, threads)
+        self._engine: Engine | None = None
+        self.control = Progress()
+
+    def _get(self) -> Engine:
+        if self._engine is None:
+            data_dir, model, device, threads = self._args
+            self._engine = Engine(data_dir, model=model, device=device, threads=threads)
+        return self._engine
+
+    @Slot(int, float, object)
+    def scan(self, request: int, sensitivity: float, tiers) -> None:
+        self.control = Progress(lambda d, t, m: self.progress.emit(d, t, m), rate_hz=4)
+        try:
+            engine = self._get()
+            groups = find_groups(engine.searcher, sensitivity, tiers, self.control, self.scan_problem.emit)
+            rows = {m.path: row for g in groups for m in g.members if (row := engine.catalog.photo(m.path))}
+        except Cancelled:
+            self.failed.emit(request, "Scan cancelled.")
+            return
+        except Exception as exc:  # shown on the page; the app keeps running
+            self.failed.emit(request, f"The duplicates scan failed: {exc}")
+            return
+        self.groups_ready.emit(request, groups, rows)
+
+    def cancel_scan(self) -> None:  # called from the GUI thread: Progress is thread-safe
+        self.control.cancel()
+
+    @Slot(object, str, str, object)
+    def apply(self, paths: list[str], mode: str, move_to: str, protected: list[str]) -> None:
+        try:
+            result = cleanup.apply(self._get().catalog, paths, mode, move_to or None, protected)
+        except Exception as exc:
+            self.failed.emit(0, f"Cleanup stopped: {exc}")
+            return
+        self.cleaned.emit(result)
+
+    @Slot(str)
+    def undo(self, batch: str) -> None:
+        try:
+            restored = cleanup.undo(self._get().catalog, batch)
+        except Exception as exc:
+            self.failed.emit(0, f"Undo stopped: {exc}")
+            return
+        self.undone.emit(batch, restored)
+
+    @Slot(str, object)
+    def reject(self, path: str, others: list[str]) -> None:
+        catalog = self._get().catalog
+        for other in others:
+            catalog.reject_pair(path, other)
+
+    @Slot()
+    def load_log(self) -> None:
+        self.log_ready.emit(self._get().catalog.actions())
+
+    @Slot()
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+
+class DuplicatesController(QObject):
+    progress = Signal(int, int, str)
+    groups_ready = Signal(int, object, object)
+    scan_problem = Signal(str, str)
+    cleaned = Signal(object)
+    undone = Signal(str, object)
+    log_ready = Signal(object)
+    failed = Signal(int, str)
+    _scan = Signal(int, float, object)
+    _apply = Signal(object, str, str, object)
+    _undo = Signal(str)
+    _reject = Signal(str, object)
+    _load_log = Signal()
+
+    def __init__(self, data_dir: str, model: str, device: str = "auto", threads: int | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._request = 0
+        self._thread = QThread()
+        self._job = _DuplicatesJob(str(data_dir), model, device, threads)
+        self._job.moveToThread(self._thread)
+        for name in ("progress", "groups_ready", "scan_problem", "cleaned", "undone", "log_ready", "failed"):
+            getattr(self._job, name).connect(getattr(self, name))
+        for ours, theirs in ((self._scan, self._job.scan), (self._apply, self._job.apply), (self._undo, self._job.undo),
+                             (self._reject, self._job.reject), (self._load_log, self._job.load_log)):  # fmt: skip
+            ours.connect(theirs)
+        self._thread.finished.connect(self._job.close, Qt.ConnectionType.DirectConnection)
+        self._thread.start()
+
+    @property
+    def latest(self) -> int:
+        return self._request
+
+    def scan(self, sensitivity: float, tiers: tuple[str, ...]) -> int:
+        self._job.cancel_scan()  # a newer question replaces the one in flight
+        self._request += 1
+        self._scan.emit(self._request, sensitivity, tiers)
+        return self._request
+
+    def cancel_scan(self) -> None:
+        self._job.cancel_scan()
+
+    def apply(self, paths: list[str], mode: str, move_to: str | None, protected: list[str]) -> None:
+        self._apply.emit(list(paths), mode, move_to or "", list(protected))
+
+    def undo(self, batch: str) -> None:
+        self._undo.emit(batch)
+
+    def reject(self, path: str, others: list[str]) -> None:
+        self._reject.emit(path, list(others))
+
+    def load_log(self) -> None:
+        self._load_log.emit()
+
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        self._job.cancel_scan()
+        if not self._thread.isRunning():
+            return True
+        return stop_thread(self._thread, self._job, timeout_ms)

@@ -1,0 +1,148 @@
+"""Reviewing duplicates in the app: scan, tiers, suggested removals, protected folders,
+"Not duplicates", cleanup to a folder with a confirmed summary, history and undo, a failing trash."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from conftest import PHOTOS, copy_photos
+from imgsim_desktop.core.engine import Engine
+from imgsim_desktop.ui.main_window import MainWindow
+
+COPIES = ["original.jpg", "cropped.jpg", "small.jpg"]
+
+
+def _edited_copies(folder: Path) -> None:
+    """One photo, a crop of it, and a downscaled re-encode: the same photo, three files."""
+    folder.mkdir(parents=True)
+    with Image.open(PHOTOS / "scenes" / "building.jpg") as img:
+        img.save(folder / COPIES[0], quality=95)
+        w, h = img.size
+        img.crop((w // 10, h // 12, w - w // 8, h - h // 10)).save(folder / COPIES[1], quality=90)
+        img.resize((w // 2, h // 2), Image.Resampling.LANCZOS).save(folder / COPIES[2], quality=80)
+
+
+@pytest.fixture
+def library(tmp_path, data_dir):
+    lib = tmp_path / "lib"
+    _edited_copies(lib / "copies")
+    copy_photos(lib / "scenes", ["scenes/aloeL.jpg", "scenes/aloeR.jpg"])  # a stereo pair: similar shots
+    copy_photos(lib / "misc", ["labelled/dog.jpg", "labelled/pelican.jpg", "aib/5.jpg", "aib/9.jpg", "scenes/fruits.jpg"])
+    (lib / "backup").mkdir()
+    shutil.copy2(lib / "misc" / "dog.jpg", lib / "backup" / "dog.jpg")  # an exact copy
+    with Engine(data_dir) as engine:
+        engine.index([str(lib)])
+    return lib
+
+
+def _open_duplicates(qtbot, data_dir):
+    win = MainWindow(data_dir=str(data_dir))
+    qtbot.addWidget(win)
+    win.show()
+    win.act_duplicates.trigger()
+    page = win.dup_page
+    assert win.pages.currentWidget() is page
+    qtbot.waitUntil(lambda: page.scan_button.isEnabled() and bool(page.tree.groups), timeout=60_000)
+    return win, page
+
+
+def _shown(page) -> list[tuple[str, set[str]]]:
+    return [(g.tier, {Path(m.path).parent.name + "/" + Path(m.path).name for m in g.members}) for g in page.tree.shown]
+
+
+def _select(page, path: Path) -> None:
+    page.tree.setCurrentItem(page.tree._items[str(path)])
+
+
+def test_scan_shows_tiers_and_suggests_removals_but_never_in_protected_folders(qtbot, library, data_dir):
+    win, page = _open_duplicates(qtbot, data_dir)
+    shown = _shown(page)
+    assert ("exact", {"misc/dog.jpg", "backup/dog.jpg"}) in shown
+    assert ("duplicate", {f"copies/{n}" for n in COPIES}) in shown
+    assert all("scenes/aloeL.jpg" not in members for _, members in shown)  # not duplicates...
+    page.view_box.setCurrentIndex(1)
+    assert ("similar", {"scenes/aloeL.jpg", "scenes/aloeR.jpg"}) in _shown(page)  # ...but similar shots
+    assert not page.tree.visible_ticked()  # similar shots are never pre-selected
+    page.view_box.setCurrentIndex(0)
+
+    ticked = set(page.tree.visible_ticked())
+    # One photo of each duplicate group is kept: the largest copy, one of the dogs.
+    assert str(library / "copies" / COPIES[0]) not in ticked
+    assert len(ticked) == 3 and sum("dog.jpg" in p for p in ticked) == 1
+    assert "3 selected" in page.summary.text()
+
+    page.settings.protected_folders = [str(library / "backup"), str(library / "misc")]
+    page.tree.apply_rules(page.settings.keeper_rules(), page.tree.tiers)
+    assert not any("dog.jpg" in p for p in page.tree.visible_ticked())
+    item = page.tree._items[str(library / "backup" / "dog.jpg")]
+    assert item.text(1) == "protected" and not item.flags() & Qt.ItemFlag.ItemIsUserCheckable
+
+    # The compare view shows the suggested keeper beside the chosen copy.
+    _select(page, library / "copies" / COPIES[2])
+    assert page.compare.isVisible()
+    win.close()
+
+
+def test_not_duplicates_is_remembered_across_scans(qtbot, library, data_dir):
+    win, page = _open_duplicates(qtbot, data_dir)
+    odd_one = library / "copies" / COPIES[2]
+    _select(page, odd_one)
+    page.not_duplicates.click()
+    assert all(str(odd_one) not in {m.path for m in g.members} for g in page.tree.groups)
+    page.scan()
+    qtbot.waitUntil(lambda: page.scan_button.isEnabled(), timeout=60_000)
+    members = [{m.path for m in g.members} for g in page.tree.groups]
+    assert {str(library / "copies" / n) for n in COPIES[:2]} in members  # the rest still group
+    assert all(str(odd_one) not in m for m in members)  # the rejected photo never comes back
+    win.close()
+
+
+def test_move_cleanup_is_logged_and_undone(qtbot, library, data_dir, tmp_path, monkeypatch):
+    win, page = _open_duplicates(qtbot, data_dir)
+    before = win.library_model.total()
+    chosen = page.tree.visible_ticked()
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda _p, _t, text, *a, **k: asked.append(text) or QMessageBox.StandardButton.Yes)
+    page.clean_up("move", move_to=str(tmp_path / "set aside"))
+    assert asked and asked[0].startswith(f"Move {len(chosen)} photos (") and "set aside" in asked[0]
+    qtbot.waitUntil(lambda: win.library_model.total() == before - len(chosen), timeout=20_000)
+    assert not any(Path(p).exists() for p in chosen)
+    assert len(list((tmp_path / "set aside").iterdir())) == len(chosen)
+    assert not page.tree.visible_ticked() and "freed" in page.summary.text()
+
+    page.open_history()
+    dialog = page.history_dialog
+    qtbot.waitUntil(lambda: dialog.tree.topLevelItemCount() == 1, timeout=10_000)
+    assert dialog.tree.topLevelItem(0).text(0).startswith(f"Moved {len(chosen)} photos")
+    assert dialog.undo_button.isEnabled()
+    dialog.undo_button.click()
+    qtbot.waitUntil(lambda: all(Path(p).exists() for p in chosen), timeout=10_000)
+    qtbot.waitUntil(lambda: win.library_model.total() == before, timeout=60_000)  # re-indexed
+    qtbot.waitUntil(lambda: not dialog.undo_button.isEnabled() and "moved back" in dialog.tree.topLevelItem(0).text(0), timeout=10_000)
+    dialog.close()
+    win.close()
+
+
+def test_a_failing_trash_leaves_the_photos_and_says_which(qtbot, library, data_dir, monkeypatch):
+    from imgsim_desktop.core import cleanup
+
+    def no_trash_here(path):
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(cleanup, "send2trash", no_trash_here)
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text, *a, **k: warnings.append(text))
+    win, page = _open_duplicates(qtbot, data_dir)
+    chosen = page.tree.visible_ticked()
+    page.clean_up("trash", confirm=False)
+    qtbot.waitUntil(lambda: bool(warnings), timeout=10_000)
+    assert all(Path(p).exists() for p in chosen)
+    assert all(Path(p).name in warnings[0] for p in chosen) and "cannot move to the trash" in warnings[0]
+    assert sorted(page.tree.visible_ticked()) == sorted(chosen)  # still offered, nothing forgotten
+    win.close()
