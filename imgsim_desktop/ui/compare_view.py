@@ -24,17 +24,13 @@ from PySide6.QtWidgets import (
 )
 
 from imgsim_desktop.storage.catalog import PhotoRow
+from imgsim_desktop.ui.text import human_size, photo_format, resolution, taken
 
 SCENE_WIDTH = 1000.0
 MAX_EDGE = 4096  # device pixels asked of the loader: real pixels at 100% without unbounded memory
 UNKNOWN_EDGE = 2048
 ZOOM_STEP = 1.25
-FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".heif": "HEIC"}
 NOTE_COLOURS = {"keep": "#2e7d32", "remove": "#c62828", "protected": "#1565c0"}
-
-
-def _size(n: float) -> str:
-    return f"{n} bytes" if n < 1024 else f"{n / 1024:.0f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
 
 
 class _View(QGraphicsView):
@@ -137,9 +133,8 @@ class CompareView(QWidget):
 
     @staticmethod
     def _caption(row: PhotoRow) -> str:
-        name, ext = os.path.basename(row.path), os.path.splitext(row.path)[1].lower()
-        facts = [f"{row.width} × {row.height}" if row.width and row.height else "—", _size(row.size),
-                 FORMATS.get(ext, ext.lstrip(".").upper() or "—"), (row.taken_at or "—").replace("T", " ")]
+        name = os.path.basename(row.path)
+        facts = [resolution(row.width, row.height), human_size(row.size), photo_format(row.path), taken(row.taken_at)]
         return f"<b>{html.escape(name)}</b> · {' · '.join(facts)}<br><small>{html.escape(os.path.dirname(row.path))}</small>"
 
     @Slot(str, int, QImage)

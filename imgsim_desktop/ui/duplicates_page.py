@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from imgsim_desktop.core.cleanup import inside
 from imgsim_desktop.core.keeper import RULES
 from imgsim_desktop.core.settings import Settings
 from imgsim_desktop.ui.cleanup_dialogs import CleanupHistoryDialog, KeeperFoldersDialog
@@ -191,7 +192,9 @@ class DuplicatesPage(QWidget):
         self.compare.show_pair(self.tree.rows[keeper], self.tree.rows[right], self._note(keeper), self._note(right))
 
     def _note(self, path: str) -> str:
-        return "will be removed" if path in self.tree.ticked else "kept"
+        if inside(path, self.settings.protected_folders):
+            return "protected"
+        return "remove" if path in self.tree.ticked else "keep"
 
     def _keep_rule_chosen(self, _index: int) -> None:
         self.settings.keep_rule = self.keep_box.currentData()
