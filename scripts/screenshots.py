@@ -3,7 +3,7 @@
     xvfb-run -a -s "-screen 0 1400x900x24" python scripts/screenshots.py OUT_DIR [PHOTO_FOLDER]
 
 Uses a fresh temporary data dir, so the user's own library is never touched. Saves:
-empty.png, indexing.png, grid.png, similar.png, preview.png.
+empty.png, indexing.png, grid.png, similar.png, preview.png, duplicates.png, similar_shots.png.
 """
 
 from __future__ import annotations
@@ -73,13 +73,28 @@ def main() -> int:
         window._preview_dialog.grab().save(str(out / "preview.png"))
         shots.append("preview.png")
         window._preview_dialog.close()
+        window.show_duplicates()
+        page = window.dup_page
+        wait_until(lambda: page.scan_button.isEnabled() and bool(page.tree.groups), step_duplicates, timeout_s=300)
+
+    def step_duplicates() -> None:
+        page = window.dup_page
+        tree = page.tree
+        # Point at a photo in the first edited-copy group (not a byte-identical one) for the compare view.
+        group = next((g for g in tree.shown if g.tier == "duplicate"), tree.shown[0] if tree.shown else None)
+        if group is not None:
+            tree.setCurrentItem(tree._items[group.members[-1].path])
+        QTimer.singleShot(2500, lambda: (shot("duplicates.png"), page.view_box.setCurrentIndex(1), QTimer.singleShot(2500, step_similar_shots)))
+
+    def step_similar_shots() -> None:
+        shot("similar_shots.png")
         window.close()
         app.quit()
 
     QTimer.singleShot(1500, step_empty)
     app.exec()
     print("\n".join(str(out / s) for s in shots))
-    return 0 if len(shots) == 5 else 1
+    return 0 if len(shots) == 7 else 1
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ class DuplicatesPage(QWidget):
         self.view_box = QComboBox()
         for title, _ in VIEWS:
             self.view_box.addItem(title)
-        self.view_box.currentIndexChanged.connect(lambda i: self.tree.show_tiers(VIEWS[i][1]))
+        self.view_box.currentIndexChanged.connect(self._view_chosen)
         self.view_box.setToolTip("Duplicates: the same photo re-saved, resized, cropped or lightly edited; safe to remove.\n"
                                  "Similar shots: bursts and retakes of one moment; pick the best.")  # fmt: skip
         self.sensitivity = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=round(self.settings.dup_sensitivity * 100))
@@ -158,9 +158,17 @@ class DuplicatesPage(QWidget):
             return
         self._set_scanning(False)
         self.tree.fill(groups, rows, self.settings.keeper_rules())
-        self.compare.clear()
+        self._select_first_group()
+
+    def _view_chosen(self, index: int) -> None:
+        self.tree.show_tiers(VIEWS[index][1])
+        self._select_first_group()
+
+    def _select_first_group(self) -> None:
         if self.tree.topLevelItemCount():
             self.tree.setCurrentItem(self.tree.topLevelItem(0))
+        else:
+            self.compare.clear()
 
     def _failed(self, request: int, message: str) -> None:
         if request in (0, self._request):

@@ -37,6 +37,7 @@ class GroupTree(QTreeWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.header().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.header().resizeSection(0, 300)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # folders differ at their end, not their start
         self.groups: list[Group] = []
         self.rows: dict[str, PhotoRow] = {}
         self.ticked: set[str] = set()
@@ -116,6 +117,8 @@ class GroupTree(QTreeWidget):
             for member in group.members:
                 self._add_member(top, group, member)
             top.setExpanded(True)
+        for column in (1, 2, 3, 4, 5, 7):
+            self.resizeColumnToContents(column)
         self._filling = False
         if current and current in self._items:
             self.setCurrentItem(self._items[current])
