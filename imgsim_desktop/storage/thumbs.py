@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 from PIL import Image
@@ -23,9 +24,40 @@ def level_for(pixels: int) -> int:
     return next((lv for lv in LEVELS if lv >= pixels), pixels)
 
 
+DEFAULT_CAP_BYTES = 2 * 1024**3  # ~60k photos at both sizes; the oldest-used thumbnails go first
+
+
 class ThumbCache:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, cap_bytes: int = DEFAULT_CAP_BYTES) -> None:
         self.folder = Path(folder)
+        self.cap_bytes = cap_bytes
+
+    def prune(self) -> int:
+        """Keep the cache under its cap by deleting the least recently used thumbnails (the
+        modification time is bumped on every hit). Also clears temp files left by a crash.
+        Returns the bytes freed. Runs on a worker thread: it lists the whole cache."""
+        entries = []
+        for sub in self.folder.glob("??"):
+            try:
+                with os.scandir(sub) as it:
+                    for e in it:
+                        st = e.stat()
+                        # A temp file older than an hour is a crash's leftover, not a write in progress.
+                        stray = e.name.endswith(".tmp") and time.time() - st.st_mtime > 3600
+                        entries.append((stray, st.st_mtime, st.st_size, e.path))
+            except OSError:
+                continue
+        total = sum(size for _, _, size, _ in entries)
+        freed = 0
+        for stray, _, size, path in sorted(entries, key=lambda x: (not x[0], x[1])):  # strays, then oldest
+            if not stray and total - freed <= self.cap_bytes:
+                break
+            try:
+                os.remove(path)
+                freed += size
+            except OSError:
+                pass
+        return freed
 
     def _file(self, path: str, mtime_ns: int, level: int) -> Path:
         key = hashlib.sha1(f"{path}\0{mtime_ns}\0{level}".encode()).hexdigest()
@@ -44,7 +76,9 @@ class ThumbCache:
         try:
             with Image.open(cached) as img:
                 img.load()
-                return img.convert("RGB")
+                image = img.convert("RGB")
+            os.utime(cached)  # recently used: pruned last
+            return image
         except (OSError, ValueError):
             pass  # missing or damaged: make it again
         image = _scaled(path, level)

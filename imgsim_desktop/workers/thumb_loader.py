@@ -34,6 +34,7 @@ class ThumbnailLoader(QObject):
         self._threads = [threading.Thread(target=self._work, name=f"thumbs-{i}", daemon=True) for i in range(workers)]
         for t in self._threads:
             t.start()
+        threading.Thread(target=cache.prune, name="thumbs-prune", daemon=True).start()
 
     def request(self, path: str, mtime_ns: int, edge: int) -> None:
         """Ask for a thumbnail whose long side is ``edge`` device pixels (exact, so painting never scales)."""
