@@ -6,13 +6,13 @@ answer carries a request number so the page drops answers to scans it no longer 
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from imgsim_desktop.core import cleanup
 from imgsim_desktop.core.duplicates import find_groups
 from imgsim_desktop.core.engine import Engine
 from imgsim_desktop.core.progress import Cancelled, Progress
-from imgsim_desktop.workers.lifecycle import stop_thread
+from imgsim_desktop.workers.lifecycle import WorkerController
 
 
 class _DuplicatesJob(QObject):
@@ -89,7 +89,7 @@ class _DuplicatesJob(QObject):
             self._engine = None
 
 
-class DuplicatesController(QObject):
+class DuplicatesController(WorkerController):
     progress = Signal(int, int, str)
     groups_ready = Signal(int, object, object)
     scan_problem = Signal(str, str)
@@ -106,16 +106,9 @@ class DuplicatesController(QObject):
     def __init__(self, data_dir: str, model: str, device: str = "auto", threads: int | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._request = 0
-        self._thread = QThread()
-        self._job = _DuplicatesJob(str(data_dir), model, device, threads)
-        self._job.moveToThread(self._thread)
-        for name in ("progress", "groups_ready", "scan_problem", "cleaned", "undone", "log_ready", "failed"):
-            getattr(self._job, name).connect(getattr(self, name))
-        for ours, theirs in ((self._scan, self._job.scan), (self._apply, self._job.apply), (self._undo, self._job.undo),
-                             (self._reject, self._job.reject), (self._load_log, self._job.load_log)):  # fmt: skip
-            ours.connect(theirs)
-        self._thread.finished.connect(self._job.close, Qt.ConnectionType.DirectConnection)
-        self._thread.start()
+        job = _DuplicatesJob(str(data_dir), model, device, threads)
+        self._start(job, ("progress", "groups_ready", "scan_problem", "cleaned", "undone", "log_ready", "failed"),
+                    [(self._scan, job.scan), (self._apply, job.apply), (self._undo, job.undo), (self._reject, job.reject), (self._load_log, job.load_log)])  # fmt: skip
 
     @property
     def latest(self) -> int:
@@ -142,8 +135,5 @@ class DuplicatesController(QObject):
     def load_log(self) -> None:
         self._load_log.emit()
 
-    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+    def _stopping(self) -> None:
         self._job.cancel_scan()
-        if not self._thread.isRunning():
-            return True
-        return stop_thread(self._thread, self._job, timeout_ms)

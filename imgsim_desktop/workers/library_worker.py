@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from imgsim_desktop.core.decode import DecodeError
 from imgsim_desktop.core.engine import Engine
 from imgsim_desktop.storage.catalog import PhotoRow
-from imgsim_desktop.workers.lifecycle import stop_thread
+from imgsim_desktop.workers.lifecycle import WorkerController
 
 
 def _outside_photo(path: str) -> PhotoRow:
@@ -80,7 +80,7 @@ class _LibraryJob(QObject):
             self._engine = None
 
 
-class LibraryController(QObject):
+class LibraryController(WorkerController):
     photos_ready = Signal(int, object, object)
     similar_ready = Signal(int, object, object)
     failed = Signal(int, str)
@@ -92,23 +92,9 @@ class LibraryController(QObject):
     def __init__(self, data_dir: str, model: str, device: str = "auto", threads: int | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._request = 0
-        self._thread = QThread()
-        self._job = _LibraryJob(str(data_dir), model, device, threads)
-        self._job.moveToThread(self._thread)
-        for ours, theirs in (
-            (self._load, self._job.load_photos),
-            (self._similar, self._job.similar),
-            (self._change, self._job.change_folders),
-            (self._job.photos_ready, self.photos_ready),
-            (self._job.similar_ready, self.similar_ready),
-            (self._job.failed, self.failed),
-            (self._job.provider_ready, self.provider_ready),
-        ):
-            ours.connect(theirs)
-        # Runs in the worker thread as its event loop ends, so the catalog is closed by the thread
-        # that used it, after any search in flight, and shutdown never blocks on that search.
-        self._thread.finished.connect(self._job.close, Qt.ConnectionType.DirectConnection)
-        self._thread.start()
+        job = _LibraryJob(str(data_dir), model, device, threads)
+        self._start(job, ("photos_ready", "similar_ready", "failed", "provider_ready"),
+                    [(self._load, job.load_photos), (self._similar, job.similar), (self._change, job.change_folders)])
 
     def _next_request(self) -> int:
         self._request += 1
@@ -137,8 +123,3 @@ class LibraryController(QObject):
         request = self._next_request()
         self._change.emit(request, "exclude", folder)
         return request
-
-    def shutdown(self, timeout_ms: int = 10_000) -> bool:
-        if not self._thread.isRunning():  # already shut down
-            return True
-        return stop_thread(self._thread, self._job, timeout_ms)

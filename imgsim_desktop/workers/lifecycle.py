@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QObject, QThread
+from PySide6.QtCore import QObject, Qt, QThread
 
 log = logging.getLogger(__name__)
 
@@ -34,3 +34,33 @@ def unfinished_workers() -> int:
     """How many parked workers are still running."""
     _PARKED[:] = [(t, j) for t, j in _PARKED if t.isRunning()]
     return len(_PARKED)
+
+
+class WorkerController(QObject):
+    """Owns one job object living on its own QThread; forwards the job's signals under the same names.
+
+    Subclasses declare the forwarded signals and private request signals, then call ``_start``.
+    A job with a ``close`` slot gets it called in its own thread as the thread ends, so resources
+    (a catalog connection) are released by the thread that used them and never waited for.
+    """
+
+    def _start(self, job: QObject, forwarded: tuple[str, ...], requests: list[tuple]) -> None:
+        self._thread = QThread()
+        self._job = job
+        job.moveToThread(self._thread)
+        for name in forwarded:
+            getattr(job, name).connect(getattr(self, name))
+        for ours, theirs in requests:
+            ours.connect(theirs)
+        if hasattr(job, "close"):
+            self._thread.finished.connect(job.close, Qt.ConnectionType.DirectConnection)
+        self._thread.start()
+
+    def _stopping(self) -> None:
+        """Ask the job to give up early (cancel a long run); called first by shutdown."""
+
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        self._stopping()
+        if not self._thread.isRunning():  # already shut down
+            return True
+        return stop_thread(self._thread, self._job, timeout_ms)
