@@ -44,11 +44,13 @@ from imgsim_desktop.ui.index_status import IndexStatus
 from imgsim_desktop.ui.library_sidebar import LibrarySidebar
 from imgsim_desktop.ui.photo_grid import PhotoGrid
 from imgsim_desktop.ui.photo_model import Item, PhotoListModel
+from imgsim_desktop.ui.research_tools import ResearchTools
 from imgsim_desktop.ui.reveal import show_in_folder
 from imgsim_desktop.ui.thumbnails import PixmapCache
 from imgsim_desktop.workers.duplicates_worker import DuplicatesController
 from imgsim_desktop.workers.index_worker import IndexController
 from imgsim_desktop.workers.library_worker import LibraryController
+from imgsim_desktop.workers.research_worker import ResearchController
 from imgsim_desktop.workers.thumb_loader import ThumbnailLoader
 
 LIVE_RELOAD_MS = (1000, 4000)  # while indexing, show new photos this often (small, large libraries)
@@ -108,6 +110,8 @@ class MainWindow(QMainWindow):
         self.indexer.busy_changed.connect(self._index_busy)
         self.duplicates = DuplicatesController(self.data_dir, self.spec.name, self.settings.device, threads, parent=self)
         self.dup_page.set_controller(self.duplicates)
+        self.research = ResearchController(self.data_dir, self.spec.name, self.settings.device, parent=self)
+        self.research_tools.set_controller(self.research)
         self._reload_photos()
 
     def _stop_workers(self) -> None:
@@ -115,9 +119,10 @@ class MainWindow(QMainWindow):
         self.indexer.shutdown()
         self.library.shutdown()
         self.duplicates.shutdown()
+        self.research.shutdown()
         # Answers the old workers still have queued (a cancelled run's report, say) must not reach
         # the window: they would describe a library/model it no longer shows.
-        for controller in (self.indexer, self.library, self.duplicates):
+        for controller in (self.indexer, self.library, self.duplicates, self.research):
             controller.blockSignals(True)
             controller.deleteLater()
 
@@ -133,6 +138,7 @@ class MainWindow(QMainWindow):
             view.doubleClicked.connect(lambda index, v=view: self._preview(v, index.row()))
 
         self._build_actions()
+        self.research_tools = ResearchTools(self)
         self._build_toolbar()
         self._build_menus()
 
@@ -154,6 +160,7 @@ class MainWindow(QMainWindow):
         self.dup_page.files_restored.connect(lambda _paths: self.indexer.enqueue(self.library_panel.roots))
         self.dup_page.settings_changed.connect(lambda: self.settings.save(self.data_dir))
         self.pages.addWidget(self.dup_page)
+        self.pages.addWidget(self.research_tools.map_view)
         splitter = QSplitter()
         splitter.addWidget(side)
         splitter.addWidget(self.pages)
@@ -226,6 +233,8 @@ class MainWindow(QMainWindow):
         tools_menu = menu.addMenu("&Tools")
         for act in (self.act_duplicates, self.act_history):
             tools_menu.addAction(act)
+        tools_menu.addSeparator()
+        self.research_tools.add_to(tools_menu)
 
     def _empty_page(self) -> QWidget:
         page = QWidget()
@@ -313,7 +322,7 @@ class MainWindow(QMainWindow):
         self.library_panel.set_roots(roots)
         if self.library_model.folder and self.library_model.folder not in roots:
             self.library_model.set_folder(None)  # its folder was removed; the sidebar shows "All photos"
-        if self.pages.currentIndex() not in (2, 3):  # not while the user looks at results or duplicates
+        if self.pages.currentIndex() < 2:  # not while the user looks at results, duplicates or the map
             self.pages.setCurrentIndex(1 if roots else 0)
         if not self.indexer.busy and not self.status_label.text():
             self.status_label.setText(f"{len(rows):,} photos")
@@ -386,9 +395,11 @@ class MainWindow(QMainWindow):
 
     # --- find similar --------------------------------------------------------------------------
 
+    def current_view(self) -> PhotoGrid:
+        return self.results_grid if self.pages.currentIndex() == 2 else self.grid
+
     def find_similar_to_selected(self) -> None:
-        view = self.results_grid if self.pages.currentIndex() == 2 else self.grid
-        item = view.current_item()
+        item = self.current_view().current_item()
         if item is None:
             self.statusBar().showMessage("Select a photo first, then Find similar (Ctrl+F).", 4000)
             return
@@ -535,6 +546,7 @@ class MainWindow(QMainWindow):
     def tile_menu(self, path: str) -> QMenu:
         menu = QMenu(self)
         menu.addAction("Find similar", lambda: self.find_similar(path))
+        menu.addAction("Compare backbones", lambda: self.research_tools.compare(path))
         menu.addSeparator()
         menu.addAction("Open", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(path)))
         menu.addAction("Show in folder", lambda: show_in_folder(path))

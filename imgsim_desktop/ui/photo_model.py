@@ -105,6 +105,10 @@ class PhotoListModel(QAbstractListModel):
     def total(self) -> int:
         return len(self._all)
 
+    def all_photos(self) -> list[PhotoRow]:
+        """Every photo the model holds, whatever the filter."""
+        return [it.photo for it in self._all]
+
     # --- Qt model interface --------------------------------------------------------------------
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008

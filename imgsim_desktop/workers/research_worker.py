@@ -14,7 +14,7 @@ from imgsim_desktop.workers.lifecycle import WorkerController
 
 class _ResearchJob(QObject):
     progress = Signal(str, int, int, str)  # job, done, total, message
-    map_ready = Signal(object)  # CollectionMap
+    map_ready = Signal(object, object)  # CollectionMap, tidy-grid cells (n x 2 ints)
     neighbours_ready = Signal(str, object)  # query path, [BackboneNeighbours]
     perturb_ready = Signal(object, str)  # PerturbReport, chart PNG path
     report_ready = Signal(str)  # HTML path
@@ -40,11 +40,12 @@ class _ResearchJob(QObject):
 
     @Slot()
     def collection_map(self) -> None:
-        from imgsim_desktop.research.collection_map import load_or_compute
+        from imgsim_desktop.research.collection_map import grid_snap, load_or_compute
 
         def work(progress: Progress) -> None:
             with Engine(self.data_dir, model=self.model, device=self.device) as engine:
-                self.map_ready.emit(load_or_compute(Path(self.data_dir) / "maps", engine.catalog, self.model, progress))
+                found = load_or_compute(Path(self.data_dir) / "maps", engine.catalog, self.model, progress)
+            self.map_ready.emit(found, grid_snap(found.xy) if len(found.paths) else None)
 
         self._run("map", work)
 
@@ -80,7 +81,7 @@ class _ResearchJob(QObject):
 
 class ResearchController(WorkerController):
     progress = Signal(str, int, int, str)
-    map_ready = Signal(object)
+    map_ready = Signal(object, object)
     neighbours_ready = Signal(str, object)
     perturb_ready = Signal(object, str)
     report_ready = Signal(str)

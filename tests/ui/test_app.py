@@ -172,7 +172,7 @@ def test_copy_path_preview_arrows_and_settings_persist(qtbot, tmp_path, data_dir
     dialog.close()
 
     menu = win.tile_menu(win.library_model.item(1).photo.path)
-    assert [a.text() for a in menu.actions() if a.text()] == ["Find similar", "Open", "Show in folder", "Copy path"]
+    assert [a.text() for a in menu.actions() if a.text()] == ["Find similar", "Compare backbones", "Open", "Show in folder", "Copy path"]
     next(a for a in menu.actions() if a.text() == "Copy path").trigger()
     assert QGuiApplication.clipboard().text() == str(lib / "dog.jpg")
 

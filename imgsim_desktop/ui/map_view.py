@@ -1,0 +1,177 @@
+"""The collection map: every photo as a thumbnail at its 2-D place (PCA + t-SNE of its embedding).
+
+Zoom with the wheel, pan by dragging, click a photo to find similar ones. "Tidy grid" packs the
+same layout into rows and columns so no thumbnail hides another. Thousands of tiles stay cheap:
+a tile asks for its thumbnail only when first painted, at a size that suits the current zoom.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGraphicsItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+TILE = 48.0  # scene units per thumbnail
+EDGES = (64, 128, 256)  # thumbnail sizes asked for, in device pixels, by zoom
+
+
+class _Tile(QGraphicsItem):
+    def __init__(self, owner: MapView, path: str, mtime_ns: int) -> None:
+        super().__init__()
+        self.owner, self.path, self.mtime_ns = owner, path, mtime_ns
+        self.pixmap: QPixmap | None = None
+        self.edge = 0  # device pixels asked for (the largest so far)
+        self.have = 0  # device pixels of the pixmap we have
+        self.setToolTip(os.path.basename(path))
+        self.setAcceptHoverEvents(True)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(-TILE / 2, -TILE / 2, TILE, TILE)
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        wanted = self.owner.wanted_edge()
+        if wanted > self.edge:
+            self.edge = wanted
+            self.owner.ask(self.path, self.mtime_ns, wanted)
+        if self.pixmap is None:
+            painter.fillRect(self.boundingRect().adjusted(4, 4, -4, -4), QColor("#9e9e9e"))
+            return
+        w, h = self.pixmap.width(), self.pixmap.height()
+        scale = TILE / max(w, h)
+        target = QRectF(-w * scale / 2, -h * scale / 2, w * scale, h * scale)
+        painter.drawPixmap(target, self.pixmap, QRectF(0, 0, w, h))
+
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.owner.photo_clicked.emit(self.path)
+        super().mousePressEvent(event)
+
+
+class _Canvas(QGraphicsView):
+    def __init__(self, scene: QGraphicsScene) -> None:
+        super().__init__(scene)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        self.setBackgroundBrush(QColor("#262626"))
+
+    def wheelEvent(self, event) -> None:
+        factor = 1.25 ** (event.angleDelta().y() / 120)
+        scale = self.transform().m11() * factor
+        if 0.02 < scale < 8:
+            self.scale(factor, factor)
+
+
+class MapView(QWidget):
+    photo_clicked = Signal(str)
+    recompute = Signal()  # the user asked for a fresh map
+    cancel = Signal()
+
+    def __init__(self, loader, parent=None) -> None:
+        super().__init__(parent)
+        self.loader = loader
+        self.scene = QGraphicsScene(self)
+        self.scene.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        self.canvas = _Canvas(self.scene)
+        self.tiles: dict[str, _Tile] = {}
+        self.xy = np.zeros((0, 2), np.float32)
+        self.grid_cells: np.ndarray | None = None
+        self.tidy = QCheckBox("Tidy grid")
+        self.tidy.setToolTip("Pack the map into rows and columns so no photo hides another")
+        self.tidy.toggled.connect(self._place)
+        fit = QPushButton("Fit")
+        fit.clicked.connect(self.fit)
+        self.status = QLabel()
+        self.progress = QProgressBar(maximumWidth=220, textVisible=False)
+        self.progress.hide()
+        stop = QPushButton("Cancel")
+        stop.clicked.connect(self.cancel)
+        stop.hide()
+        self.stop_button = stop
+        top = QHBoxLayout()
+        for w in (self.tidy, fit, self.status):
+            top.addWidget(w)
+        top.addStretch(1)
+        top.addWidget(self.progress)
+        top.addWidget(stop)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.canvas, 1)
+        loader.ready.connect(self._thumbnail_ready)
+
+    # --- content -------------------------------------------------------------------------------
+
+    def show_busy(self, done: int, total: int, message: str) -> None:
+        self.progress.show()
+        self.stop_button.show()
+        self.progress.setRange(0, max(total, 0))
+        self.progress.setValue(done)
+        self.status.setText(message or "Computing the map…")
+
+    def show_message(self, text: str) -> None:
+        self.progress.hide()
+        self.stop_button.hide()
+        self.status.setText(text)
+
+    def show_map(self, paths: list[str], xy: np.ndarray, mtimes: dict[str, int], grid_cells: np.ndarray | None) -> None:
+        """``xy`` in [0, 1]; ``grid_cells`` (one (col, row) per photo) for the tidy layout."""
+        self.show_message(f"{len(paths):,} photos · click one to find similar · wheel to zoom, drag to pan")
+        self.scene.clear()
+        self.tiles = {}
+        self.xy, self.grid_cells = np.asarray(xy, np.float32), grid_cells
+        for path in paths:
+            tile = _Tile(self, path, mtimes.get(path, 0))
+            self.scene.addItem(tile)
+            self.tiles[path] = tile
+        self._place()
+        self.fit()
+
+    def _place(self) -> None:
+        paths = list(self.tiles)
+        if not paths:
+            return
+        if self.tidy.isChecked() and self.grid_cells is not None:
+            positions = self.grid_cells.astype(np.float32) * (TILE * 1.08)
+        else:
+            # Spread the points so tiles overlap about as much as a tidy grid of the same size.
+            extent = math.sqrt(len(paths)) * TILE * 1.6
+            positions = self.xy * extent
+        for path, (x, y) in zip(paths, positions.tolist()):
+            self.tiles[path].setPos(QPointF(x, y))
+        self.scene.setSceneRect(self.scene.itemsBoundingRect().adjusted(-TILE, -TILE, TILE, TILE))
+
+    def fit(self) -> None:
+        self.canvas.fitInView(self.scene.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+
+    # --- thumbnails ----------------------------------------------------------------------------
+
+    def wanted_edge(self) -> int:
+        pixels = TILE * self.canvas.transform().m11() * self.devicePixelRatioF()
+        return next((e for e in EDGES if e >= pixels), EDGES[-1])
+
+    def ask(self, path: str, mtime_ns: int, edge: int) -> None:
+        self.loader.request(path, mtime_ns, edge)
+
+    def _thumbnail_ready(self, path: str, edge: int, image) -> None:
+        tile = self.tiles.get(path)
+        if tile is not None and edge in EDGES and edge > tile.have:  # never swap a sharp one for a blurry one
+            tile.pixmap, tile.have = QPixmap.fromImage(image), edge
+            tile.update()

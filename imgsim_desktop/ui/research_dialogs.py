@@ -1,0 +1,256 @@
+"""Research tools as windows: a photo's neighbours under every backbone side by side, and the
+perturbation-recovery experiment (precision / recall / F1 at k) with its chart and report."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+THUMB = 112  # logical pixels
+
+
+class BackboneCompareDialog(QDialog):
+    """One column per installed backbone: the query's nearest neighbours with their scores."""
+
+    def __init__(self, controller, loader, mtimes: dict[str, int], query: str, k: int = 12, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Neighbours by backbone — {os.path.basename(query)}")
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.resize(1200, 760)
+        self.loader, self.mtimes, self.query = loader, mtimes, query
+        self.lists: list[QListWidget] = []
+        self._items: dict[str, list[QListWidgetItem]] = {}
+        self.status = QLabel("Searching with every backbone…")
+        self.columns = QHBoxLayout()
+        box = QWidget()
+        box.setLayout(self.columns)
+        scroll = QScrollArea(widgetResizable=True)
+        scroll.setWidget(box)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.status)
+        layout.addWidget(scroll, 1)
+        controller.neighbours_ready.connect(self._ready)
+        controller.failed.connect(self._failed)
+        loader.ready.connect(self._thumbnail_ready)
+        controller.neighbours(query, k)
+
+    def _edge(self) -> int:
+        return round(THUMB * self.devicePixelRatioF())
+
+    def _ready(self, query: str, by_backbone) -> None:
+        if query != self.query:
+            return
+        shown = [b for b in by_backbone if b.results is not None]
+        self.status.setText(f"{len(shown)} of {len(by_backbone)} backbones have this library indexed. Scores are cosine similarity.")
+        for b in by_backbone:
+            column = QVBoxLayout()
+            title = QLabel(f"<b>{b.title}</b>")
+            column.addWidget(title)
+            if b.results is None:
+                note = QLabel(b.note, wordWrap=True)
+                note.setMinimumWidth(180)
+                column.addWidget(note)
+                column.addStretch(1)
+            else:
+                column.addWidget(self._result_list(b.results), 1)
+            self.columns.addLayout(column)
+
+    def _result_list(self, results) -> QListWidget:
+        view = QListWidget()
+        view.setViewMode(QListView.ViewMode.IconMode)
+        view.setIconSize(QSize(THUMB, THUMB))
+        view.setGridSize(QSize(THUMB + 16, THUMB + 36))
+        view.setMovement(QListView.Movement.Static)
+        view.setMinimumWidth(THUMB + 40)
+        view.setFlow(QListView.Flow.TopToBottom)
+        view.setWrapping(False)
+        for path, score in results:
+            item = QListWidgetItem(f"{score:.3f}\n{os.path.basename(path)}")
+            item.setToolTip(path)
+            view.addItem(item)
+            self._items.setdefault(path, []).append(item)
+            self.loader.request(path, self.mtimes.get(path, 0), self._edge())
+        self.lists.append(view)
+        return view
+
+    def _thumbnail_ready(self, path: str, edge: int, image) -> None:
+        if edge == self._edge() and path in self._items:
+            pixmap = QPixmap.fromImage(image)
+            pixmap.setDevicePixelRatio(self.devicePixelRatioF())
+            for item in self._items[path]:
+                item.setIcon(QIcon(pixmap))
+
+    def _failed(self, job: str, message: str) -> None:
+        if job == "compare":
+            self.status.setText(f"Comparison failed: {message}")
+
+
+class PerturbationDialog(QDialog):
+    """Make five perturbed copies of each original, index them, and measure how many come back."""
+
+    def __init__(self, controller, models: list[tuple[str, str]], sample_paths, work_dir: Path, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Perturbation recovery")
+        self.resize(1000, 760)
+        self.controller, self.sample_paths = controller, sample_paths
+        self.report = None
+        self.chart = ""
+        # Copies and their throwaway index live here, replaced by each run: one set at most, in
+        # the app's data folder, never beside the user's photos.
+        self.work_dir = work_dir
+        self.folder = QLineEdit(placeholderText="A folder of original photos (they are only read)")
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self._choose)
+        self.model_boxes = []
+        models_row = QHBoxLayout()
+        models_row.addWidget(QLabel("Backbones:"))
+        for name, title in models:
+            box = QCheckBox(title, checked=True)
+            box.setProperty("model", name)
+            self.model_boxes.append(box)
+            models_row.addWidget(box)
+        models_row.addStretch(1)
+        self.run_button = QPushButton("Run")
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button = QPushButton("Cancel", enabled=False)
+        self.cancel_button.clicked.connect(controller.cancel)
+        self.progress = QProgressBar(textVisible=False)
+        self.status = QLabel("Each original gets five copies: JPEG recompression, downscale-and-upscale, crop, "
+                             "colour change with blur, rotation with an overlay. The originals are only read.", wordWrap=True)  # fmt: skip
+        self.table = QTableWidget()
+        self.profiles = QTableWidget()
+        self.chart_label = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        self.export_button = QPushButton("Export HTML report…", enabled=False)
+        self.export_button.clicked.connect(self.export)
+        grid = QGridLayout()
+        grid.addWidget(QLabel("Originals"), 0, 0)
+        grid.addWidget(self.folder, 0, 1)
+        grid.addWidget(browse, 0, 2)
+        buttons = QHBoxLayout()
+        for w in (self.run_button, self.cancel_button, self.progress):
+            buttons.addWidget(w)
+        results = QHBoxLayout()
+        tables = QVBoxLayout()
+        tables.addWidget(self.table, 2)
+        tables.addWidget(self.profiles, 1)
+        results.addLayout(tables, 1)
+        results.addWidget(self.chart_label, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(grid)
+        layout.addLayout(models_row)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        layout.addLayout(results, 1)
+        layout.addWidget(self.export_button, 0, Qt.AlignmentFlag.AlignRight)
+        controller.progress.connect(self._progress)
+        controller.perturb_ready.connect(self._ready)
+        controller.report_ready.connect(self._report_ready)
+        controller.failed.connect(self._failed)
+
+    def _choose(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of original photos")
+        if folder:
+            self.folder.setText(folder)
+
+    def run(self) -> None:
+        originals = self.folder.text().strip()
+        if not os.path.isdir(originals):
+            self.status.setText(f"Not a folder: {originals or '(none chosen)'}")
+            return
+        models = [b.property("model") for b in self.model_boxes if b.isChecked()]
+        if not models:
+            self.status.setText("Choose at least one backbone.")
+            return
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        self.work_dir.mkdir(parents=True)
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText("Making copies and indexing them…")
+        self.controller.perturbation(originals, str(self.work_dir), models)
+
+    def _progress(self, job: str, done: int, total: int, message: str) -> None:
+        if job == "perturb":
+            self.progress.setRange(0, max(total, 0))
+            self.progress.setValue(done)
+            if message:
+                self.status.setText(message)
+
+    def _ready(self, report, chart: str) -> None:
+        self.report, self.chart = report, chart
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.export_button.setEnabled(True)
+        skipped = f" {len(report.errors)} originals could not be read and were skipped." if report.errors else ""
+        self.status.setText(f"{report.originals} originals, {report.copies} copies.{skipped}")
+        self.status.setToolTip("\n".join(f"{os.path.basename(p)}: {why}" for p, why in report.errors[:30]))
+        self._fill_tables(report)
+        pixmap = QPixmap(chart)
+        if not pixmap.isNull():
+            self.chart_label.setPixmap(pixmap.scaled(QSize(520, 520), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+
+    def _fill_tables(self, report) -> None:
+        headers = [f"{m}@{k}" for k in report.ks for m in ("P", "R", "F1")]
+        self.table.setColumnCount(len(headers))
+        self.table.setHorizontalHeaderLabels(headers)
+        self.table.setRowCount(len(report.backbones))
+        self.table.setVerticalHeaderLabels([b.title for b in report.backbones])
+        for row, b in enumerate(report.backbones):
+            values = [b.at_k[k][m] for k in report.ks for m in ("precision", "recall", "f1")]
+            for col, value in enumerate(values):
+                self.table.setItem(row, col, QTableWidgetItem(f"{value:.3f}"))
+        profiles = list(report.backbones[0].recall_by_profile) if report.backbones else []
+        self.profiles.setColumnCount(len(profiles))
+        self.profiles.setHorizontalHeaderLabels([f"recall: {p}" for p in profiles])
+        self.profiles.setRowCount(len(report.backbones))
+        self.profiles.setVerticalHeaderLabels([b.title for b in report.backbones])
+        for row, b in enumerate(report.backbones):
+            for col, p in enumerate(profiles):
+                self.profiles.setItem(row, col, QTableWidgetItem(f"{b.recall_by_profile[p]:.3f}"))
+        self.table.resizeColumnsToContents()
+        self.profiles.resizeColumnsToContents()
+
+    def export(self, out: str | None = None) -> None:
+        if out is None:
+            out, _ = QFileDialog.getSaveFileName(self, "Save the report", "imgsim-report.html", "HTML (*.html)")
+            if not out:
+                return
+        self.status.setText("Writing the report…")
+        self.controller.report(out, list(self.sample_paths()), self.report, self.chart)
+
+    def _report_ready(self, path: str) -> None:
+        self.status.setText(f"Report saved: {path}")
+        self.last_report_path = path
+        QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+
+    def _failed(self, job: str, message: str) -> None:
+        if job in ("perturb", "report"):
+            self.run_button.setEnabled(True)
+            self.cancel_button.setEnabled(False)
+            self.status.setText(f"{'The experiment' if job == 'perturb' else 'The report'} stopped: {message}")
+
+    def done(self, result: int) -> None:
+        self.controller.cancel()
+        super().done(result)

@@ -1,0 +1,122 @@
+"""The Tools menu's research part: collection map page, backbone comparison, perturbation
+recovery and the HTML report, wired to the window's research worker."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QUrl
+from PySide6.QtGui import QAction, QDesktopServices
+from PySide6.QtWidgets import QFileDialog, QMenu
+
+from imgsim_desktop.core.backbones import list_models
+from imgsim_desktop.ui.map_view import MapView
+from imgsim_desktop.ui.research_dialogs import BackboneCompareDialog, PerturbationDialog
+
+REPORT_SAMPLES = 6
+
+
+class ResearchTools(QObject):
+    def __init__(self, window) -> None:
+        super().__init__(window)
+        self.window = window
+        self.controller = None
+        self.map_view = MapView(window.thumbs)
+        self.map_view.photo_clicked.connect(window.find_similar)
+        self.map_view.cancel.connect(lambda: self.controller.cancel())
+        self.dialog = None
+        self.act_map = self._action("Collection map", self.show_map, "Ctrl+M", "Every photo placed by likeness (PCA + t-SNE)")
+        self.act_compare = self._action("Compare backbones", self.compare_selected, "Ctrl+B", "The selected photo's neighbours under every backbone")
+        self.act_perturb = self._action("Perturbation recovery…", self.open_perturbation, tip="How well edited copies of your photos are found, per backbone")
+        self.act_report = self._action("Export report…", self.export_report, tip="An HTML page with neighbours per backbone (and the latest perturbation results)")
+
+    def _action(self, text: str, slot, shortcut: str | None = None, tip: str = "") -> QAction:
+        act = QAction(text, self.window)
+        act.triggered.connect(slot)
+        if shortcut:
+            act.setShortcut(shortcut)
+        act.setToolTip(tip or text)
+        self.window.addAction(act)
+        return act
+
+    def add_to(self, menu: QMenu) -> None:
+        for act in (self.act_map, self.act_compare, self.act_perturb, self.act_report):
+            menu.addAction(act)
+
+    def set_controller(self, controller) -> None:
+        """The window's research worker (replaced when the backbone changes)."""
+        self.controller = controller
+        controller.progress.connect(self._progress)
+        controller.map_ready.connect(self._map_ready)
+        controller.failed.connect(self._failed)
+        controller.report_ready.connect(self._report_ready)
+
+    def _mtimes(self) -> dict[str, int]:
+        return {p.path: p.mtime_ns for p in self.window.library_model.all_photos()}
+
+    # --- collection map ------------------------------------------------------------------------
+
+    def show_map(self) -> None:
+        self.window.pages.setCurrentWidget(self.map_view)
+        self.map_view.show_busy(0, 0, "Computing the map (it is kept until the library changes)…")
+        self.controller.collection_map()
+
+    def _progress(self, job: str, done: int, total: int, message: str) -> None:
+        if job == "map":
+            self.map_view.show_busy(done, total, message)
+
+    def _map_ready(self, found, cells) -> None:
+        self.map_view.show_map(found.paths, found.xy, self._mtimes(), cells)
+
+    def _failed(self, job: str, message: str) -> None:
+        if job == "map":
+            self.map_view.show_message(f"No map: {message}")
+        elif job == "report" and self.dialog is None:
+            self.window.status_label.setText(f"The report stopped: {message}")
+
+    # --- backbones, perturbation, report -------------------------------------------------------
+
+    def compare_selected(self) -> None:
+        item = self.window.current_view().current_item()
+        if item is None:
+            self.window.statusBar().showMessage("Select a photo first, then Compare backbones.", 4000)
+            return
+        self.compare(item.photo.path)
+
+    def compare(self, path: str) -> BackboneCompareDialog:
+        dialog = BackboneCompareDialog(self.controller, self.window.thumbs, self._mtimes(), path, parent=self.window)
+        dialog.show()
+        return dialog
+
+    def _samples(self) -> list[str]:
+        """The selected photos, else a few spread evenly through the library."""
+        chosen = self.window.current_view().selected_paths()
+        if chosen:
+            return chosen[:REPORT_SAMPLES]
+        photos = sorted(p.path for p in self.window.library_model.all_photos())
+        step = max(1, len(photos) // REPORT_SAMPLES)
+        return photos[::step][:REPORT_SAMPLES]
+
+    def open_perturbation(self) -> PerturbationDialog:
+        models = [(s.name, s.title) for s in list_models(self.window.data_dir) if s.installed]
+        self.dialog = PerturbationDialog(self.controller, models, self._samples, self.window.data_dir / "research" / "perturb", self.window)
+        self.dialog.finished.connect(self._dialog_closed)
+        self.dialog.show()
+        return self.dialog
+
+    def _dialog_closed(self) -> None:
+        self.dialog = None
+
+    def export_report(self, out: str | None = None) -> None:
+        if self.dialog is not None and self.dialog.report is not None:
+            self.dialog.export(out)  # include the experiment on screen
+            return
+        if out is None:
+            out, _ = QFileDialog.getSaveFileName(self.window, "Save the report", "imgsim-report.html", "HTML (*.html)")
+            if not out:
+                return
+        self.window.status_label.setText("Writing the report…")
+        self.controller.report(out, self._samples())
+
+    def _report_ready(self, path: str) -> None:
+        if self.dialog is None:  # the dialog announces its own
+            self.window.status_label.setText(f"Report saved: {path}")
+            QDesktopServices.openUrl(QUrl.fromLocalFile(path))
