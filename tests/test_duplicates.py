@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -10,13 +11,15 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from conftest import copy_photos
-from imgsim_desktop.core.duplicates import find_groups
+from imgsim_desktop.core import verify
+from imgsim_desktop.core.duplicates import FEATURE_CACHE, find_groups, pairs_to_verify
 from imgsim_desktop.core.engine import Engine
 from imgsim_desktop.core.neighbours import neighbour_pairs
 from imgsim_desktop.core.progress import Cancelled, Progress
 from imgsim_desktop.core.search import AnnIndex
 from imgsim_desktop.storage.annoy_store import AnnoyStore
 from imgsim_desktop.storage.catalog import Catalog
+from imgsim_desktop.storage.feature_cache import FeatureCache
 
 # (The wallpapers' kde_* files of one group are byte-identical here, so crops are made by the test.)
 PATH_COPIES = ["kde_Path__640x480.jpg", "path_crop.jpg", "path_small.png", "path_brighter.jpg"]
@@ -144,3 +147,54 @@ def test_candidate_pairs_from_annoy_and_delta_match_brute_force(tmp_path):
     assert len(truth & found) / len(truth) >= 0.99
     assert all(x < y and x not in stale and y not in stale for x, y in found) and np.all(cos >= 0.9)
     assert np.allclose(cos, [float(vecs[x - 100] @ vecs[y - 100]) for x, y in zip(a.tolist(), b.tolist())], atol=1e-4)
+
+
+def test_only_each_photos_most_alike_candidates_are_verified():
+    # A burst of four frames, all alike, plus one pair below the floor.
+    a = np.array([0, 2, 0, 1, 0, 1, 4])
+    b = np.array([1, 3, 2, 3, 3, 2, 5])
+    cos = np.array([0.96, 0.95, 0.94, 0.93, 0.92, 0.91, 0.60], np.float32)
+    assert pairs_to_verify(a, b, cos, floor=0.7, per_photo=1) == [(0, 1), (2, 3)]
+    # Each frame's two best: 0-3 and 1-2 are nobody's top two, and are never checked.
+    assert pairs_to_verify(a, b, cos, floor=0.7, per_photo=2) == [(0, 1), (2, 3), (0, 2), (1, 3)]
+    assert pairs_to_verify(a, b, cos, floor=0.5, per_photo=9) == list(zip(a.tolist(), b.tolist()))
+
+
+def test_repeat_scan_reads_features_from_the_cache_and_reports_progress(tmp_path, data_dir, monkeypatch):
+    lib = tmp_path / "lib"
+    copy_photos(lib, EDITED + ["scenes/aloeL.jpg", "scenes/aloeR.jpg"])
+    make_copies(lib)
+    with Engine(data_dir, device="cpu") as engine:
+        engine.index([str(lib)])
+        reports = []
+        first = find_groups(engine.searcher, progress=Progress(lambda done, total, what: reports.append((done, total, what))))
+        assert any(g.tier == "duplicate" for g in first)
+        for stage in ("finding candidate pairs", "checking possible duplicates"):
+            done, total, _ = [r for r in reports if r[2] == stage][-1]
+            assert done == total > 0, stage
+        assert list((data_dir / FEATURE_CACHE).rglob("*.bin"))
+
+        def no_decoding(path):
+            raise AssertionError(f"decoded {path} again")
+
+        monkeypatch.setattr(verify, "features", no_decoding)
+        assert find_groups(engine.searcher) == first
+        # An edited photo is a new key: decoded again, never served from the old entry.
+        edited = lib / "path_brighter.jpg"
+        os.utime(edited, ns=(edited.stat().st_atime_ns, edited.stat().st_mtime_ns + 10**9))
+        with pytest.raises(AssertionError, match="path_brighter"):
+            find_groups(engine.searcher)
+
+
+def test_cached_features_give_the_same_evidence(tmp_path):
+    (a, b) = copy_photos(tmp_path, EDITED)
+    fa, fb = verify.features(a), verify.features(b)
+    again = [verify.from_bytes(verify.to_bytes(f)) for f in (fa, fb)]
+    assert np.abs(again[0].points - fa.points).max() <= 1 / 32 and np.array_equal(again[0].descriptors, fa.descriptors)
+    cached, fresh = verify.compare(*again), verify.compare(fa, fb)
+    assert cached.same_photo(20, 0.085, 0.98) and fresh.same_photo(20, 0.085, 0.98)
+    assert abs(cached.aligned - fresh.aligned) <= 0.02 * fresh.aligned
+    cache = FeatureCache(tmp_path / "cache")
+    cache.put(str(a), 10, 20, b"v1", b"data")
+    assert cache.get(str(a), 10, 20, b"v1") == b"data"
+    assert cache.get(str(a), 10, 21, b"v1") is None and cache.get(str(a), 10, 20, b"v2") is None

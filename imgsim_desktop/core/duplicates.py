@@ -6,9 +6,13 @@
 
 Candidates come from the k-NN index (each photo's few nearest neighbours, never all pairs). A
 global embedding cannot tell "the same photo, cropped" from "another photo of the same place",
-so every candidate for the duplicate tier is checked by core.verify (local features fitted by
-one geometric transform). Each photo lands in at most one group: duplicates are grouped first,
-and the similar tier is built from the photos that are nobody's duplicate.
+so candidates for the duplicate tier are checked by core.verify (local features fitted by one
+geometric transform). That check is the scan's cost, so as few pairs as possible reach it: only
+each photo's VERIFY_PER_PHOTO most alike candidates (a copy's closest neighbours are its original
+and its other copies, so this keeps them), most alike first, and none already joined through
+others. Features are kept in a disk cache, so a repeat scan only decodes new or changed photos.
+Each photo lands in at most one group: duplicates are grouped first, and the similar tier is
+built from the photos that are nobody's duplicate.
 
 Pairs the user rejected (Catalog.reject_pair) are never put in one group, at any tier.
 """
@@ -28,6 +32,7 @@ from imgsim_desktop.core.neighbours import neighbour_pairs
 from imgsim_desktop.core.progress import Progress
 from imgsim_desktop.core.search import Searcher
 from imgsim_desktop.core.verify import Verifier
+from imgsim_desktop.storage.feature_cache import FeatureCache
 
 TIERS = ("exact", "duplicate", "similar")
 
@@ -35,7 +40,12 @@ TIERS = ("exact", "duplicate", "similar")
 # It moves every threshold below together; bench/bench_duplicates_quality.py shows the curve.
 DEFAULT_SENSITIVITY = 0.5
 NEIGHBOURS = 8  # nearest neighbours looked at per photo: the candidate pairs
+# A pair is verified only when it is among the three most alike candidates of one of its photos:
+# in a burst every frame has many neighbours above the floor, and checking all of them would cost
+# NEIGHBOURS checks per photo instead of at most this many.
+VERIFY_PER_PHOTO = 3
 VERIFY_THREADS = max(1, min(4, os.cpu_count() or 1))
+FEATURE_CACHE = "verify-features"  # folder next to the catalog
 
 
 @dataclass(frozen=True)
@@ -159,7 +169,10 @@ def find_groups(
         order = np.argsort(-cos, kind="stable")
         a, b, cos = a[order], b[order], cos[order]
         path_of.update(catalog.paths_for_vectors(set(a.tolist()) | set(b.tolist())))
-        bad = _verify_into(dupes, a, b, cos, limits, path_of, progress, on_error)
+        todo = pairs_to_verify(a, b, cos, limits.duplicate_cosine)
+        todo = [(x, y) for x, y in todo if x in path_of and y in path_of]
+        verifier = Verifier(disk=FeatureCache(catalog.path.parent / FEATURE_CACHE))
+        bad = _verify_into(dupes, todo, verifier, limits, path_of, progress, on_error)
         similar = _Partition(apart)
         grouped = {v for m in dupes.sets() for v in m}
         for x, y in zip(a[cos >= limits.similar_cosine].tolist(), b[cos >= limits.similar_cosine].tolist()):
@@ -186,11 +199,25 @@ def _rejected_by_vector(catalog, model: str, path_of: dict[int, str]) -> dict[in
     return apart
 
 
-def _verify_into(dupes: _Partition, a, b, cos, limits: Thresholds, path_of, progress: Progress, on_error) -> set[str]:
-    """Check candidate pairs, most alike first, and join the ones that are the same photo.
+def pairs_to_verify(a: np.ndarray, b: np.ndarray, cos: np.ndarray, floor: float, per_photo: int = VERIFY_PER_PHOTO) -> list[tuple[int, int]]:
+    """Candidate pairs (sorted most alike first) worth the geometric check: cosine >= floor and
+    among the ``per_photo`` most alike candidates of at least one of the two photos."""
+    keep = np.flatnonzero(cos >= floor)
+    keep = keep[np.argsort(-cos[keep], kind="stable")]
+    ends = np.concatenate([a[keep], b[keep]])
+    pair = np.concatenate([keep, keep])
+    # Rank of each pair among its photo's pairs: grouped by photo, most alike first in a group.
+    by_photo = np.lexsort((-cos[pair], ends))
+    ends, pair = ends[by_photo], pair[by_photo]
+    starts = np.flatnonzero(np.r_[True, ends[1:] != ends[:-1]])
+    rank = np.arange(len(ends)) - np.repeat(starts, np.diff(np.r_[starts, len(ends)]))
+    chosen = set(pair[rank < per_photo].tolist())
+    return [(int(a[i]), int(b[i])) for i in keep.tolist() if i in chosen]
+
+
+def _verify_into(dupes: _Partition, todo, verifier: Verifier, limits: Thresholds, path_of, progress: Progress, on_error) -> set[str]:
+    """Check candidate pairs in order (most alike first) and join the ones that are the same photo.
     Pairs already joined through others are skipped. Returns the files that could not be read."""
-    todo = [(x, y) for x, y in zip(a[cos >= limits.duplicate_cosine].tolist(), b[cos >= limits.duplicate_cosine].tolist()) if x in path_of and y in path_of]
-    verifier = Verifier()
     bad: dict[str, str] = {}
 
     def check(pair: tuple[int, int]) -> bool:

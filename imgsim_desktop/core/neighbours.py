@@ -35,6 +35,8 @@ def neighbour_pairs(ann: AnnIndex, k: int, floor: float, progress: Progress) -> 
     keep = lo != hi
     lo, hi, cos = lo[keep], hi[keep], cos[keep]
     _, first = np.unique(np.stack([lo, hi], axis=1), axis=0, return_index=True)
+    photos = len(ann.delta_ids) + (len(ann.loaded.ids) if ann.loaded is not None else 0)
+    progress.report(photos, photos, "finding candidate pairs", force=True)  # the bar ends full
     return lo[first], hi[first], cos[first]
 
 

@@ -1,0 +1,42 @@
+"""On-disk cache of per-photo verification features. Disposable: deleting the folder only costs
+the next duplicates scan the time to decode those photos again.
+
+A key covers path, size, mtime and the caller's format tag, so an edited photo, or features made
+by another version of the verifier, are never found. One small file per photo (like the
+thumbnail cache), written whole with an atomic rename, so readers in other threads or processes
+never see half an entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from pathlib import Path
+
+
+class FeatureCache:
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+
+    def _file(self, path: str, size: int, mtime_ns: int, fmt: bytes) -> Path:
+        key = hashlib.sha1(b"\0".join((os.fsencode(path), str(size).encode(), str(mtime_ns).encode(), fmt))).hexdigest()
+        return self.folder / key[:2] / f"{key}.bin"
+
+    def get(self, path: str, size: int, mtime_ns: int, fmt: bytes) -> bytes | None:
+        try:
+            return self._file(path, size, mtime_ns, fmt).read_bytes()
+        except OSError:
+            return None
+
+    def put(self, path: str, size: int, mtime_ns: int, fmt: bytes, data: bytes) -> None:
+        """Store an entry; a full or read-only disk only means the entry is not cached."""
+        target = self._file(path, size, mtime_ns, fmt)
+        tmp = target.with_name(f"{target.stem}.{os.getpid()}.{id(data)}.tmp")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
