@@ -12,7 +12,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="imgsim-desktop", description="Find visually similar photos.")
     parser.add_argument("--data-dir", help="library data folder (default: $IMGSIM_DATA_DIR or the user data dir)")
     parser.add_argument("--model", help="backbone name (see `imgsim models`)")
+    parser.add_argument("--self-test", action="store_true", help="check this installation on bundled sample photos (no display needed) and exit")
+    # Quits right after the window is first shown and prints the time since process start.
+    parser.add_argument("--startup-probe", action="store_true", help=argparse.SUPPRESS)
     args, qt_args = parser.parse_known_args(argv)
+    if args.self_test:
+        from imgsim_desktop import selftest
+
+        return selftest.main()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     from PySide6.QtGui import QIcon
@@ -27,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     app.setWindowIcon(QIcon(str(paths.resources_dir() / "imgsim.svg")))
     window = MainWindow(data_dir=args.data_dir, model=args.model)
     window.show()
+    if args.startup_probe:
+        from imgsim_desktop.selftest import quit_after_first_show
+
+        quit_after_first_show(app, window)
     code = app.exec()
     from imgsim_desktop.workers.lifecycle import unfinished_workers
 
