@@ -320,6 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", parents=[common, with_model], help="what the library holds")
     p.set_defaults(func=cmd_status)
+
+    from imgsim_desktop.research.commands import add_research_parsers  # eval perturb / eval map / report
+
+    add_research_parsers(sub, common, with_model)
     return parser
 
 

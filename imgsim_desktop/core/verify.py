@@ -28,7 +28,7 @@ from imgsim_desktop.core.decode import DecodeError, open_image
 # Photos are compared at this longer side: enough detail for pixel-accurate keypoints, small
 # enough that detection takes a few milliseconds.
 WORK_SIDE = 640
-# Matching costs features squared (1500: ~20 ms a pair, 1000: ~5 ms) and each feature is 32 bytes
+# Matching costs features squared (measured 1500: ~20 ms a pair, 1000: ~10 ms) and each feature is 32 bytes
 # in the disk cache. 500 was too few: a stereo pair then looked like one photo (tune split).
 N_FEATURES = 1000
 RATIO = 0.8  # Lowe's ratio test: keep a match only when clearly better than the runner-up
