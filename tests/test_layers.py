@@ -1,4 +1,4 @@
-"""core/ and storage/ must run without Qt: the CLI, benchmarks and headless tests depend on it."""
+"""core/, storage/ and research/ must run without Qt: the CLI, benchmarks and headless tests depend on it."""
 
 import subprocess
 import sys
@@ -20,10 +20,10 @@ print('ok', len(MODULES))
 """
 
 
-def test_core_and_storage_import_without_qt():
+def test_core_storage_and_research_import_without_qt():
     modules = [
         "imgsim_desktop." + ".".join(p.relative_to(PACKAGE).with_suffix("").parts)
-        for layer in ("core", "storage")
+        for layer in ("core", "storage", "research")
         for p in sorted((PACKAGE / layer).glob("*.py"))
     ]
     assert len(modules) >= 8
