@@ -147,13 +147,16 @@ def test_cancel_stops_the_run(tmp_path):
     assert not (tmp_path / "work" / "library" / "catalog.sqlite3").exists()  # stopped before indexing
 
 
-def test_unknown_model_is_reported_and_the_run_goes_on(tmp_path):
+def test_unknown_model_or_empty_folder_is_reported_and_nothing_is_scored(tmp_path):
     originals = tmp_path / "originals"
     copy_photos(originals, ORIGINALS[:2])
     seen = []
     report = run_perturbation_eval(originals, tmp_path / "work", ["no-such-model"], on_error=lambda p, r: seen.append((p, r)))
     assert report.backbones == [] and seen[0][0] == "no-such-model" and "unknown model" in seen[0][1]
     assert "no backbone could be evaluated" in report.table()
+    (tmp_path / "empty").mkdir()
+    report = run_perturbation_eval(tmp_path / "empty", tmp_path / "work2", [MODEL], device="cpu")
+    assert report.backbones == [] and report.errors == [(str(tmp_path / "empty"), "no photos found in this folder")]
 
 
 # --- collection map -----------------------------------------------------------------------------

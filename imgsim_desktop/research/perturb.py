@@ -297,10 +297,14 @@ def run_perturbation_eval(
     work_dir = Path(os.path.abspath(work_dir))
     originals = _find_originals(Path(originals_dir), work_dir, problem)
     specs = _chosen_models(models, data_dir, problem)
+    if not originals:
+        problem(str(originals_dir), "no photos found in this folder")
     # Units of work: one per original copied, then per backbone one per file indexed and one per query.
     per_backbone = 7 * len(originals)
     grand = len(originals) + per_backbone * len(specs)
     copies = make_copies(originals, work_dir / "copies", seed, _Slice(progress, 0, len(originals), grand, "copies"), problem)
+    if not copies:
+        specs = []  # scores over no photos would read as backbones that find nothing
 
     library = work_dir / "library"
     shutil.rmtree(library, ignore_errors=True)  # results must come from these copies only, never stale ones
@@ -352,14 +356,14 @@ def _score_backbone(
     device: str,
     copies: dict[str, dict[str, str]],
     ks: tuple[int, ...],
-    progress: _Slice,
+    progress: Progress,
     problem: ErrorSink,
 ) -> BackboneScores:
     started = time.perf_counter()
     backbone = Backbone(spec, device=device)
     n = len(copies)
     files = [path for original, by_profile in copies.items() for path in (original, *by_profile.values())]
-    indexing = _Slice(progress.whole, progress.offset, 6 * n, progress.grand_total, f"{spec.title}: indexing")
+    indexing = _Slice(progress, 0, 6 * n, 7 * n, "indexing")  # six of every seven units: one query per original follows
     report = Indexer(catalog, backbone).run(files, indexing)
     if report.cancelled:
         raise Cancelled()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from imgsim_desktop.core.decode import DecodeError, open_image
 from imgsim_desktop.core.progress import Progress
-from imgsim_desktop.research.backbone_compare import neighbours_by_backbone
+from imgsim_desktop.research.backbone_compare import BackboneSearch
 from imgsim_desktop.research.perturb import METRICS, PROFILE_TITLES, PROFILES, PerturbReport, write_chart
 
 THUMB = 160  # px, longer side
@@ -87,10 +87,11 @@ def write_report(
     ]
     if sample_paths:
         parts.append(f"<h2>Neighbours of {len(sample_paths)} sample photo{'s' if len(sample_paths) != 1 else ''} by backbone</h2>")
-    for n, sample in enumerate(sample_paths):
-        progress.check()
-        progress.report(n, len(sample_paths), os.path.basename(sample))
-        parts.append(_sample_section(sample, neighbours_by_backbone(data_dir, sample, k, models, device), thumbs))
+    with BackboneSearch(data_dir, models, device) as search:
+        for n, sample in enumerate(sample_paths):
+            progress.check()
+            progress.report(n, len(sample_paths), os.path.basename(sample))
+            parts.append(_sample_section(sample, search.neighbours(sample, k), thumbs))
     if perturb is not None:
         parts.append(_perturb_section(perturb, chart_png))
     parts.append("</body></html>")
