@@ -1,7 +1,7 @@
 """A 2-D map of the library: PCA to ~50 dimensions, then t-SNE (scikit-learn), cached until the
 library's vectors change; and a tidy-grid variant with one photo per cell.
 
-Sizes (2 shared cores, see the research notes in README): t-SNE is Barnes-Hut, O(n log n) but
+Sizes (README, "Research tools"; bench/bench_map.py): t-SNE is Barnes-Hut, O(n log n) but
 with a large constant, so above ``TSNE_LIMIT`` photos it runs on a seeded sample and every other
 photo is placed at the distance-weighted mean of its nearest sampled neighbours (in PCA space).
 The result is the same picture at a bounded cost; neighbours still land next to each other.
