@@ -18,7 +18,7 @@ from imgsim_desktop.core.neighbours import neighbour_pairs
 from imgsim_desktop.core.progress import Cancelled, Progress
 from imgsim_desktop.core.search import AnnIndex
 from imgsim_desktop.storage.annoy_store import AnnoyStore
-from imgsim_desktop.storage.catalog import Catalog
+from imgsim_desktop.storage.catalog import SCHEMA_VERSION, Catalog
 from imgsim_desktop.storage.feature_cache import FeatureCache
 
 # (The wallpapers' kde_* files of one group are byte-identical here, so crops are made by the test.)
@@ -120,7 +120,7 @@ def test_old_catalog_gains_rejected_pairs(tmp_path):
     with Catalog(path) as catalog:
         catalog.reject_pair("/b.jpg", "/a.jpg")
         assert catalog.rejected_pairs() == {frozenset(("/a.jpg", "/b.jpg"))}
-    assert sqlite3.connect(path).execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+    assert sqlite3.connect(path).execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
 
 
 def test_candidate_pairs_from_annoy_and_delta_match_brute_force(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -17,7 +18,9 @@ import numpy as np
 
 from imgsim_desktop.core.backbones import Backbone, default_threads
 from imgsim_desktop.core.decode import Decoded, DecodeError, load_for_model
+from imgsim_desktop.core.fingerprint import fingerprint_or_none
 from imgsim_desktop.core.progress import Cancelled, Progress
+from imgsim_desktop.core.relink import relink_known_content
 from imgsim_desktop.core.scanner import FileStat, scan
 from imgsim_desktop.storage.catalog import Catalog, Embedded
 
@@ -38,7 +41,10 @@ class IndexReport:
     indexed: int = 0
     skipped: int = 0
     removed: int = 0
+    moved: int = 0  # found at a new path with known content: kept their embeddings
+    copied: int = 0
     errors: list[dict] = field(default_factory=list)
+    deferred: list[FileStat] = field(default_factory=list)  # failed while apparently still being written
     missing: list[str] = field(default_factory=list)
     cancelled: bool = False
     seconds: float = 0.0
@@ -48,6 +54,8 @@ class IndexReport:
             "indexed": self.indexed,
             "skipped": self.skipped,
             "removed": self.removed,
+            "moved": self.moved,
+            "copied": self.copied,
             "errors": self.errors,
             "missing_paths": self.missing,
             "model": self.model,
@@ -92,11 +100,22 @@ def _inside(path: str, roots: list[str]) -> bool:
 
 
 class Indexer:
-    def __init__(self, catalog: Catalog, backbone: Backbone, batch_size: int | None = None, decode_workers: int | None = None) -> None:
+    """``retry_later(file)``, when given, is asked about each file that fails to decode: True means
+    it is probably still being written, so no error is stored and it lands in ``report.deferred``."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        backbone: Backbone,
+        batch_size: int | None = None,
+        decode_workers: int | None = None,
+        retry_later: Callable[[FileStat], bool] | None = None,
+    ) -> None:
         self.catalog = catalog
         self.backbone = backbone
         self.batch_size = batch_size or batch_size_for(backbone.provider)
         self.decode_workers = decode_workers or default_threads()
+        self.retry_later = retry_later
 
     def run(self, paths: list[str], progress: Progress | None = None) -> IndexReport:
         progress = progress or Progress()
@@ -113,17 +132,39 @@ class Indexer:
                 self.catalog.add_root(root)
             work = plan(self.catalog, model, scanned.files, folder_roots)
             report.skipped = work.skipped
-            if work.gone:
-                report.removed = self.catalog.remove_files(work.gone)
-            self._embed_all(work.todo, report, progress, folder_roots)
+            self._update(work.todo, work.gone, folder_roots, report, progress)
         except Cancelled:
             report.cancelled = True
         report.seconds = time.perf_counter() - started
         return report
 
-    def _decode(self, f: FileStat) -> Decoded | DecodeError:
+    def update(self, todo: list[FileStat], gone: list[str], roots: list[str], progress: Progress | None = None, hints: dict[str, str] | None = None) -> IndexReport:
+        """Bring the catalog in line with known changes, without a scan: ``todo`` are new or changed
+        files, ``gone`` catalogued paths that no longer exist, ``hints`` dest -> src of move events.
+        Known content at a new path is relinked (core/relink.py), the rest embedded."""
+        progress = progress or Progress()
+        started = time.perf_counter()
+        report = IndexReport(model=self.backbone.spec.name, provider=self.backbone.provider)
         try:
-            return load_for_model(f.path, self.backbone.spec.preprocess)
+            self._update(todo, gone, roots, report, progress, hints)
+        except Cancelled:
+            report.cancelled = True
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _update(self, todo: list[FileStat], gone: list[str], roots: list[str], report: IndexReport, progress: Progress, hints: dict[str, str] | None = None) -> None:
+        # Relink before removing: a moved file's row must still exist to hand over its embedding.
+        relinked = relink_known_content(self.catalog, self.backbone.spec.name, todo, gone, hints)
+        report.moved, report.copied = relinked.moved, relinked.copied
+        if relinked.gone:
+            report.removed = self.catalog.remove_files(relinked.gone)
+        self._embed_all(relinked.todo, report, progress, roots)
+
+    def _decode(self, f: FileStat) -> tuple[Decoded, str | None] | DecodeError:
+        try:
+            decoded = load_for_model(f.path, self.backbone.spec.preprocess)
+            # Hashed here, in the pool, while the file is in the page cache: lets a later move keep its embedding.
+            return decoded, fingerprint_or_none(f.path, f.size)
         except DecodeError as exc:
             return exc
         except Exception as exc:  # an unexpected decoder bug must not end the run either
@@ -133,7 +174,7 @@ class Indexer:
         total = len(todo)
         window = self.batch_size * 2 + self.decode_workers
         pending: deque[tuple[FileStat, Future]] = deque()
-        batch: list[tuple[FileStat, Decoded]] = []
+        batch: list[tuple[FileStat, tuple[Decoded, str | None]]] = []
         failed: list[Embedded] = []
         done = 0
         progress.report(0, total, "indexing", force=True)
@@ -150,7 +191,9 @@ class Indexer:
                         break
                     f, fut = pending.popleft()
                     out = fut.result()
-                    if isinstance(out, DecodeError):
+                    if isinstance(out, DecodeError) and self.retry_later is not None and self.retry_later(f):
+                        report.deferred.append(f)
+                    elif isinstance(out, DecodeError):
                         failed.append(Embedded(f.path, f.size, f.mtime_ns, error=str(out)))
                         report.errors.append({"path": f.path, "error": str(out)})
                     else:
@@ -169,10 +212,14 @@ class Indexer:
                     fut.cancel()
         progress.report(done, total, "done", force=True)
 
-    def _commit(self, batch: list[tuple[FileStat, Decoded]], failed: list[Embedded], report: IndexReport, roots: list[str]) -> None:
+    def _commit(self, batch: list[tuple[FileStat, tuple[Decoded, str | None]]], failed: list[Embedded], report: IndexReport, roots: list[str]) -> None:
         items = list(failed)
         if batch:
-            vectors = self.backbone.embed(np.stack([d.pixels for _, d in batch]))
-            items += [Embedded(f.path, f.size, f.mtime_ns, vec, d.width, d.height, taken_at=d.taken_at, camera=d.camera) for (f, d), vec in zip(batch, vectors)]
+            vectors = self.backbone.embed(np.stack([d.pixels for _, (d, _fp) in batch]))
+            items += [
+                Embedded(f.path, f.size, f.mtime_ns, vec, d.width, d.height, taken_at=d.taken_at, camera=d.camera)
+                for (f, (d, _fp)), vec in zip(batch, vectors)
+            ]
         refused = self.catalog.store_batch(self.backbone.spec.name, items, roots)
+        self.catalog.set_fingerprints((f.path, f.size, f.mtime_ns, fp) for f, (_d, fp) in batch if fp and f.path not in refused)
         report.indexed += sum(1 for f, _ in batch if f.path not in refused)

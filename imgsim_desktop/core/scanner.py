@@ -35,13 +35,18 @@ class ScanResult:
 
 
 def _is_candidate(entry: os.DirEntry) -> bool:
-    ext = os.path.splitext(entry.name)[1].lower()
+    return is_candidate(entry.path)
+
+
+def is_candidate(path: str) -> bool:
+    """Whether a file should be indexed: an image extension, or image bytes behind another name."""
+    ext = os.path.splitext(path)[1].lower()
     if ext in IMAGE_EXTENSIONS:
         return True
     if ext in SKIP_EXTENSIONS:
         return False
     try:
-        with open(entry.path, "rb") as fh:
+        with open(path, "rb") as fh:
             return looks_like_image(fh.read(16))
     except OSError:
         return False

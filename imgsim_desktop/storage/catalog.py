@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,8 +36,10 @@ CREATE TABLE IF NOT EXISTS files (
     error TEXT,                -- why decoding failed; NULL when the file is fine
     updated_at REAL NOT NULL,
     taken_at TEXT,             -- EXIF date taken (ISO 8601), NULL when unknown
-    camera TEXT
+    camera TEXT,
+    fingerprint TEXT           -- sampled content hash (core/fingerprint.py): moves and copies keep their embedding (v5)
 );
+CREATE INDEX IF NOT EXISTS files_size ON files(size);
 CREATE TABLE IF NOT EXISTS excluded (path TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS actions (   -- every cleanup step, so it can be reviewed and moves undone
     id INTEGER PRIMARY KEY,
@@ -104,6 +106,30 @@ class PhotoRow:
     camera: str | None
 
 
+@dataclass(frozen=True)
+class ContentRecord:
+    """A file row as move/copy detection sees it."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    fingerprint: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Relink:
+    """A file at ``dest`` whose content is already catalogued as row ``source_id`` (moved there, or copied when ``copy``)."""
+
+    source_id: int
+    dest: str
+    size: int
+    mtime_ns: int
+    fingerprint: str | None
+    copy: bool = False
+
+
 class CatalogError(Exception):
     pass
 
@@ -135,6 +161,9 @@ class Catalog:
                 if col not in columns:
                     self._db.execute(f"ALTER TABLE files ADD COLUMN {col} TEXT")
         # v3 -> v4 added rejected_pairs: new tables come from _SCHEMA (IF NOT EXISTS), nothing to convert.
+        if version < 5:  # v5: content fingerprints; older rows keep NULL and are matched by size + mtime
+            if "fingerprint" not in {r[1] for r in self._db.execute("PRAGMA table_info(files)")}:
+                self._db.execute("ALTER TABLE files ADD COLUMN fingerprint TEXT")
         self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
@@ -416,6 +445,80 @@ class Catalog:
     def integrity_ok(self) -> bool:
         with self._lock:
             return self._one("PRAGMA integrity_check") == "ok"
+
+    # --- live library: fingerprints, moves and copies (v5) ---------------------------------------
+
+    def set_fingerprints(self, items: Iterable[tuple[str, int, int, str]]) -> None:
+        """Record (path, size, mtime_ns, fingerprint); a row whose file changed since is left alone."""
+        rows = [(fp, path, size, mtime) for path, size, mtime, fp in items]
+        with self._lock, self._transaction():
+            self._db.executemany("UPDATE files SET fingerprint = ? WHERE path = ? AND size = ? AND mtime_ns = ?", rows)
+
+    def files_with_sizes(self, sizes: Iterable[int]) -> list[ContentRecord]:
+        """Catalogued files of these byte sizes: the only possible sources of a moved or copied file."""
+        sizes = sorted(set(sizes))
+        out: list[ContentRecord] = []
+        for start in range(0, len(sizes), 500):
+            part = sizes[start : start + 500]
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT id, path, size, mtime_ns, fingerprint, error FROM files WHERE size IN ({','.join('?' * len(part))})", part
+                ).fetchall()
+            out += [ContentRecord(*r) for r in rows]
+        return out
+
+    def file_states(self, model: str, paths: Iterable[str]) -> dict[str, tuple[FileRecord, bool]]:
+        """For catalogued ``paths``: the row and whether it has an embedding for ``model``."""
+        paths = list(paths)
+        out: dict[str, tuple[FileRecord, bool]] = {}
+        for start in range(0, len(paths), 500):
+            part = paths[start : start + 500]
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT f.id, f.path, f.size, f.mtime_ns, f.error, EXISTS (SELECT 1 FROM embeddings e WHERE e.file_id = f.id AND e.model = ?) "
+                    f"FROM files f WHERE f.path IN ({','.join('?' * len(part))})",
+                    (model, *part),
+                ).fetchall()
+            out.update((r[1], (FileRecord(*r[:5]), bool(r[5]))) for r in rows)
+        return out
+
+    def paths_under(self, folder: str) -> list[str]:
+        """Catalogued paths strictly inside ``folder``, by an index range scan (cheap for any size)."""
+        prefix = folder.rstrip("/\\") + os.sep
+        upper = prefix[:-1] + chr(ord(os.sep) + 1)  # every string starting with prefix sorts below this
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT path FROM files WHERE path >= ? AND path < ?", (prefix, upper))]
+
+    def relink(self, items: list[Relink]) -> set[str]:
+        """Give files found at a new path the rows (and so the embeddings) of identical content already
+        catalogued, in one transaction. A move renames the row: its vector ids stay valid in a built
+        Annoy index. A copy adds a row whose embeddings are copies of the source's. A row already at
+        the destination (a file moved over another) is replaced. Returns the destinations applied."""
+        done: set[str] = set()
+        now = time.time()
+        with self._lock, self._transaction():
+            excluded = [r[0] for r in self._db.execute("SELECT path FROM excluded")]
+            for it in items:
+                if _inside_any(it.dest, excluded):
+                    continue
+                source = self._db.execute("SELECT path FROM files WHERE id = ?", (it.source_id,)).fetchone()
+                if source is None or source[0] == it.dest:
+                    continue  # gone meanwhile (or nothing to do): the caller embeds the file instead
+                self._db.execute("DELETE FROM files WHERE path = ?", (it.dest,))
+                if it.copy:
+                    new_id = self._db.execute(
+                        "INSERT INTO files (path, size, mtime_ns, width, height, error, updated_at, taken_at, camera, fingerprint) "
+                        "SELECT ?, ?, ?, width, height, error, ?, taken_at, camera, ? FROM files WHERE id = ?",
+                        (it.dest, it.size, it.mtime_ns, now, it.fingerprint, it.source_id),
+                    ).lastrowid
+                    self._db.execute("INSERT INTO embeddings (file_id, model, vector) SELECT ?, model, vector FROM embeddings WHERE file_id = ?", (new_id, it.source_id))
+                else:
+                    self._db.execute(
+                        "UPDATE files SET path = ?, size = ?, mtime_ns = ?, fingerprint = COALESCE(?, fingerprint), updated_at = ? WHERE id = ?",
+                        (it.dest, it.size, it.mtime_ns, it.fingerprint, now, it.source_id),
+                    )
+                done.add(it.dest)
+        return done
 
 
 def _inside_any(path: str, folders: Iterable[str]) -> bool:
