@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,7 +91,11 @@ class AnnIndex:
 
 
 class Searcher:
-    """Similarity search for one model over a catalog; refresh() after the catalog changes."""
+    """Similarity search for one model over a catalog; refresh() after the catalog changes.
+
+    Safe to query from one thread while another refreshes or rebuilds: a query keeps using the
+    AnnIndex it started with, and refresh() swaps in a complete new one with a single assignment.
+    """
 
     def __init__(self, catalog: Catalog, index_dir: Path, backbone: Backbone) -> None:
         self.catalog = catalog
@@ -98,10 +103,17 @@ class Searcher:
         self.model = backbone.spec.name
         self.store = AnnoyStore(index_dir, self.model, backbone.spec.embedding_dim)
         self._ann: AnnIndex | None = None
+        # Serialises refreshes, so the last one to finish is also the one that read the newest catalog.
+        self._refresh_lock = threading.Lock()
 
     def refresh(self) -> AnnIndex:
-        if self._ann is not None and self._ann.loaded is not None:
-            self._ann.loaded.unload()
+        with self._refresh_lock:
+            # The old index is not unloaded here: a query in another thread may still be reading it.
+            # Annoy unmaps it when the last reference goes.
+            self._ann = self._load_current()
+            return self._ann
+
+    def _load_current(self) -> AnnIndex:
         live = self.catalog.vector_ids(self.model)
         loaded = self.store.load() if len(live) > EXACT_LIMIT else None
         if loaded is None:
@@ -112,8 +124,7 @@ class Searcher:
         vecs = [v for _, v in self.catalog.iter_vectors(self.model, None if loaded is None else delta_ids.tolist())]
         dim = self.backbone.spec.embedding_dim
         matrix = np.concatenate(vecs) if vecs else np.zeros((0, dim), np.float32)
-        self._ann = AnnIndex(loaded, delta_ids, matrix, stale)
-        return self._ann
+        return AnnIndex(loaded, delta_ids, matrix, stale)
 
     @property
     def ann(self) -> AnnIndex:
