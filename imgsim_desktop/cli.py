@@ -267,6 +267,52 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_watch(args) -> int:
+    """Reconcile the folders, then keep the library current until Ctrl+C: one line per batch."""
+    import threading
+
+    from imgsim_desktop.core.watcher import LibraryWatcher
+
+    def emit(event: str, human: str, **fields) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        print(json.dumps({"event": event, "time": stamp, **fields}) if args.json else f"{stamp} {human}", flush=True)
+
+    def on_batch(kind: str, report) -> None:
+        for err in report.errors:
+            if not args.json:
+                print(f"{time.strftime('%H:%M:%S')} skipped {err['path']}: {err['error']}", file=sys.stderr, flush=True)
+        for path in report.missing:
+            emit("missing", f"not found: {path}", path=path)
+        counts = f"indexed {report.indexed}, moved {report.moved}, copied {report.copied}, removed {report.removed}, errors {len(report.errors)}"
+        title = "start-up check" if kind == "reconcile" else "changes"
+        emit(kind, f"{title}: {counts}{', unchanged ' + str(report.skipped) if kind == 'reconcile' else ''} in {report.seconds:.1f}s", **report.to_json())
+
+    missing = [p for p in args.paths if not os.path.isdir(p)]
+    if missing:
+        print(f"imgsim: not a folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    with _engine(args) as engine:
+        watcher = LibraryWatcher(
+            engine,
+            args.paths,
+            on_batch=on_batch,
+            on_mode=lambda m: emit("mode", m.describe(), mode=m.mode, reason=m.reason, poll_interval=m.poll_interval),
+            on_rebuild=lambda meta: emit("index_rebuilt", f"search index rebuilt: {meta['count']} photos", **meta),
+            on_error=lambda message: emit("error", message, message=message),
+            polling=args.poll is not None,
+            poll_interval=args.poll or 10.0,
+        )
+        watcher.start()
+        try:
+            threading.Event().wait()  # until Ctrl+C; the watcher works on its own threads
+        except KeyboardInterrupt:
+            emit("stopping", "stopping…")
+        finally:
+            watcher.stop()
+    emit("stopped", "stopped; anything changed from now on is caught up by the next start")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help=f"library data folder (default: ${paths.DATA_DIR_ENV} or the platform's user data dir)")
@@ -320,6 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", parents=[common, with_model], help="what the library holds")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("watch", parents=[common, with_model], help="keep folders' photos indexed as they change (Ctrl+C stops)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--poll", type=float, metavar="SECONDS", help="check for changes every SECONDS instead of native file-system events")
+    p.set_defaults(func=cmd_watch)
 
     from imgsim_desktop.research.commands import add_research_parsers  # eval perturb / eval map / report
 
