@@ -1,0 +1,87 @@
+"""The research tools as a user drives them: the collection map, backbones side by side, and the
+perturbation-recovery experiment with its report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtGui import QDesktopServices
+
+from conftest import copy_photos
+from imgsim_desktop.core.engine import Engine
+from imgsim_desktop.ui.main_window import MainWindow
+
+PHOTOS = [f"aib/{i}.jpg" for i in range(12)] + ["ukbench/ukbench00120.jpg", "ukbench/ukbench00120_resize.jpg"]
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, data_dir, monkeypatch):
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: True)  # no browser in tests
+    copy_photos(tmp_path / "lib", PHOTOS)
+    with Engine(data_dir) as engine:
+        engine.index([str(tmp_path / "lib")])
+    win = MainWindow(data_dir=str(data_dir))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.library_model.total() == len(PHOTOS), timeout=30_000)
+    yield win
+    win.close()
+
+
+def test_collection_map_places_every_photo_and_a_click_searches(qtbot, window):
+    tools = window.research_tools
+    tools.act_map.trigger()
+    view = tools.map_view
+    assert window.pages.currentWidget() is view
+    qtbot.waitUntil(lambda: len(view.tiles) == len(PHOTOS), timeout=60_000)
+    scattered = {(round(t.pos().x(), 3), round(t.pos().y(), 3)) for t in view.tiles.values()}
+    assert len(scattered) == len(PHOTOS)
+    view.tidy.setChecked(True)
+    cells = {(t.pos().x(), t.pos().y()) for t in view.tiles.values()}
+    assert len(cells) == len(PHOTOS)  # one photo per grid cell: none hidden
+    view.tidy.setChecked(False)
+    # The near-duplicate pair sits closer together than a typical pair of photos.
+    pos = {Path(p).name: (t.pos().x(), t.pos().y()) for p, t in view.tiles.items()}
+    dist = [((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5 for i, (ax, ay) in enumerate(pos.values()) for (bx, by) in list(pos.values())[i + 1 :]]
+    (ax, ay), (bx, by) = pos["ukbench00120.jpg"], pos["ukbench00120_resize.jpg"]
+    assert ((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5 < sorted(dist)[len(dist) // 2]
+
+    query = next(p for p in view.tiles if p.endswith("ukbench00120.jpg"))
+    view.photo_clicked.emit(query)
+    qtbot.waitUntil(lambda: window.pages.currentIndex() == 2, timeout=20_000)
+    assert window.results_model.item(1).photo.path.endswith("ukbench00120_resize.jpg")
+
+
+def test_backbone_comparison_shows_indexed_backbones_and_says_which_are_not(qtbot, window):
+    query = next(p.path for p in window.library_model.all_photos() if p.path.endswith("ukbench00120.jpg"))
+    dialog = window.research_tools.compare(query)
+    qtbot.waitUntil(lambda: "backbones have this library indexed" in dialog.status.text(), timeout=60_000)
+    assert dialog.status.text().startswith("1 of ")  # only the default backbone indexed this library
+    first = dialog.lists[0]
+    assert first.item(0).toolTip().endswith("ukbench00120_resize.jpg") or first.item(1).toolTip().endswith("ukbench00120_resize.jpg")
+    dialog.close()
+
+
+def test_perturbation_recovery_runs_in_the_background_and_exports_a_report(qtbot, window, tmp_path):
+    originals = tmp_path / "originals"
+    copy_photos(originals, [f"aib/{i}.jpg" for i in range(20, 26)])
+    (originals / "broken.jpg").write_bytes(b"not a photo")
+    dialog = window.research_tools.open_perturbation()
+    dialog.folder.setText(str(originals))
+    for box in dialog.model_boxes:
+        box.setChecked(box.property("model") == window.spec.name)
+    dialog.run_button.click()
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=120_000)
+    assert dialog.table.rowCount() == 1 and dialog.table.columnCount() == 9  # P/R/F1 at k = 1, 3, 5
+    assert float(dialog.table.item(0, 1).text()) > 0  # recall@1 of a real backbone on light edits
+    assert dialog.report.originals == 6 and any("broken.jpg" in p for p, _ in dialog.report.errors)
+    assert not dialog.chart_label.pixmap().isNull()
+    assert not any(p.name != "broken.jpg" and p.suffix != ".jpg" for p in originals.iterdir())  # originals untouched
+
+    out = tmp_path / "report.html"
+    dialog.export(str(out))
+    qtbot.waitUntil(out.exists, timeout=60_000)
+    html = out.read_text()
+    assert "data:image/" in html and "perturbation" in html.lower()
+    dialog.close()
