@@ -173,7 +173,11 @@ def _check_core(run: _Run, work: Path) -> None:
         finally:
             loaded.unload()
         _expect(found[:2] == [QUERY, NEAR_DUPLICATE], f"Annoy's nearest to {QUERY}: {found}")
-        return f"{len(loaded.ids)} items, {loaded.n_trees} trees"
+        from annoy import annoylib
+
+        # Which compiled build answered: a bundle picks the x86-64-v3 one on AVX2 CPUs (packaging/).
+        build = "x86-64-v3 build" if "x86-64-v3" in Path(annoylib.__file__).parts else "baseline build"
+        return f"{len(loaded.ids)} items, {loaded.n_trees} trees, {build}"
 
     def verify_pair() -> str:
         from imgsim_desktop.core import verify

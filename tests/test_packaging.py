@@ -12,15 +12,17 @@ import os
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from conftest import REPO
 
-# The issue's goals are 350 MB and 2 s; the bundle is ~440 MB because OpenCV (150 MB with its
-# FFmpeg and OpenBLAS) and ICU (38 MB, linked by QtCore) cannot be dropped (packaging/README.md).
-# This ceiling only catches regressions: a dependency or plugin set that suddenly grows.
-SIZE_CEILING_MB = 470
+# The issue's goals are 350 MB and 2 s. The bundle is ~540 MB: OpenCV (150 MB with its FFmpeg and
+# OpenBLAS), ICU (38 MB, linked by QtCore) and the research tools' scipy + scikit-learn (~90 MB)
+# cannot be dropped (packaging/README.md). This ceiling only catches regressions: a dependency or
+# plugin set that suddenly grows. Raise it deliberately, with the reason, when a dependency is added.
+SIZE_CEILING_MB = 570
 STARTUP_GOAL_S = 2.0
 LINUX_X86_64 = sys.platform.startswith("linux") and platform.machine() == "x86_64"
 
@@ -60,9 +62,14 @@ def test_bundle_builds_passes_self_test_and_installs(tmp_path):
     report = json.loads((dist / "build-report.json").read_text())
 
     if LINUX_X86_64:
-        annoy = report["annoy"]
-        assert annoy["portable"] and annoy.get("march") in (None, ["x86-64-v2"]), annoy
-        assert not any(annoy["forbidden"].values()), annoy
+        baseline, fast = report["annoy"], report["annoy_fast"]
+        assert baseline["portable"] and baseline.get("march") in (None, ["x86-64-v2"]) and not any(baseline["found"].values()), baseline
+        assert fast["portable"] and fast["found"]["zmm (AVX-512)"] == fast["found"]["opmask {%k} (AVX-512)"] == 0, fast
+        # The bundle picks the AVX2 build only where the CPU has x86-64-v3, and can be told not to.
+        has_v3 = {"avx2", "fma", "bmi2", "movbe"} <= set(Path("/proc/cpuinfo").read_text().split())
+        assert ("x86-64-v3 build" if has_v3 else "baseline build") in build.stdout
+        forced = _self_test([str(dist / "imgsim-desktop" / "imgsim-desktop")], IMGSIM_ANNOY_BASELINE="1")
+        assert forced.returncode == 0 and "trees, baseline build" in forced.stdout, forced.stdout + forced.stderr
     assert report["size"]["mb"] <= SIZE_CEILING_MB, report["size"]
     assert report["startup"]["median_s"] <= STARTUP_GOAL_S, report["startup"]
 
