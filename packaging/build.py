@@ -6,8 +6,9 @@
     python packaging/build.py --use-current   # build from the interpreter running this script
 
 Steps: (1) a build venv with the app's dependencies, plain `onnxruntime` (CPU) instead of
-`onnxruntime-gpu`, PyInstaller, and Annoy compiled from source with portable flags; (2) proof
-that Annoy's extension holds no instructions beyond the target level; (3) PyInstaller with
+`onnxruntime-gpu`, PyInstaller, and Annoy compiled from source with portable flags (x86-64-v2,
+plus an x86-64-v3 build the bundle picks on AVX2 CPUs); (2) proof that each Annoy extension holds
+no instructions beyond its level; (3) PyInstaller with
 packaging/imgsim-desktop.spec; (4) the bundle's size and its largest parts; (5) the built
 executable's --self-test, offscreen; (6) start-to-window time (--startup-probe, offscreen).
 A summary goes to <dist>/build-report.json. Standard library only, so any Python 3.11+ runs it.
