@@ -67,7 +67,7 @@ def test_new_generation_replaces_old_atomically_and_failed_build_keeps_old(tmp_p
     assert store.load().ids.tolist() == list(range(500, 520))
     # Only the current generation's files remain; the pointer names them.
     pointer = json.loads(store.pointer.read_text())
-    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".json") == sorted([pointer["ann"], pointer["ids"]])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix not in (".json", ".lock")) == sorted([pointer["ann"], pointer["ids"]])
 
 
 def test_library_search_uses_annoy_then_stays_correct_as_files_change(tmp_path, data_dir, monkeypatch):
@@ -122,3 +122,28 @@ def test_deleted_burst_around_the_query_still_yields_k_live_results(tmp_path):
     live = np.array([i not in stale for i in ids])
     want = {h.vector_id for h in _top_exact(vecs[live], ids[live], query, 20)}
     assert len({h.vector_id for h in got} & want) >= 18
+
+
+def test_builders_racing_on_one_library_each_land_a_whole_generation(tmp_path):
+    """The app's indexer, its watcher and a terminal's `imgsim watch` may rebuild at the same time."""
+    import threading
+
+    dim = 32
+    sizes = [400, 700, 1000, 1300]
+    results: list[dict] = []
+
+    def build(n: int) -> None:
+        store = AnnoyStore(tmp_path, "m", dim)  # separate stores, as separate workers have
+        results.append(store.build([(np.arange(n), clustered(n, dim, n))]))
+
+    threads = [threading.Thread(target=build, args=(n,)) for n in sizes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r["generation"] for r in results) == [1, 2, 3, 4]  # no two builds shared a generation
+    loaded = AnnoyStore(tmp_path, "m", dim).load()
+    last = max(results, key=lambda r: r["generation"])
+    assert loaded.generation == last["generation"] and len(loaded.ids) == last["count"] == loaded.annoy.get_n_items()
+    leftovers = [p.name for p in tmp_path.iterdir() if p.suffix in (".ann", ".npy") and f".{last['generation']}." not in p.name]
+    assert leftovers == []

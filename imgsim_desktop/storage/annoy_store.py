@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from annoy import AnnoyIndex
+from filelock import FileLock
 
 
 def _safe(model: str) -> str:
@@ -77,7 +78,16 @@ class AnnoyStore:
         return meta if meta.get("dim") == self.dim else None
 
     def build(self, chunks: Iterable[tuple[np.ndarray, np.ndarray]], n_trees: int | None = None, n_jobs: int = -1) -> dict:
-        """Build a new generation from (vector ids, vectors) chunks and make it current."""
+        """Build a new generation from (vector ids, vectors) chunks and make it current.
+
+        Builds are serialised across threads and processes (the app's indexer, its folder watcher
+        and a terminal's `imgsim watch` may all rebuild one library): two builders would pick the
+        same generation number, and one's clean-up would delete the other's half-built files.
+        """
+        with FileLock(str(self.dir / f"{self._stem}.build.lock")):
+            return self._build_locked(chunks, n_trees, n_jobs)
+
+    def _build_locked(self, chunks: Iterable[tuple[np.ndarray, np.ndarray]], n_trees: int | None, n_jobs: int) -> dict:
         current = self._current()
         gen = (current["generation"] + 1) if current else 1
         ann_path = self.dir / f"{self._stem}.{gen}.ann"

@@ -33,6 +33,8 @@ class IndexStatus(QObject):
         for w in (self.progress, self.pause_button, self.cancel_button):
             bar.addPermanentWidget(w)
             w.hide()
+        self.watch_label = QLabel()
+        bar.addPermanentWidget(self.watch_label)
         bar.addPermanentWidget(self.device_label)
 
     def show_progress(self, done: int, total: int, rate: float, eta: float, phase: str, paused: bool) -> None:
@@ -73,3 +75,16 @@ class IndexStatus(QObject):
             tips = [f"Not found, photos kept: {m}" for m in report.missing] + tips
         self.label.setText(text)
         self.label.setToolTip("\n".join(tips))
+
+    def show_watch_mode(self, mode) -> None:
+        """Watching natively, or polling (and why: the system's watch limit, say)."""
+        self.watch_label.setText("Watching folders" if mode.mode == "native" else f"Checking folders every {mode.poll_interval:g} s")
+        self.watch_label.setToolTip(mode.describe().capitalize())
+
+    def show_watch_changes(self, report) -> None:
+        parts = [(report.indexed, "new or changed"), (report.moved, "moved"), (report.copied, "copied"), (report.removed, "removed")]
+        said = ", ".join(f"{n:,} {what}" for n, what in parts if n)
+        errors = f", {len(report.errors)} could not be read" if report.errors else ""
+        if said or errors:
+            self.label.setText(f"Library updated: {said or 'nothing new'}{errors}")
+            self.label.setToolTip("\n".join(f"{Path(e['path']).name}: {e['error']}" for e in report.errors[:30]))

@@ -52,6 +52,7 @@ from imgsim_desktop.workers.index_worker import IndexController
 from imgsim_desktop.workers.library_worker import LibraryController
 from imgsim_desktop.workers.research_worker import ResearchController
 from imgsim_desktop.workers.thumb_loader import ThumbnailLoader
+from imgsim_desktop.workers.watch_worker import WatchController
 
 LIVE_RELOAD_MS = (1000, 4000)  # while indexing, show new photos this often (small, large libraries)
 
@@ -87,6 +88,7 @@ class MainWindow(QMainWindow):
         self.pixmaps.failed.connect(self._thumb_failed)
         self._start_workers()
         self._live_reload = QTimer(self, interval=LIVE_RELOAD_MS[0], timeout=self._live_reload_tick)
+        self._watch_reload = QTimer(self, interval=300, singleShot=True, timeout=self._reload_photos)
 
     # --- set-up --------------------------------------------------------------------------------
 
@@ -112,6 +114,10 @@ class MainWindow(QMainWindow):
         self.dup_page.set_controller(self.duplicates)
         self.research = ResearchController(self.data_dir, self.spec.name, self.settings.device, parent=self)
         self.research_tools.set_controller(self.research)
+        self.watch = WatchController(self.data_dir, self.spec.name, self.settings.device, threads, parent=self)
+        self.watch.batch.connect(self._watch_batch)
+        self.watch.mode_changed.connect(self.index_status.show_watch_mode)
+        self.watch.error.connect(self.status_label.setText)
         self._reload_photos()
 
     def _stop_workers(self) -> None:
@@ -120,9 +126,10 @@ class MainWindow(QMainWindow):
         self.library.shutdown()
         self.duplicates.shutdown()
         self.research.shutdown()
+        self.watch.shutdown()
         # Answers the old workers still have queued (a cancelled run's report, say) must not reach
         # the window: they would describe a library/model it no longer shows.
-        for controller in (self.indexer, self.library, self.duplicates, self.research):
+        for controller in (self.indexer, self.library, self.duplicates, self.research, self.watch):
             controller.blockSignals(True)
             controller.deleteLater()
 
@@ -320,6 +327,8 @@ class MainWindow(QMainWindow):
         if anchor and (row := self.library_model.row_of(anchor)) is not None:
             self.grid.scrollTo(self.library_model.index(row), QListView.ScrollHint.PositionAtTop)
         self.library_panel.set_roots(roots)
+        self.watch.set_roots(roots)
+        self._drop_vanished({r.path for r in rows})
         if self.library_model.folder and self.library_model.folder not in roots:
             self.library_model.set_folder(None)  # its folder was removed; the sidebar shows "All photos"
         if self.pages.currentIndex() < 2:  # not while the user looks at results, duplicates or the map
@@ -575,6 +584,27 @@ class MainWindow(QMainWindow):
             self._live_reload.start(LIVE_RELOAD_MS[0] if self.library_model.total() < 5000 else LIVE_RELOAD_MS[1])
         else:
             self._live_reload.stop()
+            # Watch the folders once they are indexed (not after a cancel: watching would resume it).
+            if not self.watch.started and self.library_panel.roots and not (self.last_report and self.last_report.cancelled):
+                self.watch.start(self.library_panel.roots)
+
+    @Slot(str, object)
+    def _watch_batch(self, kind: str, report) -> None:
+        """The watcher applied changes made outside the app: show them (one reload per burst)."""
+        if not self._watch_reload.isActive():
+            self._watch_reload.start()
+        if kind == "changes":
+            self.index_status.show_watch_changes(report)
+
+    def _drop_vanished(self, live: set[str]) -> None:
+        """Photos deleted or moved outside the app leave results and duplicate groups at once."""
+        gone = {m.path for g in self.dup_page.tree.groups for m in g.members} - live
+        if gone:
+            self.dup_page.tree.forget(gone)
+        if self._history and self.pages.currentIndex() == 2:
+            shown = [self.results_model.item(i) for i in range(self.results_model.rowCount())]
+            if any(not it.is_query and it.photo.path not in live for it in shown):
+                self.find_similar(self._history[self._history_pos].query, again=True)  # refill: still k results
 
     @Slot(object)
     def _index_finished(self, report) -> None:

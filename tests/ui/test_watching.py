@@ -1,0 +1,51 @@
+"""While the app runs, photos added, moved or deleted outside it show up (or vanish) by themselves."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from conftest import PHOTOS, copy_photos
+from imgsim_desktop.core.engine import Engine
+from imgsim_desktop.ui.main_window import MainWindow
+
+
+def test_the_window_follows_changes_made_outside_it(qtbot, tmp_path, data_dir):
+    lib = tmp_path / "lib"
+    copy_photos(lib, ["ukbench/ukbench00120.jpg", "ukbench/ukbench00120_resize.jpg", "labelled/dog.jpg", "aib/4.jpg", "aib/7.jpg"])
+    with Engine(data_dir) as engine:
+        engine.index([str(lib)])
+    win = MainWindow(data_dir=str(data_dir))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.index_status.watch_label.text() != "", timeout=30_000)
+    assert win.index_status.watch_label.text() in ("Watching folders", "Checking folders every 10 s")
+    assert win.library_model.total() == 5
+
+    # A photo copied in from a camera card appears, and "Find similar" finds it.
+    shutil.copy2(PHOTOS / "ukbench" / "ukbench00120_hflip.jpg", lib / "ukbench00120_hflip.jpg")
+    qtbot.waitUntil(lambda: win.library_model.total() == 6, timeout=20_000)
+    assert win.status_label.text().startswith("Library updated: 1 new")
+    query = str(lib / "ukbench00120.jpg")
+    win.find_similar(query)
+    qtbot.waitUntil(lambda: win.pages.currentIndex() == 2, timeout=20_000)
+    neighbours = {Path(win.results_model.item(i).photo.path).name for i in (1, 2)}
+    assert neighbours == {"ukbench00120_resize.jpg", "ukbench00120_hflip.jpg"}
+
+    # Deleted in a file manager: it leaves the results on screen at once.
+    (lib / "ukbench00120_resize.jpg").unlink()
+    qtbot.waitUntil(lambda: win.library_model.total() == 5, timeout=20_000)
+    qtbot.waitUntil(lambda: all(not win.results_model.item(i).photo.path.endswith("_resize.jpg") for i in range(win.results_model.rowCount())), timeout=20_000)
+    assert win.results_model.item(0).photo.path == query  # still the same search
+
+    # Renamed: the photo keeps its place in the library under its new name, without re-embedding.
+    with qtbot.waitSignal(win.watch.batch, timeout=20_000, check_params_cb=lambda kind, report: report.moved == 1) as batch:
+        (lib / "dog.jpg").rename(lib / "rex.jpg")
+    assert batch.args[1].indexed == 0
+    qtbot.waitUntil(lambda: _in_library(win, "rex.jpg"), timeout=20_000)
+    assert win.library_model.total() == 5 and not _in_library(win, "dog.jpg")
+    win.close()
+
+
+def _in_library(win, name: str) -> bool:
+    return any(p.path.endswith(name) for p in win.library_model.all_photos())
