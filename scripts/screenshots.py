@@ -3,7 +3,8 @@
     xvfb-run -a -s "-screen 0 1400x900x24" python scripts/screenshots.py OUT_DIR [PHOTO_FOLDER]
 
 Uses a fresh temporary data dir, so the user's own library is never touched. Saves:
-empty.png, indexing.png, grid.png, similar.png, preview.png, duplicates.png, similar_shots.png.
+empty.png, indexing.png, grid.png, similar.png, preview.png, duplicates.png, similar_shots.png,
+map.png, map_grid.png, backbones.png.
 """
 
 from __future__ import annotations
@@ -88,13 +89,34 @@ def main() -> int:
 
     def step_similar_shots() -> None:
         shot("similar_shots.png")
+        window.research_tools.act_map.trigger()
+        view = window.research_tools.map_view
+        wait_until(lambda: bool(view.tiles), lambda: QTimer.singleShot(4000, step_map), timeout_s=300)
+
+    def step_map() -> None:
+        shot("map.png")
+        window.research_tools.map_view.tidy.setChecked(True)
+        window.research_tools.map_view.fit()
+        QTimer.singleShot(3000, step_map_grid)
+
+    def step_map_grid() -> None:
+        shot("map_grid.png")
+        target = next(p.path for p in window.library_model.all_photos() if p.path.endswith("ukbench00120.jpg"))
+        dialog = window.research_tools.compare(target)
+        dialog.resize(1300, 800)
+        wait_until(lambda: bool(dialog.lists), lambda: QTimer.singleShot(3000, lambda: step_backbones(dialog)))
+
+    def step_backbones(dialog) -> None:
+        dialog.grab().save(str(out / "backbones.png"))
+        shots.append("backbones.png")
+        dialog.close()
         window.close()
         app.quit()
 
     QTimer.singleShot(1500, step_empty)
     app.exec()
     print("\n".join(str(out / s) for s in shots))
-    return 0 if len(shots) == 7 else 1
+    return 0 if len(shots) == 10 else 1
 
 
 if __name__ == "__main__":

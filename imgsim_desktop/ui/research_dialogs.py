@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListView,
     QListWidget,
     QListWidgetItem,
     QProgressBar,
@@ -29,7 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-THUMB = 112  # logical pixels
+THUMB = 96  # logical pixels
+COLUMN_WIDTH = 330
 
 
 class BackboneCompareDialog(QDialog):
@@ -44,17 +44,23 @@ class BackboneCompareDialog(QDialog):
         self.lists: list[QListWidget] = []
         self._items: dict[str, list[QListWidgetItem]] = {}
         self.status = QLabel("Searching with every backbone…")
+        self.query_icon = QLabel()
+        header = QHBoxLayout()
+        header.addWidget(self.query_icon)
+        header.addWidget(QLabel(f"<b>{os.path.basename(query)}</b><br>{os.path.dirname(query)}"), 1)
         self.columns = QHBoxLayout()
         box = QWidget()
         box.setLayout(self.columns)
         scroll = QScrollArea(widgetResizable=True)
         scroll.setWidget(box)
         layout = QVBoxLayout(self)
+        layout.addLayout(header)
         layout.addWidget(self.status)
         layout.addWidget(scroll, 1)
         controller.neighbours_ready.connect(self._ready)
         controller.failed.connect(self._failed)
         loader.ready.connect(self._thumbnail_ready)
+        loader.request(query, mtimes.get(query, 0), self._edge())
         controller.neighbours(query, k)
 
     def _edge(self) -> int:
@@ -71,24 +77,24 @@ class BackboneCompareDialog(QDialog):
             column.addWidget(title)
             if b.results is None:
                 note = QLabel(b.note, wordWrap=True)
-                note.setMinimumWidth(180)
+                note.setFixedWidth(COLUMN_WIDTH)
                 column.addWidget(note)
                 column.addStretch(1)
             else:
                 column.addWidget(self._result_list(b.results), 1)
             self.columns.addLayout(column)
+        self.columns.addStretch(1)
 
     def _result_list(self, results) -> QListWidget:
+        # A list, not a grid: rank n sits at the same height in every column, easy to compare across.
         view = QListWidget()
-        view.setViewMode(QListView.ViewMode.IconMode)
         view.setIconSize(QSize(THUMB, THUMB))
-        view.setGridSize(QSize(THUMB + 16, THUMB + 36))
-        view.setMovement(QListView.Movement.Static)
-        view.setMinimumWidth(THUMB + 40)
-        view.setFlow(QListView.Flow.TopToBottom)
-        view.setWrapping(False)
-        for path, score in results:
-            item = QListWidgetItem(f"{score:.3f}\n{os.path.basename(path)}")
+        view.setUniformItemSizes(True)
+        view.setSpacing(2)
+        view.setFixedWidth(COLUMN_WIDTH)
+        view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        for rank, (path, score) in enumerate(results, 1):
+            item = QListWidgetItem(f"{rank}.  {score:.3f}\n{os.path.basename(path)}")
             item.setToolTip(path)
             view.addItem(item)
             self._items.setdefault(path, []).append(item)
@@ -97,9 +103,13 @@ class BackboneCompareDialog(QDialog):
         return view
 
     def _thumbnail_ready(self, path: str, edge: int, image) -> None:
-        if edge == self._edge() and path in self._items:
-            pixmap = QPixmap.fromImage(image)
-            pixmap.setDevicePixelRatio(self.devicePixelRatioF())
+        if edge != self._edge():
+            return
+        pixmap = QPixmap.fromImage(image)
+        pixmap.setDevicePixelRatio(self.devicePixelRatioF())
+        if path == self.query:
+            self.query_icon.setPixmap(pixmap)
+        if path in self._items:
             for item in self._items[path]:
                 item.setIcon(QIcon(pixmap))
 
@@ -154,8 +164,9 @@ class PerturbationDialog(QDialog):
             buttons.addWidget(w)
         results = QHBoxLayout()
         tables = QVBoxLayout()
-        tables.addWidget(self.table, 2)
-        tables.addWidget(self.profiles, 1)
+        tables.addWidget(self.table)
+        tables.addWidget(self.profiles)
+        tables.addStretch(1)
         results.addLayout(tables, 1)
         results.addWidget(self.chart_label, 1)
         layout = QVBoxLayout(self)
@@ -229,8 +240,10 @@ class PerturbationDialog(QDialog):
         for row, b in enumerate(report.backbones):
             for col, p in enumerate(profiles):
                 self.profiles.setItem(row, col, QTableWidgetItem(f"{b.recall_by_profile[p]:.3f}"))
-        self.table.resizeColumnsToContents()
-        self.profiles.resizeColumnsToContents()
+        for table in (self.table, self.profiles):
+            table.resizeColumnsToContents()
+            # As tall as the rows it has: the chart gets the room that is left.
+            table.setFixedHeight(table.horizontalHeader().height() + table.verticalHeader().length() + 2 * table.frameWidth() + 16)
 
     def export(self, out: str | None = None) -> None:
         if out is None:
