@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from conftest import copy_photos
-from imgsim_desktop.core import verify
+from imgsim_desktop.core import neighbours, verify
 from imgsim_desktop.core.duplicates import FEATURE_CACHE, find_groups, pairs_to_verify
 from imgsim_desktop.core.engine import Engine
 from imgsim_desktop.core.neighbours import neighbour_pairs
@@ -123,7 +123,10 @@ def test_old_catalog_gains_rejected_pairs(tmp_path):
     assert sqlite3.connect(path).execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
 
 
-def test_candidate_pairs_from_annoy_and_delta_match_brute_force(tmp_path):
+@pytest.mark.parametrize("path", ["all_pairs", "cells"])
+def test_candidate_pairs_from_annoy_and_delta_match_brute_force(tmp_path, monkeypatch, path):
+    if path == "cells":  # the path libraries past ALL_PAIRS_LIMIT take: k-means cells, SPILL each
+        monkeypatch.setattr(neighbours, "ALL_PAIRS_LIMIT", 500)
     rng = np.random.default_rng(0)
     dim, n = 32, 3000
     centres = rng.standard_normal((300, dim)).astype(np.float32)
@@ -134,7 +137,9 @@ def test_candidate_pairs_from_annoy_and_delta_match_brute_force(tmp_path):
     store = AnnoyStore(tmp_path, "m", dim)
     store.build([(ids[:indexed], vecs[:indexed])])
     stale = set(ids[:50].tolist())
-    ann = AnnIndex(store.load(), ids[indexed:], vecs[indexed:], stale)
+    loaded = store.load()
+    assert np.array_equal(loaded.vectors(), vecs[:indexed])  # read from the Annoy file, as Annoy stores them
+    ann = AnnIndex(loaded, ids[indexed:], vecs[indexed:], stale)
     a, b, cos = neighbour_pairs(ann, 4, 0.9, Progress())
     found = set(zip(a.tolist(), b.tolist()))
     live = np.array([i not in stale for i in ids.tolist()])
@@ -198,3 +203,14 @@ def test_cached_features_give_the_same_evidence(tmp_path):
     cache.put(str(a), 10, 20, b"v1", b"data")
     assert cache.get(str(a), 10, 20, b"v1") == b"data"
     assert cache.get(str(a), 10, 21, b"v1") is None and cache.get(str(a), 10, 20, b"v2") is None
+
+
+def test_quick_stage_only_accepts_clear_copies(tmp_path):
+    make_copies(tmp_path)
+    (c, d) = copy_photos(tmp_path, ["scenes/aloeL.jpg", "scenes/aloeR.jpg"])
+    copy = [verify.features(tmp_path / n) for n in ("kde_Path__640x480.jpg", "path_small.png")]
+    other = [verify.features(p) for p in (c, d)]
+    rule = (20, 0.085, 0.98)
+    assert verify.decide(*copy, *rule) == (True, True)  # settled by A's strongest keypoints alone
+    assert verify.decide(*other, *rule) == (False, False)  # another shot: always the full check's verdict
+    assert verify.compare(*other).same_photo(*rule) is False

@@ -4,13 +4,14 @@
   duplicate  the same photo re-encoded, resized, cropped or lightly edited: safe to remove
   similar    another shot of the same moment (a burst, a retake): pick the best, keep or not
 
-Candidates come from the k-NN index (each photo's few nearest neighbours, never all pairs). A
+Candidates are each photo's few nearest neighbours (core.neighbours: exact cosines within cells of
+alike photos, never all pairs). A
 global embedding cannot tell "the same photo, cropped" from "another photo of the same place",
 so candidates for the duplicate tier are checked by core.verify (local features fitted by one
 geometric transform). That check is the scan's cost, so as few pairs as possible reach it: only
 each photo's VERIFY_PER_PHOTO most alike candidates (a copy's closest neighbours are its original
 and its other copies, so this keeps them), most alike first, and none already joined through
-others. Features are kept in a disk cache, so a repeat scan only decodes new or changed photos.
+others; most copies are settled from their strongest keypoints alone (verify.decide). Features are kept in a disk cache, so a repeat scan only decodes new or changed photos.
 Each photo lands in at most one group: duplicates are grouped first, and the similar tier is
 built from the photos that are nobody's duplicate.
 
@@ -223,7 +224,7 @@ def _verify_into(dupes: _Partition, todo, verifier: Verifier, limits: Thresholds
     def check(pair: tuple[int, int]) -> bool:
         pa, pb = path_of[pair[0]], path_of[pair[1]]
         try:
-            evidence = verifier.compare(pa, pb)
+            same, _ = verifier.decide(pa, pb, limits.min_aligned, limits.max_moved_share, limits.min_correlation)
         except DecodeError:
             for path in (pa, pb):  # which of the two? (the verifier remembers, so this decodes nothing)
                 try:
@@ -231,7 +232,7 @@ def _verify_into(dupes: _Partition, todo, verifier: Verifier, limits: Thresholds
                 except DecodeError as err:
                     bad.setdefault(path, str(err))
             return False
-        return evidence.same_photo(limits.min_aligned, limits.max_moved_share, limits.min_correlation)
+        return same
 
     window = 4 * VERIFY_THREADS
     with ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify") as pool:
