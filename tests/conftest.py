@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -43,3 +44,13 @@ def lite0():
     from imgsim_desktop.core.backbones import Backbone, get_model
 
     return Backbone(get_model("efficientnet-lite0"), device="cpu")
+
+
+def rewind_catalog(path: Path, version: int, *statements: str) -> None:
+    """Make a current catalog look like one an older release wrote: undo its newer schema parts."""
+    db = sqlite3.connect(path)
+    for sql in statements:
+        db.execute(sql)
+    db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+    db.commit()
+    db.close()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from conftest import copy_photos
+from conftest import copy_photos, rewind_catalog
 from imgsim_desktop.core import neighbours, verify
 from imgsim_desktop.core.duplicates import FEATURE_CACHE, find_groups, pairs_to_verify
 from imgsim_desktop.core.engine import Engine
@@ -112,11 +112,7 @@ def test_scan_can_be_cancelled(engine):
 def test_old_catalog_gains_rejected_pairs(tmp_path):
     path = tmp_path / "catalog.sqlite3"
     Catalog(path).close()
-    db = sqlite3.connect(path)
-    db.execute("DROP TABLE rejected_pairs")
-    db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
-    db.commit()
-    db.close()
+    rewind_catalog(path, 3, "DROP TABLE rejected_pairs")
     with Catalog(path) as catalog:
         catalog.reject_pair("/b.jpg", "/a.jpg")
         assert catalog.rejected_pairs() == {frozenset(("/a.jpg", "/b.jpg"))}

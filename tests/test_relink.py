@@ -8,7 +8,7 @@ import sqlite3
 
 import numpy as np
 
-from conftest import PHOTOS
+from conftest import PHOTOS, rewind_catalog
 from imgsim_desktop.core.fingerprint import WHOLE_LIMIT, fingerprint
 from imgsim_desktop.core.relink import relink_known_content
 from imgsim_desktop.core.scanner import FileStat
@@ -39,11 +39,7 @@ def test_v4_catalog_gains_fingerprints_and_keeps_its_rows(tmp_path):
     path = tmp_path / "catalog.sqlite3"
     with Catalog(path) as catalog:
         catalog.store_batch("m", [Embedded("/p/a.jpg", 10, 20, np.ones(4, np.float32))])
-    db = sqlite3.connect(path)
-    db.execute("ALTER TABLE files DROP COLUMN fingerprint")
-    db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
-    db.commit()
-    db.close()
+    rewind_catalog(path, 4, "ALTER TABLE files DROP COLUMN fingerprint")
     with Catalog(path) as catalog:
         catalog.set_fingerprints([("/p/a.jpg", 10, 20, "abc")])
         assert [r.fingerprint for r in catalog.files_with_sizes([10])] == ["abc"]

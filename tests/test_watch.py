@@ -179,15 +179,21 @@ def test_too_many_folders_for_the_limit_polls_from_the_start(watch, monkeypatch)
     assert watcher.mode.mode == POLLING and "more folders than" in watcher.mode.reason
 
 
-def test_half_written_photo_is_retried_not_marked_broken(watch, engine, library, monkeypatch):
-    attempts: list[str] = []
+def record_decodes(monkeypatch) -> list[str]:
+    """From now on, the names of the files the indexer decodes, in order."""
+    names: list[str] = []
     real = indexer_mod.load_for_model
 
     def recording(path, prep):
-        attempts.append(Path(path).name)
+        names.append(Path(path).name)
         return real(path, prep)
 
     monkeypatch.setattr(indexer_mod, "load_for_model", recording)
+    return names
+
+
+def test_half_written_photo_is_retried_not_marked_broken(watch, engine, library, monkeypatch):
+    attempts = record_decodes(monkeypatch)
     watch(polling=False)
     data = (PHOTOS / "aib/95.jpg").read_bytes()
     path = library / "slow-copy.jpg"
@@ -227,14 +233,7 @@ def test_start_up_reconcile_recognises_moves_and_only_embeds_new_photos(engine, 
     (library / "2.jpg").unlink()
     shutil.copyfile(PHOTOS / "aib/40.jpg", library / "added.jpg")
     shutil.copyfile(library / "3.jpg", library / "copy-of-3.jpg")
-    decoded: list[str] = []
-    real = indexer_mod.load_for_model
-
-    def counting(path, prep):
-        decoded.append(Path(path).name)
-        return real(path, prep)
-
-    monkeypatch.setattr(indexer_mod, "load_for_model", counting)
+    decoded = record_decodes(monkeypatch)
     reports = []
     watcher = LibraryWatcher(engine, [str(library)], on_batch=lambda kind, r: reports.append(r), polling=True, poll_interval=0.2)
     watcher.start()
