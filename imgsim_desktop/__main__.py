@@ -23,16 +23,21 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     from PySide6.QtGui import QIcon
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QMessageBox
 
     from imgsim_desktop import paths
+    from imgsim_desktop.core.backbones import ModelError
     from imgsim_desktop.ui.main_window import MainWindow
 
-    app = QApplication([sys.argv[0], *qt_args])
+    app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
     app.setApplicationName("imgsim-desktop")
     app.setDesktopFileName("imgsim-desktop")
     app.setWindowIcon(QIcon(str(paths.resources_dir() / "imgsim.svg")))
-    window = MainWindow(data_dir=args.data_dir, model=args.model)
+    try:
+        window = MainWindow(data_dir=args.data_dir, model=args.model)
+    except (ModelError, OSError) as exc:  # missing or damaged models, an unwritable data folder
+        QMessageBox.critical(None, "imgsim cannot start", f"{exc}\n\nRun `imgsim-desktop --self-test` in a terminal for details.")
+        return 1
     window.show()
     if args.startup_probe:
         from imgsim_desktop.selftest import quit_after_first_show

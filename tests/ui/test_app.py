@@ -219,3 +219,16 @@ def test_switching_backbone_mid_indexing_restarts_cleanly(qtbot, tmp_path, data_
     assert str(later) in win.library_panel.roots  # the queued folder was not lost in the switch
     assert not win.progress.isVisible()
     win.close()
+
+
+def test_missing_models_end_in_a_message_not_a_traceback(tmp_path, data_dir, monkeypatch, qapp):
+    from PySide6.QtWidgets import QMessageBox
+
+    from imgsim_desktop.__main__ import main
+
+    (tmp_path / "no-models").mkdir()
+    monkeypatch.setenv("IMGSIM_MODELS_DIR", str(tmp_path / "no-models"))
+    said: list[str] = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda _parent, _title, text, *a, **k: said.append(text))
+    assert main(["--data-dir", str(data_dir)]) == 1
+    assert said and ("manifest" in said[0].lower() or "efficientnet-lite0" in said[0].lower()), said
