@@ -101,8 +101,10 @@ def list_models(data_dir: Path | None = None) -> list[ModelSpec]:
 def get_model(name: str | None, data_dir: Path | None = None) -> ModelSpec:
     name = name or DEFAULT_MODEL
     specs = {s.name: s for s in list_models(data_dir)}
+    if not specs:
+        raise ModelError(f"no models found: {paths.models_dir() / MANIFEST_NAME} is missing, so this installation is incomplete")
     if name not in specs:
-        raise ModelError(f"unknown model '{name}'; known: {', '.join(specs) or 'none'}")
+        raise ModelError(f"unknown model '{name}'; known: {', '.join(specs)}")
     spec = specs[name]
     if not spec.installed:
         raise ModelError(f"model '{name}' is not installed ({spec.path} is missing); add it with: {spec.install_hint}")
