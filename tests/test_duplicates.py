@@ -210,3 +210,14 @@ def test_quick_stage_only_accepts_clear_copies(tmp_path):
     assert verify.decide(*copy, *rule) == (True, True)  # settled by A's strongest keypoints alone
     assert verify.decide(*other, *rule) == (False, False)  # another shot: always the full check's verdict
     assert verify.compare(*other).same_photo(*rule) is False
+
+
+def test_first_and_repeat_scans_judge_a_pair_on_the_same_features(tmp_path):
+    """A cold cache must not decide a borderline pair differently from a warm one."""
+    a, b = copy_photos(tmp_path / "lib", EDITED)
+    cold = verify.Verifier(disk=FeatureCache(tmp_path / "cache"))
+    warm = verify.Verifier(disk=FeatureCache(tmp_path / "cache"))
+    first = cold.compare(str(a), str(b))
+    again = warm.compare(str(a), str(b))  # a new scan: features come from the disk cache
+    assert (first.aligned, first.matches) == (again.aligned, again.matches)
+    assert np.array_equal(cold.features(str(a)).points, warm.features(str(a)).points)

@@ -50,7 +50,7 @@ def test_preferred_folder_wins_and_protected_folder_is_never_removed():
     keeper, remove = choose([SMALL, BIG, HEIC], KeeperRules(order=["resolution", "size"], protected_folders=["/a"]))
     assert keeper is BIG and remove == [HEIC]  # /a/small.jpg is protected: kept though not the keeper
     keeper, remove = choose([SMALL, HEIC], KeeperRules(order=["size"], protected_folders=["/a/"]))
-    assert keeper is HEIC and remove == []  # the only other copy is protected
+    assert keeper is SMALL and remove == [HEIC]  # the protected copy stays anyway: the other one can go
 
 
 def test_unknown_rule_is_a_clear_error():

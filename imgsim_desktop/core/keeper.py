@@ -71,7 +71,12 @@ def _key(p: PhotoRow, rules: KeeperRules) -> tuple:
 
 
 def choose(members: list[PhotoRow], rules: KeeperRules) -> tuple[PhotoRow, list[PhotoRow]]:
-    """(the suggested keeper, the members suggested for removal)."""
-    keeper = min(members, key=lambda p: _key(p, rules))
+    """(the suggested keeper, the members suggested for removal).
+
+    A copy in a protected folder stays whatever happens, so it is the keeper when there is one:
+    the other copies are then the ones to offer for removal.
+    """
+    protected = [p for p in members if inside(p.path, rules.protected_folders)]
+    keeper = min(protected or members, key=lambda p: _key(p, rules))
     remove = [p for p in members if p is not keeper and not inside(p.path, rules.protected_folders)]
     return keeper, remove

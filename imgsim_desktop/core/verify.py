@@ -232,9 +232,12 @@ class Verifier:
             return exc  # not stored on disk: the file may be repaired, and then it must be read again
         except cv2.error as exc:  # OpenCV refusing an odd image: a reason, never a traceback
             return DecodeError(f"feature extraction failed ({str(exc).strip().splitlines()[-1]})")
+        # Always use the stored precision (points to 1/16 px, float16 thumbnail), cached or not:
+        # otherwise a borderline pair could be judged differently on the first scan and the next.
+        data = to_bytes(found)
         if self._disk is not None:
-            self._disk.put(*key, FORMAT, to_bytes(found))
-        return found
+            self._disk.put(*key, FORMAT, data)
+        return from_bytes(data)
 
     def compare(self, path_a: str, path_b: str) -> Evidence:
         return compare(self.features(path_a), self.features(path_b))

@@ -353,6 +353,11 @@ class Catalog:
         with self._lock:
             return [PhotoRow(*r) for r in self._db.execute(sql, args)]
 
+    def known_paths(self) -> set[str]:
+        """Every file the library knows, whatever its state or backbone."""
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT path FROM files")}
+
     def same_size_files(self) -> list[list[str]]:
         """Readable files sharing their byte size with another: the only candidates for exact copies."""
         with self._lock:

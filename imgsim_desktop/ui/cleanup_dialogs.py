@@ -76,6 +76,7 @@ class CleanupHistoryDialog(QDialog):
                 child.setData(0, BatchRole, batch)
             if any(a["action"] == "move" and not a["undone_at"] for a in acts):
                 self._undoable.add(batch)
+        self.tree.resizeColumnToContents(0)
         if self.tree.topLevelItemCount():
             self.tree.setCurrentItem(self.tree.topLevelItem(0))
         self._update_undo()

@@ -47,6 +47,9 @@ class DuplicatesPage(QWidget):
         self.loader = loader
         self.controller = None
         self._request = 0
+        self.scanned = False  # a scan has answered since the page was made
+        self.library_roots: list[str] = []  # kept current by the window
+        self.indexing = False  # likewise: a scan now sees only the photos indexed so far
         self.problems: list[tuple[str, str]] = []
         self.tree = GroupTree()
         self.compare = CompareView(loader)
@@ -75,7 +78,7 @@ class DuplicatesPage(QWidget):
         self.progress = QProgressBar(maximumWidth=200, textVisible=False)
         self.keep_box = QComboBox()
         for rule in KEEP_CHOICES:
-            self.keep_box.addItem(RULES[rule].capitalize(), rule)
+            self.keep_box.addItem(RULES[rule][0].upper() + RULES[rule][1:], rule)
         self.keep_box.setCurrentIndex(max(0, self.keep_box.findData(self.settings.keep_rule)))
         self.keep_box.activated.connect(self._keep_rule_chosen)
         folders = QPushButton("Folders…")
@@ -125,6 +128,10 @@ class DuplicatesPage(QWidget):
 
     def set_controller(self, controller) -> None:
         """The window's duplicates worker (replaced when the backbone changes)."""
+        if self._request and not self.scan_button.isEnabled():  # the old worker's scan will never answer
+            self.summary.setText("The backbone changed: scan again.")
+        self._request = 0
+        self._set_scanning(False)
         self.controller = controller
         controller.progress.connect(self._progress)
         controller.groups_ready.connect(self._groups_ready)
@@ -159,6 +166,11 @@ class DuplicatesPage(QWidget):
         self._set_scanning(False)
         self.tree.fill(groups, rows, self.settings.keeper_rules())
         self._select_first_group()
+        self.scanned = True
+        if not groups:
+            self.summary.setText("No duplicates or similar shots found.")
+        if self.indexing:
+            self.summary.setText(self.summary.text() + " Indexing is still running: scan again when it is done.")
 
     def _view_chosen(self, index: int) -> None:
         self.tree.show_tiers(VIEWS[index][1])
@@ -223,7 +235,8 @@ class DuplicatesPage(QWidget):
         controller.log_ready.connect(dialog.show_actions)
         dialog.undo_requested.connect(controller.undo)
         controller.undone.connect(reload := lambda *_: controller.load_log())
-        dialog.finished.connect(lambda *_: controller.undone.disconnect(reload))
+        dialog.finished.connect(lambda *_: _disconnect(controller.undone, reload))
+        controller.destroyed.connect(dialog.close)  # the backbone changed: its worker is gone
         dialog.show()
         self.history_dialog = dialog
         controller.load_log()
@@ -261,6 +274,11 @@ class DuplicatesPage(QWidget):
             move_to = QFileDialog.getExistingDirectory(self, "Move the selected photos to…")
             if not move_to:
                 return
+        if mode == "move" and inside(move_to, self.library_roots):
+            # The watcher would index them again and the next scan would offer them again.
+            QMessageBox.warning(self, "Choose another folder", f"{move_to} is inside your library, so the moved photos would come back as "
+                                "duplicates. Choose a folder outside the library folders.")  # fmt: skip
+            return
         size = human_size(sum(self.tree.rows[p].size for p in paths if p in self.tree.rows))
         where = "to the Trash" if mode == "trash" else f"to\n{move_to}"
         after = "You can restore them from the system Trash." if mode == "trash" else "You can undo this from History."
@@ -273,15 +291,24 @@ class DuplicatesPage(QWidget):
         moved = {d["path"] for d in result.done}
         self.tree.forget(moved)
         self.library_changed.emit()
-        verb = "Moved to the Trash" if any(d["action"] == "trash" for d in result.done) else "Moved"
+        trashed = any(d["action"] == "trash" for d in result.done)
+        verb = "Moved to the Trash" if trashed else "Moved"
         self.last_result = result
         if result.failed or result.refused:
             lines = [f"{os.path.basename(f['path'])}: {f['error']}" for f in result.failed]
             lines += [f"{os.path.basename(p)}: in a protected folder; left alone" for p in result.refused]
             QMessageBox.warning(self, "Some photos were left in place", f"{verb}: {len(moved)} photos. These were not touched:\n\n" + "\n".join(lines[:20]))
-        self.summary.setText(f"{verb}: {len(moved)} photos, {human_size(result.bytes_freed)} freed" if moved else "Nothing was moved.")
+        size = human_size(result.bytes_freed)
+        self.summary.setText((f"{verb}: {len(moved)} photos, {size} " + ("freed" if trashed else "out of the library")) if moved else "Nothing was moved.")
 
     def _undone(self, _batch: str, restored) -> None:
         back = [r["path"] for r in restored if not r["error"]]
         if back:
             self.files_restored.emit(back)
+
+
+def _disconnect(signal, slot) -> None:
+    try:
+        signal.disconnect(slot)
+    except (RuntimeError, TypeError):
+        pass  # its sender is gone already (the backbone changed): nothing left to disconnect

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
@@ -46,7 +46,16 @@ class GroupTree(QTreeWidget):
         self.shown: list[Group] = []  # the groups of the tiers on screen, in row order
         self._items: dict[str, QTreeWidgetItem] = {}
         self._filling = False
+        self._asked: set[str] = set()  # thumbnails requested (or shown) for the current rows
+        blank = QPixmap(ICON, ICON)
+        blank.fill(Qt.GlobalColor.transparent)
+        self._placeholder = QIcon(blank)
         self.itemChanged.connect(self._item_changed)
+        # Thumbnails are asked for the rows on screen only: the loader serves the newest requests
+        # and drops the oldest, so asking for thousands at once would starve the visible ones.
+        self._ask_timer = QTimer(self, singleShot=True, interval=30, timeout=self._ask_visible)
+        self.verticalScrollBar().valueChanged.connect(self._ask_timer.start)
+        self.itemExpanded.connect(self._ask_timer.start)
 
     # --- content -------------------------------------------------------------------------------
 
@@ -119,6 +128,8 @@ class GroupTree(QTreeWidget):
             top.setExpanded(True)
         for column in (1, 2, 3, 4, 5, 7):
             self.resizeColumnToContents(column)
+        self._asked = set()
+        self._ask_timer.start()
         self._filling = False
         if current and current in self._items:
             self.setCurrentItem(self._items[current])
@@ -144,6 +155,7 @@ class GroupTree(QTreeWidget):
                 item.setText(col, value)
         item.setText(6, os.path.dirname(member.path))
         item.setText(7, "1.000" if member is group.members[0] else f"{member.score:.3f}")
+        item.setIcon(0, self._placeholder)  # the row has its final height before the thumbnail comes
         if inside(member.path, self.protected):
             item.setText(1, "protected")
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsUserCheckable)
@@ -153,8 +165,6 @@ class GroupTree(QTreeWidget):
             item.setCheckState(0, Qt.CheckState.Checked if tick else Qt.CheckState.Unchecked)
             item.setText(1, "remove" if tick else "keep")
         self._items[member.path] = item
-        if row is not None:
-            self.thumbnail_wanted.emit(row.path, row.mtime_ns, round(ICON * self.devicePixelRatioF()))
 
     def _item_changed(self, item: QTreeWidgetItem, column: int) -> None:
         path = item.data(0, PathRole)
@@ -170,6 +180,22 @@ class GroupTree(QTreeWidget):
         self._describe_group(top, self.indexOfTopLevelItem(top) + 1, self.shown[self.indexOfTopLevelItem(top)])
         self._filling = False
         self.selection_changed.emit()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._ask_timer.start()
+
+    def _ask_visible(self) -> None:
+        edge = round(ICON * self.devicePixelRatioF())
+        item = self.itemAt(0, 0)
+        bottom = self.viewport().height()
+        while item is not None and self.visualItemRect(item).top() < bottom:
+            path = item.data(0, PathRole)
+            row = self.rows.get(path) if path else None
+            if row is not None and path not in self._asked:
+                self._asked.add(path)
+                self.thumbnail_wanted.emit(path, row.mtime_ns, edge)
+            item = self.itemBelow(item)
 
     def set_thumbnail(self, path: str, image: QImage) -> None:
         item = self._items.get(path)

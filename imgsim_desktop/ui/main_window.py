@@ -318,8 +318,8 @@ class MainWindow(QMainWindow):
         if not self.indexer.paused:  # nothing new arrives while paused
             self._reload_photos()
 
-    @Slot(int, object, object)
-    def _photos_ready(self, request: int, rows: list[PhotoRow], roots: list[str]) -> None:
+    @Slot(int, object, object, object)
+    def _photos_ready(self, request: int, rows: list[PhotoRow], roots: list[str], known: set[str]) -> None:
         if request != self._photos_request:
             return  # an older answer overtaken by a newer question
         anchor = self._first_visible_path()
@@ -328,7 +328,9 @@ class MainWindow(QMainWindow):
             self.grid.scrollTo(self.library_model.index(row), QListView.ScrollHint.PositionAtTop)
         self.library_panel.set_roots(roots)
         self.watch.set_roots(roots)
-        self._drop_vanished({r.path for r in rows})
+        self.dup_page.library_roots = roots
+        # "Known" is any backbone's: photos not yet indexed for a newly chosen one have not vanished.
+        self._drop_vanished(known)
         if self.library_model.folder and self.library_model.folder not in roots:
             self.library_model.set_folder(None)  # its folder was removed; the sidebar shows "All photos"
         if self.pages.currentIndex() < 2:  # not while the user looks at results, duplicates or the map
@@ -521,7 +523,7 @@ class MainWindow(QMainWindow):
     # --- duplicates ------------------------------------------------------------------------------
 
     def show_duplicates(self) -> None:
-        first_time = self.pages.indexOf(self.dup_page) != self.pages.currentIndex() and not self.dup_page.tree.groups
+        first_time = self.pages.currentWidget() is not self.dup_page and not self.dup_page.scanned
         self.pages.setCurrentWidget(self.dup_page)
         self.act_back.setEnabled(False)
         if first_time and self.dup_page.scan_button.isEnabled():
@@ -579,6 +581,7 @@ class MainWindow(QMainWindow):
     @Slot(bool)
     def _index_busy(self, busy: bool) -> None:
         self.index_status.set_busy(busy)
+        self.dup_page.indexing = busy
         if busy:
             # Reloading re-sorts the whole list: keep it rare on big libraries.
             self._live_reload.start(LIVE_RELOAD_MS[0] if self.library_model.total() < 5000 else LIVE_RELOAD_MS[1])

@@ -133,7 +133,10 @@ class MapView(QWidget):
 
     def show_map(self, paths: list[str], xy: np.ndarray, mtimes: dict[str, int], grid_cells: np.ndarray | None) -> None:
         """``xy`` in [0, 1]; ``grid_cells`` (one (col, row) per photo) for the tidy layout."""
-        self.show_message(f"{len(paths):,} photos · click one to find similar · wheel to zoom, drag to pan")
+        if not paths:
+            self.show_message("No photos to map yet: add a folder, and the map appears once it is indexed.")
+        else:
+            self.show_message(f"{len(paths):,} photo{'s' * (len(paths) != 1)} · click one to find similar · wheel to zoom, drag to pan")
         self.scene.clear()
         self.tiles = {}
         self.xy, self.grid_cells = np.asarray(xy, np.float32), grid_cells

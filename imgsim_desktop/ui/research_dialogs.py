@@ -214,9 +214,14 @@ class PerturbationDialog(QDialog):
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.export_button.setEnabled(True)
-        skipped = f" {len(report.errors)} originals could not be read and were skipped." if report.errors else ""
-        self.status.setText(f"{report.originals} originals, {report.copies} copies.{skipped}")
-        self.status.setToolTip("\n".join(f"{os.path.basename(p)}: {why}" for p, why in report.errors[:30]))
+        problems = "\n".join(f"{os.path.basename(p) or p}: {why}" for p, why in report.errors[:30])
+        if not report.originals:  # nothing was measured: say why instead of showing empty numbers
+            self.export_button.setEnabled(False)
+            self.status.setText(f"Nothing to measure. {problems}")
+            return
+        said = f" {len(report.errors)} problem{'s' * (len(report.errors) != 1)} (hover to see)." if report.errors else ""
+        self.status.setText(f"{report.originals} originals, {report.copies} copies.{said}")
+        self.status.setToolTip(problems)
         self._fill_tables(report)
         pixmap = QPixmap(chart)
         if not pixmap.isNull():
@@ -265,5 +270,8 @@ class PerturbationDialog(QDialog):
             self.status.setText(f"{'The experiment' if job == 'perturb' else 'The report'} stopped: {message}")
 
     def done(self, result: int) -> None:
-        self.controller.cancel()
+        try:
+            self.controller.cancel()
+        except RuntimeError:
+            pass  # its worker is gone already (the backbone changed)
         super().done(result)

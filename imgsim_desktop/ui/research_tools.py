@@ -3,7 +3,7 @@ recovery and the HTML report, wired to the window's research worker."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QUrl
+from PySide6.QtCore import QObject, Qt, QUrl
 from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QMenu
 
@@ -68,7 +68,8 @@ class ResearchTools(QObject):
 
     def _failed(self, job: str, message: str) -> None:
         if job == "map":
-            self.map_view.show_message(f"No map: {message}")
+            shown = "; the map shown is the previous one" if self.map_view.tiles else ""
+            self.map_view.show_message(f"No new map: {message.rstrip('.')}{shown}.")
         elif job == "report" and self.dialog is None:
             self.window.status_label.setText(f"The report stopped: {message}")
 
@@ -83,6 +84,7 @@ class ResearchTools(QObject):
 
     def compare(self, path: str) -> BackboneCompareDialog:
         dialog = BackboneCompareDialog(self.controller, self.window.thumbs, self._mtimes(), path, parent=self.window)
+        self.controller.destroyed.connect(dialog.close)  # the backbone changed: its worker is gone
         dialog.show()
         return dialog
 
@@ -97,8 +99,14 @@ class ResearchTools(QObject):
 
     def open_perturbation(self) -> PerturbationDialog:
         models = [(s.name, s.title) for s in list_models(self.window.data_dir) if s.installed]
+        if self.dialog is not None:  # one experiment window at a time
+            self.dialog.raise_()
+            self.dialog.activateWindow()
+            return self.dialog
         self.dialog = PerturbationDialog(self.controller, models, self._samples, self.window.data_dir / "research" / "perturb", self.window)
+        self.dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # and with it, its connections to the worker
         self.dialog.finished.connect(self._dialog_closed)
+        self.controller.destroyed.connect(self.dialog.close)
         self.dialog.show()
         return self.dialog
 

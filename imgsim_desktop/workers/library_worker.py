@@ -20,7 +20,7 @@ def _outside_photo(path: str) -> PhotoRow:
 
 
 class _LibraryJob(QObject):
-    photos_ready = Signal(int, object, object)  # request, list[PhotoRow], roots
+    photos_ready = Signal(int, object, object, object)  # request, list[PhotoRow], roots, every known path
     similar_ready = Signal(int, object, object)  # request, query PhotoRow, list[(PhotoRow, score)]
     failed = Signal(int, str)
     provider_ready = Signal(str)
@@ -41,7 +41,8 @@ class _LibraryJob(QObject):
     def load_photos(self, request: int) -> None:
         try:
             engine = self._get()
-            self.photos_ready.emit(request, engine.catalog.photos(engine.spec.name), engine.catalog.roots())
+            catalog = engine.catalog
+            self.photos_ready.emit(request, catalog.photos(engine.spec.name), catalog.roots(), catalog.known_paths())
         except Exception as exc:
             self.failed.emit(request, f"Cannot read the library: {exc}")
 
@@ -81,7 +82,7 @@ class _LibraryJob(QObject):
 
 
 class LibraryController(WorkerController):
-    photos_ready = Signal(int, object, object)
+    photos_ready = Signal(int, object, object, object)
     similar_ready = Signal(int, object, object)
     failed = Signal(int, str)
     provider_ready = Signal(str)

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import shiboken6
 from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
@@ -109,12 +110,16 @@ def test_move_cleanup_is_logged_and_undone(qtbot, library, data_dir, tmp_path, m
     chosen = page.tree.visible_ticked()
     asked: list[str] = []
     monkeypatch.setattr(QMessageBox, "question", lambda _p, _t, text, *a, **k: asked.append(text) or QMessageBox.StandardButton.Yes)
+    warned: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text, *a, **k: warned.append(text))
+    page.clean_up("move", move_to=str(library / "misc" / "dupes"))  # inside the library: they would come back
+    assert warned and "inside your library" in warned[0] and not asked
     page.clean_up("move", move_to=str(tmp_path / "set aside"))
     assert asked and asked[0].startswith(f"Move {len(chosen)} photos (") and "set aside" in asked[0]
     qtbot.waitUntil(lambda: win.library_model.total() == before - len(chosen), timeout=20_000)
     assert not any(Path(p).exists() for p in chosen)
     assert len(list((tmp_path / "set aside").iterdir())) == len(chosen)
-    assert not page.tree.visible_ticked() and "freed" in page.summary.text()
+    assert not page.tree.visible_ticked() and "out of the library" in page.summary.text()
 
     page.open_history()
     dialog = page.history_dialog
@@ -145,4 +150,19 @@ def test_a_failing_trash_leaves_the_photos_and_says_which(qtbot, library, data_d
     assert all(Path(p).exists() for p in chosen)
     assert all(Path(p).name in warnings[0] for p in chosen) and "cannot move to the trash" in warnings[0]
     assert sorted(page.tree.visible_ticked()) == sorted(chosen)  # still offered, nothing forgotten
+    win.close()
+
+
+def test_switching_backbone_mid_scan_leaves_the_page_usable_and_closes_its_dialogs(qtbot, library, data_dir):
+    win, page = _open_duplicates(qtbot, data_dir)
+    page.open_history()
+    history = page.history_dialog
+    qtbot.waitUntil(history.isVisible, timeout=5_000)
+    page.scan()
+    assert not page.scan_button.isEnabled()
+    win.switch_model("mobilenetv2")  # the scan's worker goes away with the old backbone
+    assert page.scan_button.isEnabled() and page.summary.text() == "The backbone changed: scan again."
+    qtbot.waitUntil(lambda: not shiboken6.isValid(history) or not history.isVisible(), timeout=5_000)  # it belonged to the old worker
+    page.scan()  # the new worker answers
+    qtbot.waitUntil(page.scan_button.isEnabled, timeout=60_000)
     win.close()
