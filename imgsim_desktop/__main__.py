@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         window = MainWindow(data_dir=args.data_dir, model=args.model)
     except (ModelError, OSError) as exc:  # missing or damaged models, an unwritable data folder
-        QMessageBox.critical(None, "imgsim cannot start", f"{exc}\n\nRun `imgsim-desktop --self-test` in a terminal for details.")
+        print(f"imgsim cannot start: {exc}", file=sys.stderr)
+        if not args.startup_probe:  # a probe runs unattended: a modal box would wait forever
+            QMessageBox.critical(None, "imgsim cannot start", f"{exc}\n\nRun `imgsim-desktop --self-test` in a terminal for details.")
         return 1
     window.show()
     if args.startup_probe:
