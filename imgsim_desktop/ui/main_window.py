@@ -601,6 +601,7 @@ class MainWindow(QMainWindow):
 
     def _drop_vanished(self, live: set[str]) -> None:
         """Photos deleted or moved outside the app leave results and duplicate groups at once."""
+        self.research_tools.map_view.forget_missing(live)
         gone = {m.path for g in self.dup_page.tree.groups for m in g.members} - live
         if gone:
             self.dup_page.tree.forget(gone)

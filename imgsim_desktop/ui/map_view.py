@@ -91,6 +91,7 @@ class MapView(QWidget):
         self.scene.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self.canvas = _Canvas(self.scene)
         self.tiles: dict[str, _Tile] = {}
+        self._row: dict[str, int] = {}
         self.xy = np.zeros((0, 2), np.float32)
         self.grid_cells: np.ndarray | None = None
         self.tidy = QCheckBox("Tidy grid")
@@ -140,6 +141,7 @@ class MapView(QWidget):
         self.scene.clear()
         self.tiles = {}
         self.xy, self.grid_cells = np.asarray(xy, np.float32), grid_cells
+        self._row = {path: i for i, path in enumerate(paths)}  # row of each photo in xy / grid_cells
         for path in paths:
             tile = _Tile(self, path, mtimes.get(path, 0))
             self.scene.addItem(tile)
@@ -148,18 +150,23 @@ class MapView(QWidget):
         self.fit()
 
     def _place(self) -> None:
-        paths = list(self.tiles)
-        if not paths:
+        if not self.tiles:
             return
         if self.tidy.isChecked() and self.grid_cells is not None:
             positions = self.grid_cells.astype(np.float32) * (TILE * 1.08)
         else:
             # Spread the points so tiles overlap about as much as a tidy grid of the same size.
-            extent = math.sqrt(len(paths)) * TILE * 1.6
+            extent = math.sqrt(len(self.xy)) * TILE * 1.6
             positions = self.xy * extent
-        for path, (x, y) in zip(paths, positions.tolist()):
-            self.tiles[path].setPos(QPointF(x, y))
+        for path, tile in self.tiles.items():
+            x, y = positions[self._row[path]].tolist()
+            tile.setPos(QPointF(x, y))
         self.scene.setSceneRect(self.scene.itemsBoundingRect().adjusted(-TILE, -TILE, TILE, TILE))
+
+    def forget_missing(self, known: set[str]) -> None:
+        """Photos deleted outside the app leave the map at once (the next compute re-lays it out)."""
+        for path in [p for p in self.tiles if p not in known]:
+            self.scene.removeItem(self.tiles.pop(path))
 
     def fit(self) -> None:
         self.canvas.fitInView(self.scene.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)

@@ -47,6 +47,13 @@ def test_collection_map_places_every_photo_and_a_click_searches(qtbot, window):
     (ax, ay), (bx, by) = pos["ukbench00120.jpg"], pos["ukbench00120_resize.jpg"]
     assert ((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5 < sorted(dist)[len(dist) // 2]
 
+    # A photo deleted outside the app leaves the map; the others keep their places.
+    before = {p: (t.pos().x(), t.pos().y()) for p, t in view.tiles.items()}
+    gone = next(p for p in view.tiles if p.endswith("/3.jpg"))
+    Path(gone).unlink()  # the window's folder watcher notices
+    qtbot.waitUntil(lambda: gone not in view.tiles, timeout=20_000)
+    assert all((t.pos().x(), t.pos().y()) == before[p] for p, t in view.tiles.items())
+
     query = next(p for p in view.tiles if p.endswith("ukbench00120.jpg"))
     view.photo_clicked.emit(query)
     qtbot.waitUntil(lambda: window.pages.currentIndex() == 2, timeout=20_000)
