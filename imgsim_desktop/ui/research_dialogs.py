@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 THUMB = 96  # logical pixels
+DEFAULT_KS = (1, 3, 5)  # what research.perturb measures unless told otherwise
 COLUMN_WIDTH = 330
 
 
@@ -165,10 +166,11 @@ class PerturbationDialog(QDialog):
         results = QHBoxLayout()
         tables = QVBoxLayout()
         tables.addWidget(self.table)
+        tables.addWidget(QLabel(f"Share of each kind of copy found in the top {max(DEFAULT_KS)}:"))
         tables.addWidget(self.profiles)
         tables.addStretch(1)
-        results.addLayout(tables, 1)
-        results.addWidget(self.chart_label, 1)
+        results.addLayout(tables, 3)  # nine metric columns need the room more than the chart
+        results.addWidget(self.chart_label, 2)
         layout = QVBoxLayout(self)
         layout.addLayout(grid)
         layout.addLayout(models_row)
@@ -239,7 +241,7 @@ class PerturbationDialog(QDialog):
                 self.table.setItem(row, col, QTableWidgetItem(f"{value:.3f}"))
         profiles = list(report.backbones[0].recall_by_profile) if report.backbones else []
         self.profiles.setColumnCount(len(profiles))
-        self.profiles.setHorizontalHeaderLabels([f"recall: {p}" for p in profiles])
+        self.profiles.setHorizontalHeaderLabels([p.replace("_", " + ") for p in profiles])
         self.profiles.setRowCount(len(report.backbones))
         self.profiles.setVerticalHeaderLabels([b.title for b in report.backbones])
         for row, b in enumerate(report.backbones):
