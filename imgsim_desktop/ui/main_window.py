@@ -16,20 +16,16 @@ from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequen
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QListView,
     QMainWindow,
     QMenu,
     QMessageBox,
-    QPushButton,
     QSlider,
-    QSpinBox,
     QSplitter,
     QStackedWidget,
     QToolBar,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -42,6 +38,7 @@ from imgsim_desktop.storage.thumbs import ThumbCache
 from imgsim_desktop.ui.duplicates_page import DuplicatesPage
 from imgsim_desktop.ui.index_status import IndexStatus
 from imgsim_desktop.ui.library_sidebar import LibrarySidebar
+from imgsim_desktop.ui.pages import EmptyPage, ResultsPage
 from imgsim_desktop.ui.photo_grid import PhotoGrid
 from imgsim_desktop.ui.photo_model import Item, PhotoListModel
 from imgsim_desktop.ui.research_tools import ResearchTools
@@ -159,9 +156,18 @@ class MainWindow(QMainWindow):
         self.sidebar = side.list
 
         self.pages = QStackedWidget()
-        self.pages.addWidget(self._empty_page())
+        empty = EmptyPage()
+        empty.add_requested.connect(self.add_folder)
+        self.empty_button = empty.button
+        self.pages.addWidget(empty)
         self.pages.addWidget(self.grid)
-        self.pages.addWidget(self._results_page())
+        models = [(spec.name, spec.title) for spec in list_models(self.data_dir) if spec.installed]
+        results = ResultsPage(self.results_grid, self.settings.k, models, self.spec.name)
+        self.results_title, self.k_box, self.model_box = results.title, results.k_box, results.model_box
+        self.k_box.editingFinished.connect(self._k_changed)
+        self.model_box.activated.connect(self._model_chosen)
+        self.results_page = results
+        self.pages.addWidget(results)
         self.dup_page = DuplicatesPage(self.settings, self.thumbs)
         self.dup_page.library_changed.connect(self._reload_photos)
         self.dup_page.files_restored.connect(lambda _paths: self.indexer.enqueue(self.library_panel.roots))
@@ -242,61 +248,6 @@ class MainWindow(QMainWindow):
             tools_menu.addAction(act)
         tools_menu.addSeparator()
         self.research_tools.add_to(tools_menu)
-
-    def _empty_page(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.addStretch(2)
-        title = QLabel("Your library is empty", alignment=Qt.AlignmentFlag.AlignCenter)
-        font = title.font()
-        font.setPointSizeF(font.pointSizeF() * 1.8)
-        title.setFont(font)
-        hint = QLabel(
-            "Add a folder of photos. imgsim indexes it in the background — nothing is changed or uploaded —\n"
-            "then right-click any photo and choose “Find similar”, or drop a photo here to search with it.",
-            alignment=Qt.AlignmentFlag.AlignCenter,
-        )
-        hint.setWordWrap(True)
-        button = QPushButton("Add folder…")
-        button.setMinimumWidth(180)
-        button.clicked.connect(self.add_folder)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(button)
-        row.addStretch(1)
-        layout.addWidget(title)
-        layout.addWidget(hint)
-        layout.addSpacing(12)
-        layout.addLayout(row)
-        layout.addStretch(3)
-        self.empty_button = button
-        return page
-
-    def _results_page(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.setContentsMargins(0, 0, 0, 0)
-        header = QHBoxLayout()
-        header.setContentsMargins(8, 6, 8, 0)
-        self.results_title = QLabel()
-        self.results_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        header.addWidget(self.results_title, 1)
-        header.addWidget(QLabel("Results"))
-        self.k_box = QSpinBox(minimum=1, maximum=500, value=self.settings.k)
-        self.k_box.setToolTip("How many neighbours to show")
-        self.k_box.editingFinished.connect(self._k_changed)
-        header.addWidget(self.k_box)
-        header.addWidget(QLabel("Backbone"))
-        self.model_box = QComboBox()
-        for spec in list_models(self.data_dir):
-            if spec.installed:
-                self.model_box.addItem(spec.title, spec.name)
-        self.model_box.setCurrentIndex(max(0, self.model_box.findData(self.spec.name)))
-        self.model_box.activated.connect(self._model_chosen)
-        header.addWidget(self.model_box)
-        layout.addLayout(header)
-        layout.addWidget(self.results_grid, 1)
-        return page
 
     def _build_status_bar(self) -> None:
         self.index_status = IndexStatus(self.statusBar())
@@ -513,7 +464,7 @@ class MainWindow(QMainWindow):
         self._resumed = False
         self._provider = "…"
         self._update_device_label()
-        self.model_box.setCurrentIndex(max(0, self.model_box.findData(self.spec.name)))
+        self.results_page.show_model(self.spec.name)
         self._start_workers()
         if waiting:
             self.indexer.enqueue(waiting)
