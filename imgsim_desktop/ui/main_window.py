@@ -118,7 +118,8 @@ class MainWindow(QMainWindow):
         self._reload_photos()
 
     def _stop_workers(self) -> None:
-        self._live_reload.stop()
+        for timer in (self._live_reload, self._watch_reload):  # both ask the library worker about to go
+            timer.stop()
         self.indexer.shutdown()
         self.library.shutdown()
         self.duplicates.shutdown()

@@ -49,3 +49,15 @@ def test_the_window_follows_changes_made_outside_it(qtbot, tmp_path, data_dir):
 
 def _in_library(win, name: str) -> bool:
     return any(p.path.endswith(name) for p in win.library_model.all_photos())
+
+
+def test_closing_right_after_a_watched_change_leaves_no_late_reload(qtbot, tmp_path, data_dir):
+    copy_photos(tmp_path / "lib", ["labelled/dog.jpg"])
+    with Engine(data_dir) as engine:
+        report = engine.index([str(tmp_path / "lib")])
+    win = MainWindow(data_dir=str(data_dir))
+    qtbot.addWidget(win)
+    win.show()
+    win.watch.batch.emit("changes", report)  # a reload is now due in a moment...
+    win.close()  # ...but the window, and its library worker, are gone first
+    qtbot.wait(600)  # pytest-qt fails the test on any exception raised in the event loop meanwhile
