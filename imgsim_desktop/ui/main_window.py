@@ -170,7 +170,7 @@ class MainWindow(QMainWindow):
         self.results_page = results
         self.pages.addWidget(results)
         self.dup_page = DuplicatesPage(self.settings, self.thumbs)
-        self.dup_page.library_changed.connect(self._reload_photos)
+        self.dup_page.library_changed.connect(self._cleaned_up)
         self.dup_page.files_restored.connect(lambda _paths: self.indexer.enqueue(self.library_panel.roots))
         self.dup_page.settings_changed.connect(lambda: self.settings.save(self.data_dir))
         self.pages.addWidget(self.dup_page)
@@ -551,6 +551,10 @@ class MainWindow(QMainWindow):
         if kind == "changes":
             self.index_status.show_watch_changes(report)
 
+    def _cleaned_up(self) -> None:
+        self.status_label.setText("")  # the duplicates page says what was moved; older news is stale now
+        self._reload_photos()
+
     def _drop_vanished(self, live: set[str]) -> None:
         """Photos deleted or moved outside the app leave results and duplicate groups at once."""
         self.research_tools.map_view.forget_missing(live)
@@ -559,7 +563,11 @@ class MainWindow(QMainWindow):
             self.dup_page.tree.forget(gone)
         if self._history and self.pages.currentIndex() == 2:
             shown = [self.results_model.item(i) for i in range(self.results_model.rowCount())]
-            if any(not it.is_query and it.photo.path not in live for it in shown):
+            query = next((it.photo for it in shown if it.is_query), None)
+            if query is not None and query.id >= 0 and query.path not in live:  # a library photo, deleted meanwhile
+                self.show_library()
+                self.status_label.setText(f"{os.path.basename(query.path)} was deleted, so its search was closed.")
+            elif any(not it.is_query and it.photo.path not in live for it in shown):
                 self.find_similar(self._history[self._history_pos].query, again=True)  # refill: still k results
 
     @Slot(object)

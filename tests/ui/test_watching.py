@@ -38,12 +38,17 @@ def test_the_window_follows_changes_made_outside_it(qtbot, tmp_path, data_dir):
     qtbot.waitUntil(lambda: all(not win.results_model.item(i).photo.path.endswith("_resize.jpg") for i in range(win.results_model.rowCount())), timeout=20_000)
     assert win.results_model.item(0).photo.path == query  # still the same search
 
+    # The photo searched with is deleted: its search closes instead of showing a ghost.
+    (lib / "ukbench00120.jpg").unlink()
+    qtbot.waitUntil(lambda: win.pages.currentIndex() == 1, timeout=20_000)
+    assert "ukbench00120.jpg was deleted" in win.status_label.text()
+
     # Renamed: the photo keeps its place in the library under its new name, without re-embedding.
     with qtbot.waitSignal(win.watch.batch, timeout=20_000, check_params_cb=lambda kind, report: report.moved == 1) as batch:
         (lib / "dog.jpg").rename(lib / "rex.jpg")
     assert batch.args[1].indexed == 0
     qtbot.waitUntil(lambda: _in_library(win, "rex.jpg"), timeout=20_000)
-    assert win.library_model.total() == 5 and not _in_library(win, "dog.jpg")
+    assert win.library_model.total() == 4 and not _in_library(win, "dog.jpg")
     win.close()
 
 
