@@ -634,5 +634,6 @@ class MainWindow(QMainWindow):
         self.status_label.setText("Stopping…")
         self.settings.save(self.data_dir)
         self._stop_workers()
+        self.research_tools.shutdown()
         self.thumbs.shutdown()
         super().closeEvent(event)

@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QUrl
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -34,7 +34,10 @@ COLUMN_WIDTH = 330
 
 
 class BackboneCompareDialog(QDialog):
-    """One column per installed backbone: the query's nearest neighbours with their scores."""
+    """One column per installed backbone: the query's nearest neighbours with their scores. A
+    backbone the library is not indexed with offers to index it (in the background) right there."""
+
+    index_requested = Signal(str)  # model name
 
     def __init__(self, controller, loader, mtimes: dict[str, int], query: str, k: int = 12, parent=None) -> None:
         super().__init__(parent)
@@ -42,6 +45,8 @@ class BackboneCompareDialog(QDialog):
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.resize(1200, 760)
         self.loader, self.mtimes, self.query = loader, mtimes, query
+        self.controller, self.k = controller, k
+        self._notes: dict[str, QLabel] = {}
         self.lists: list[QListWidget] = []
         self._items: dict[str, list[QListWidgetItem]] = {}
         self.status = QLabel("Searching with every backbone…")
@@ -49,15 +54,11 @@ class BackboneCompareDialog(QDialog):
         header = QHBoxLayout()
         header.addWidget(self.query_icon)
         header.addWidget(QLabel(f"<b>{os.path.basename(query)}</b><br>{os.path.dirname(query)}"), 1)
-        self.columns = QHBoxLayout()
-        box = QWidget()
-        box.setLayout(self.columns)
-        scroll = QScrollArea(widgetResizable=True)
-        scroll.setWidget(box)
+        self.scroll = QScrollArea(widgetResizable=True)
         layout = QVBoxLayout(self)
         layout.addLayout(header)
         layout.addWidget(self.status)
-        layout.addWidget(scroll, 1)
+        layout.addWidget(self.scroll, 1)
         controller.neighbours_ready.connect(self._ready)
         controller.failed.connect(self._failed)
         loader.ready.connect(self._thumbnail_ready)
@@ -67,9 +68,23 @@ class BackboneCompareDialog(QDialog):
     def _edge(self) -> int:
         return round(THUMB * self.devicePixelRatioF())
 
+    def refresh(self) -> None:
+        """Search again (a backbone has just been indexed)."""
+        self.status.setText("Searching with every backbone…")
+        self.controller.neighbours(self.query, self.k)
+
+    def show_index_progress(self, model: str, done: int, total: int) -> None:
+        if model in self._notes:
+            self._notes[model].setText(f"Indexing the library… {done:,} of {total:,}" if total else "Indexing the library…")
+
     def _ready(self, query: str, by_backbone) -> None:
         if query != self.query:
             return
+        self.columns = QHBoxLayout()
+        box = QWidget()
+        box.setLayout(self.columns)
+        self.scroll.setWidget(box)  # replaces (and deletes) the columns of an earlier answer
+        self.lists, self._items, self._notes = [], {}, {}
         shown = [b for b in by_backbone if b.results is not None]
         self.status.setText(f"{len(shown)} of {len(by_backbone)} backbones have this library indexed. Scores are cosine similarity.")
         for b in by_backbone:
@@ -77,9 +92,13 @@ class BackboneCompareDialog(QDialog):
             title = QLabel(f"<b>{b.title}</b>")
             column.addWidget(title)
             if b.results is None:
-                note = QLabel(b.note, wordWrap=True)
+                note = QLabel("The library is not indexed with this backbone yet." if "not indexed" in b.note else b.note, wordWrap=True)
                 note.setFixedWidth(COLUMN_WIDTH)
                 column.addWidget(note)
+                index = QPushButton(f"Index the library with {b.title}")
+                index.clicked.connect(lambda _=False, m=b.model, button=index: (button.setEnabled(False), self.index_requested.emit(m)))
+                column.addWidget(index)
+                self._notes[b.model] = note
                 column.addStretch(1)
             else:
                 column.addWidget(self._result_list(b.results), 1)

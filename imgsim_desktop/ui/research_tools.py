@@ -3,6 +3,7 @@ recovery and the HTML report, wired to the window's research worker."""
 
 from __future__ import annotations
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, QUrl
 from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QMenu
@@ -10,6 +11,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu
 from imgsim_desktop.core.backbones import list_models
 from imgsim_desktop.ui.map_view import MapView
 from imgsim_desktop.ui.research_dialogs import BackboneCompareDialog, PerturbationDialog
+from imgsim_desktop.workers.index_worker import IndexController
 
 REPORT_SAMPLES = 6
 
@@ -23,6 +25,7 @@ class ResearchTools(QObject):
         self.map_view.photo_clicked.connect(window.find_similar)
         self.map_view.cancel.connect(lambda: self.controller.cancel())
         self.dialog = None
+        self.indexers: dict[str, IndexController] = {}  # other backbones being indexed for a comparison
         self.act_map = self._action("Collection map", self.show_map, "Ctrl+M", "Every photo placed by likeness (PCA + t-SNE)")
         self.act_compare = self._action("Compare backbones", self.compare_selected, "Ctrl+B", "The selected photo's neighbours under every backbone")
         self.act_perturb = self._action("Perturbation recovery…", self.open_perturbation, tip="How well edited copies of your photos are found, per backbone")
@@ -85,8 +88,26 @@ class ResearchTools(QObject):
     def compare(self, path: str) -> BackboneCompareDialog:
         dialog = BackboneCompareDialog(self.controller, self.window.thumbs, self._mtimes(), path, parent=self.window)
         self.controller.destroyed.connect(dialog.close)  # the backbone changed: its worker is gone
+        dialog.index_requested.connect(lambda model: self._index_with(model, dialog))
         dialog.show()
         return dialog
+
+    def _index_with(self, model: str, dialog: BackboneCompareDialog) -> None:
+        """Index the library with another backbone in the background, then show its column."""
+        indexer = self.indexers.get(model)
+        if indexer is None:
+            settings = self.window.settings
+            indexer = IndexController(self.window.data_dir, model, settings.device, settings.threads or None, parent=self)
+            self.indexers[model] = indexer
+        indexer.progress.connect(lambda done, total, *_: shiboken6.isValid(dialog) and dialog.show_index_progress(model, done, total))
+        indexer.finished.connect(lambda _report: shiboken6.isValid(dialog) and dialog.refresh())
+        indexer.enqueue(self.window.library_panel.roots)
+
+    def shutdown(self) -> None:
+        """The window closes: stop indexing for other backbones (committed batches stay)."""
+        for indexer in self.indexers.values():
+            indexer.shutdown()
+        self.indexers = {}
 
     def _samples(self) -> list[str]:
         """The selected photos, else a few spread evenly through the library."""

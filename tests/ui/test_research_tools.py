@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QPushButton
 
 from conftest import copy_photos
 from imgsim_desktop.core.engine import Engine
@@ -67,6 +68,14 @@ def test_backbone_comparison_shows_indexed_backbones_and_says_which_are_not(qtbo
     assert dialog.status.text().startswith("1 of ")  # only the default backbone indexed this library
     first = dialog.lists[0]
     assert first.item(0).toolTip().endswith("ukbench00120_resize.jpg") or first.item(1).toolTip().endswith("ukbench00120_resize.jpg")
+
+    # Index the library with another backbone from the dialog: its column fills in when done.
+    button = next(b for b in dialog.findChildren(QPushButton) if b.text().endswith("MobileNetV2 features"))
+    button.click()
+    qtbot.waitUntil(lambda: dialog.status.text().startswith("2 of "), timeout=120_000)
+    assert len(dialog.lists) == 2
+    second = [dialog.lists[1].item(i).toolTip() for i in range(2)]
+    assert any(p.endswith("ukbench00120_resize.jpg") for p in second)
     dialog.close()
 
 
