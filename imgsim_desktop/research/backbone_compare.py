@@ -22,6 +22,7 @@ class BackboneNeighbours:
     title: str
     results: list[tuple[str, float]] | None  # (path, cosine similarity), best first; None when not searchable
     note: str  # why there are no results, or a caveat about them ("" when there is nothing to say)
+    needs_indexing: bool = False  # no results only because the library is not indexed with it yet
 
 
 def neighbours_by_backbone(
@@ -70,7 +71,7 @@ class BackboneSearch:
         embedded = self.embedded.get(name, 0)
         if not embedded:
             return BackboneNeighbours(
-                name, spec.title, None, f"library not indexed with {spec.title} yet: choose it as the backbone and index"
+                name, spec.title, None, f"library not indexed with {spec.title} yet: choose it as the backbone and index", needs_indexing=True
             )
         try:
             if name not in self._engines:

@@ -92,13 +92,14 @@ class BackboneCompareDialog(QDialog):
             title = QLabel(f"<b>{b.title}</b>")
             column.addWidget(title)
             if b.results is None:
-                note = QLabel("The library is not indexed with this backbone yet." if "not indexed" in b.note else b.note, wordWrap=True)
+                note = QLabel("The library is not indexed with this backbone yet." if b.needs_indexing else b.note, wordWrap=True)
                 note.setFixedWidth(COLUMN_WIDTH)
                 column.addWidget(note)
-                index = QPushButton(f"Index the library with {b.title}")
-                index.clicked.connect(lambda _=False, m=b.model, button=index: (button.setEnabled(False), self.index_requested.emit(m)))
-                column.addWidget(index)
-                self._notes[b.model] = note
+                if b.needs_indexing:
+                    index = QPushButton(f"Index the library with {b.title}")
+                    index.clicked.connect(lambda _=False, m=b.model, button=index: (button.setEnabled(False), self.index_requested.emit(m)))
+                    column.addWidget(index)
+                    self._notes[b.model] = note
                 column.addStretch(1)
             else:
                 column.addWidget(self._result_list(b.results), 1)
