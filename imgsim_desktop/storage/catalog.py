@@ -13,121 +13,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-SCHEMA_VERSION = 5
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS roots (
-    path TEXT PRIMARY KEY,
-    added_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS files (
-    id INTEGER PRIMARY KEY,
-    path TEXT NOT NULL UNIQUE,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    width INTEGER,
-    height INTEGER,
-    error TEXT,                -- why decoding failed; NULL when the file is fine
-    updated_at REAL NOT NULL,
-    taken_at TEXT,             -- EXIF date taken (ISO 8601), NULL when unknown
-    camera TEXT,
-    fingerprint TEXT           -- sampled content hash (core/fingerprint.py): moves and copies keep their embedding (v5)
-);
-CREATE INDEX IF NOT EXISTS files_size ON files(size);
-CREATE TABLE IF NOT EXISTS excluded (path TEXT PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS actions (   -- every cleanup step, so it can be reviewed and moves undone
-    id INTEGER PRIMARY KEY,
-    batch TEXT NOT NULL,       -- one confirmed cleanup = one batch
-    action TEXT NOT NULL,      -- 'trash' | 'move' | 'restore'
-    source TEXT NOT NULL,
-    target TEXT,               -- where a moved file went (NULL for trash)
-    size INTEGER,
-    at REAL NOT NULL,
-    undone_at REAL
-);
-CREATE TABLE IF NOT EXISTS embeddings (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
-    model TEXT NOT NULL,
-    vector BLOB NOT NULL,      -- float32, L2-normalised
-    UNIQUE (file_id, model)
-);
-CREATE INDEX IF NOT EXISTS embeddings_model ON embeddings(model, id);
-CREATE TABLE IF NOT EXISTS rejected_pairs (   -- "not duplicates": never group these two again (v4)
-    path_a TEXT NOT NULL,      -- by path, path_a < path_b: survives re-indexing and edits, not a rename
-    path_b TEXT NOT NULL,
-    at REAL NOT NULL,
-    PRIMARY KEY (path_a, path_b)
-);
-"""
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    id: int
-    path: str
-    size: int
-    mtime_ns: int
-    error: str | None
-
-
-@dataclass(frozen=True)
-class Embedded:
-    """One file's outcome in a batch: a vector, or the reason it has none."""
-
-    path: str
-    size: int
-    mtime_ns: int
-    vector: np.ndarray | None = None
-    width: int | None = None
-    height: int | None = None
-    error: str | None = None
-    taken_at: str | None = None
-    camera: str | None = None
-
-
-@dataclass(frozen=True)
-class PhotoRow:
-    """What the grid shows for one photo."""
-
-    id: int
-    path: str
-    size: int
-    mtime_ns: int
-    width: int | None
-    height: int | None
-    taken_at: str | None
-    camera: str | None
-
-
-@dataclass(frozen=True)
-class ContentRecord:
-    """A file row as move/copy detection sees it."""
-
-    id: int
-    path: str
-    size: int
-    mtime_ns: int
-    fingerprint: str | None
-    error: str | None
-
-
-@dataclass(frozen=True)
-class Relink:
-    """A file at ``dest`` whose content is already catalogued as row ``source_id`` (moved there, or copied when ``copy``)."""
-
-    source_id: int
-    dest: str
-    size: int
-    mtime_ns: int
-    fingerprint: str | None
-    copy: bool = False
+from imgsim_desktop.storage.records import ContentRecord, Embedded, FileRecord, PhotoRow, Relink  # noqa: F401 (also imported from here)
+from imgsim_desktop.storage.schema import SCHEMA, SCHEMA_VERSION, migrate  # noqa: F401
 
 
 class CatalogError(Exception):
@@ -145,26 +36,14 @@ class Catalog:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable up to the last checkpointed commit, never corrupt
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise CatalogError(f"{self.path}: cannot open the catalog ({exc})") from None
         self._lock = threading.RLock()
         version = self._one("SELECT value FROM meta WHERE key='schema_version'")
         if version is not None and int(version) > SCHEMA_VERSION:
             raise CatalogError(f"{self.path}: catalog was written by a newer imgsim (schema {version})")
-        self._migrate(int(version or SCHEMA_VERSION))
-
-    def _migrate(self, version: int) -> None:
-        if version < 2:  # v2 added what the grid and preview show
-            columns = {r[1] for r in self._db.execute("PRAGMA table_info(files)")}
-            for col in ("taken_at", "camera"):
-                if col not in columns:
-                    self._db.execute(f"ALTER TABLE files ADD COLUMN {col} TEXT")
-        # v3 -> v4 added rejected_pairs: new tables come from _SCHEMA (IF NOT EXISTS), nothing to convert.
-        if version < 5:  # v5: content fingerprints; older rows keep NULL and are matched by size + mtime
-            if "fingerprint" not in {r[1] for r in self._db.execute("PRAGMA table_info(files)")}:
-                self._db.execute("ALTER TABLE files ADD COLUMN fingerprint TEXT")
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        migrate(self._db, int(version or SCHEMA_VERSION))
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,68 @@
+"""The catalog's SQLite schema and how older catalogs are brought up to date."""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA_VERSION = 5
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS roots (
+    path TEXT PRIMARY KEY,
+    added_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    width INTEGER,
+    height INTEGER,
+    error TEXT,                -- why decoding failed; NULL when the file is fine
+    updated_at REAL NOT NULL,
+    taken_at TEXT,             -- EXIF date taken (ISO 8601), NULL when unknown
+    camera TEXT,
+    fingerprint TEXT           -- sampled content hash (core/fingerprint.py): moves and copies keep their embedding (v5)
+);
+CREATE INDEX IF NOT EXISTS files_size ON files(size);
+CREATE TABLE IF NOT EXISTS excluded (path TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS actions (   -- every cleanup step, so it can be reviewed and moves undone
+    id INTEGER PRIMARY KEY,
+    batch TEXT NOT NULL,       -- one confirmed cleanup = one batch
+    action TEXT NOT NULL,      -- 'trash' | 'move' | 'restore'
+    source TEXT NOT NULL,
+    target TEXT,               -- where a moved file went (NULL for trash)
+    size INTEGER,
+    at REAL NOT NULL,
+    undone_at REAL
+);
+CREATE TABLE IF NOT EXISTS embeddings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    vector BLOB NOT NULL,      -- float32, L2-normalised
+    UNIQUE (file_id, model)
+);
+CREATE INDEX IF NOT EXISTS embeddings_model ON embeddings(model, id);
+CREATE TABLE IF NOT EXISTS rejected_pairs (   -- "not duplicates": never group these two again (v4)
+    path_a TEXT NOT NULL,      -- by path, path_a < path_b: survives re-indexing and edits, not a rename
+    path_b TEXT NOT NULL,
+    at REAL NOT NULL,
+    PRIMARY KEY (path_a, path_b)
+);
+"""
+
+
+def migrate(db: sqlite3.Connection, version: int) -> None:
+    """Bring a catalog written at ``version`` up to SCHEMA_VERSION, in place."""
+    if version < 2:  # v2 added what the grid and preview show
+        columns = {r[1] for r in db.execute("PRAGMA table_info(files)")}
+        for col in ("taken_at", "camera"):
+            if col not in columns:
+                db.execute(f"ALTER TABLE files ADD COLUMN {col} TEXT")
+    # v3 -> v4 added rejected_pairs: new tables come from SCHEMA (IF NOT EXISTS), nothing to convert.
+    if version < 5:  # v5: content fingerprints; older rows keep NULL and are matched by size + mtime
+        if "fingerprint" not in {r[1] for r in db.execute("PRAGMA table_info(files)")}:
+            db.execute("ALTER TABLE files ADD COLUMN fingerprint TEXT")
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
