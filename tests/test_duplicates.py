@@ -221,3 +221,16 @@ def test_first_and_repeat_scans_judge_a_pair_on_the_same_features(tmp_path):
     again = warm.compare(str(a), str(b))  # a new scan: features come from the disk cache
     assert (first.aligned, first.matches) == (again.aligned, again.matches)
     assert np.array_equal(cold.features(str(a)).points, warm.features(str(a)).points)
+
+
+def test_feature_cache_stays_under_its_cap_dropping_the_least_recently_used(tmp_path):
+    cache = FeatureCache(tmp_path / "cache", cap_bytes=0)
+    keys = [(f"/p/{i}.jpg", 100 + i, 7, b"v1") for i in range(5)]
+    for i, key in enumerate(keys):
+        cache.put(*key, b"x" * 1000)
+        os.utime(cache._file(*key), (1000 + i, 1000 + i))  # written in this order, long ago
+    cache.cap_bytes = 3500  # room for three entries
+    assert cache.get(*keys[0]) == b"x" * 1000  # a hit: the oldest entry becomes the newest used
+    assert cache.prune() == 2000
+    assert cache.get(*keys[0]) is not None and cache.get(*keys[1]) is None and cache.get(*keys[2]) is None
+    assert all(cache.get(*k) is not None for k in keys[3:])

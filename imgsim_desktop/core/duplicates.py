@@ -172,7 +172,9 @@ def find_groups(
         path_of.update(catalog.paths_for_vectors(set(a.tolist()) | set(b.tolist())))
         todo = pairs_to_verify(a, b, cos, limits.duplicate_cosine)
         todo = [(x, y) for x, y in todo if x in path_of and y in path_of]
-        verifier = Verifier(disk=FeatureCache(catalog.path.parent / FEATURE_CACHE))
+        disk = FeatureCache(catalog.path.parent / FEATURE_CACHE)
+        disk.prune()  # bounded: features of photos long gone or long unscanned make room
+        verifier = Verifier(disk=disk)
         bad = _verify_into(dupes, todo, verifier, limits, path_of, progress, on_error)
         similar = _Partition(apart)
         grouped = {v for m in dupes.sets() for v in m}

@@ -14,20 +14,33 @@ import hashlib
 import os
 from pathlib import Path
 
+from imgsim_desktop.storage.disk_cache import prune_lru
+
+DEFAULT_CAP_BYTES = 1536 * 1024**2  # ~40k photos' features; the least recently used go first
+
 
 class FeatureCache:
-    def __init__(self, folder: str | os.PathLike) -> None:
+    def __init__(self, folder: str | os.PathLike, cap_bytes: int = DEFAULT_CAP_BYTES) -> None:
         self.folder = Path(folder)
+        self.cap_bytes = cap_bytes
+
+    def prune(self) -> int:
+        """Keep the cache under its cap (a hit bumps an entry's time). Returns the bytes freed."""
+        return prune_lru(self.folder, self.cap_bytes)
 
     def _file(self, path: str, size: int, mtime_ns: int, fmt: bytes) -> Path:
         key = hashlib.sha1(b"\0".join((os.fsencode(path), str(size).encode(), str(mtime_ns).encode(), fmt))).hexdigest()
         return self.folder / key[:2] / f"{key}.bin"
 
     def get(self, path: str, size: int, mtime_ns: int, fmt: bytes) -> bytes | None:
+        entry = self._file(path, size, mtime_ns, fmt)
         try:
-            return self._file(path, size, mtime_ns, fmt).read_bytes()
+            data = entry.read_bytes()
         except OSError:
             return None
+        with contextlib.suppress(OSError):
+            os.utime(entry)  # recently used: pruned last
+        return data
 
     def put(self, path: str, size: int, mtime_ns: int, fmt: bytes, data: bytes) -> None:
         """Store an entry; a full or read-only disk only means the entry is not cached."""

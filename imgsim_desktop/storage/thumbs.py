@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from pathlib import Path
 
 from PIL import Image
 
 from imgsim_desktop.core.decode import open_image
+from imgsim_desktop.storage.disk_cache import prune_lru
 
 LEVELS = (256, 512)
 
@@ -33,31 +33,9 @@ class ThumbCache:
         self.cap_bytes = cap_bytes
 
     def prune(self) -> int:
-        """Keep the cache under its cap by deleting the least recently used thumbnails (the
-        modification time is bumped on every hit). Also clears temp files left by a crash.
-        Returns the bytes freed. Runs on a worker thread: it lists the whole cache."""
-        entries = []
-        for sub in self.folder.glob("??"):
-            try:
-                with os.scandir(sub) as it:
-                    for e in it:
-                        st = e.stat()
-                        # A temp file older than an hour is a crash's leftover, not a write in progress.
-                        stray = e.name.endswith(".tmp") and time.time() - st.st_mtime > 3600
-                        entries.append((stray, st.st_mtime, st.st_size, e.path))
-            except OSError:
-                continue
-        total = sum(size for _, _, size, _ in entries)
-        freed = 0
-        for stray, _, size, path in sorted(entries, key=lambda x: (not x[0], x[1])):  # strays, then oldest
-            if not stray and total - freed <= self.cap_bytes:
-                break
-            try:
-                os.remove(path)
-                freed += size
-            except OSError:
-                pass
-        return freed
+        """Keep the cache under its cap, least recently used thumbnails first (a hit bumps the
+        file's modification time). Returns the bytes freed."""
+        return prune_lru(self.folder, self.cap_bytes)
 
     def _file(self, path: str, mtime_ns: int, level: int) -> Path:
         key = hashlib.sha1(f"{path}\0{mtime_ns}\0{level}".encode()).hexdigest()
