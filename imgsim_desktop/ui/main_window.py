@@ -548,8 +548,7 @@ class MainWindow(QMainWindow):
         """The watcher applied changes made outside the app: show them (one reload per burst)."""
         if not self._watch_reload.isActive():
             self._watch_reload.start()
-        if kind == "changes":
-            self.index_status.show_watch_changes(report)
+        self.index_status.show_watch_changes(report)  # says nothing when nothing changed (a quiet reconcile)
 
     def _cleaned_up(self) -> None:
         self.status_label.setText("")  # the duplicates page says what was moved; older news is stale now
