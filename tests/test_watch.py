@@ -101,6 +101,11 @@ def test_create_modify_move_delete_are_followed_by_search(watch, engine, library
     os.utime(created, ns=(time.time_ns(), time.time_ns() + 2_000_000_000))
     wait_until(lambda: found_at(engine, "aib/60.jpg", created), what="the modified photo")
     assert all(path != str(created) for path, _ in top(engine, "aib/50.jpg", 5))
+    # A poll may have caught the copy before the utime: let the watcher catch up with the final
+    # state, or it would still be re-reading the file when decoding is forbidden below.
+    final = created.stat().st_mtime_ns
+    wait_until(lambda: (rec := engine.catalog.file_by_path(str(created))) is not None and rec.mtime_ns == final, what="the final modification")
+    assert watcher.wait_idle(10)
 
     # Moved into a new subfolder and renamed: same row, same vector, nothing decoded.
     vector_id = engine.catalog.vector_ids_for_paths(engine.spec.name, [str(created)])[str(created)]
