@@ -189,11 +189,28 @@ def _check_core(run: _Run, work: Path) -> None:
         _expect(same.aligned > max(verify.MIN_MATCHES, 3 * other.aligned), f"ORB/RANSAC: {same.aligned} aligned matches for the copy vs {other.aligned} for another photo")
         return f"{same.aligned} aligned matches for the copy, {other.aligned} for another photo"
 
+    def research() -> str:
+        # The Tools menu's map (PCA + t-SNE from scikit-learn) and chart (Pillow) must work frozen
+        # too: a bundle missing a module would only fail when a user opens them.
+        from imgsim_desktop.research.collection_map import compute_map
+        from imgsim_desktop.research.perturb import PROFILES, BackboneScores, PerturbReport, write_chart
+
+        engine = state["engine"]
+        found = compute_map(engine.catalog, engine.spec.name)
+        near = {Path(p).name: xy for p, xy in zip(found.paths, found.xy.tolist())}
+        _expect(set(near) >= {QUERY, NEAR_DUPLICATE} and found.xy.shape == (len(found.paths), 2), f"map of the samples: {sorted(near)}")
+        scores = {k: {"precision": 1.0, "recall": 0.2 * k, "f1": 0.5} for k in (1, 3)}
+        chart = work / "chart.png"
+        write_chart(PerturbReport(1, 5, (1, 3), [BackboneScores(engine.spec.name, engine.spec.title, scores, dict.fromkeys(PROFILES, 1.0), 0.0)]), chart)
+        _expect(chart.stat().st_size > 1000, "the perturbation chart came out empty")
+        return f"map of {len(found.paths)} photos, chart {chart.stat().st_size // 1024} KB"
+
     if not run.step("bundle", bundle):
         return
     try:
         if run.step("model", load_model) and run.step("index", index) and run.step("query", query):
             run.step("annoy", annoy_index)
+            run.step("research", research)
         run.step("opencv", verify_pair)
     finally:
         if "engine" in state:

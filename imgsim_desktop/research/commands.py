@@ -1,7 +1,7 @@
 """`imgsim eval perturb`, `imgsim eval map` and `imgsim report`: the research tools from a terminal.
 
 Kept beside the research code rather than in cli.py, which only registers these parsers; heavy
-imports (scikit-learn, matplotlib) happen when a command runs, never when the parser is built.
+imports (scikit-learn) happen when a command runs, never when the parser is built.
 """
 
 from __future__ import annotations
