@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Slot
@@ -43,6 +42,7 @@ from imgsim_desktop.ui.photo_grid import PhotoGrid
 from imgsim_desktop.ui.photo_model import Item, PhotoListModel
 from imgsim_desktop.ui.research_tools import ResearchTools
 from imgsim_desktop.ui.reveal import show_in_folder
+from imgsim_desktop.ui.search_history import Search, SearchHistory
 from imgsim_desktop.ui.thumbnails import PixmapCache
 from imgsim_desktop.workers.duplicates_worker import DuplicatesController
 from imgsim_desktop.workers.index_worker import IndexController
@@ -52,12 +52,6 @@ from imgsim_desktop.workers.thumb_loader import ThumbnailLoader
 from imgsim_desktop.workers.watch_worker import WatchController
 
 LIVE_RELOAD_MS = (1000, 4000)  # while indexing, show new photos this often (small, large libraries)
-
-
-@dataclass
-class Search:
-    query: str
-    items: list[Item]
 
 
 class MainWindow(QMainWindow):
@@ -71,8 +65,7 @@ class MainWindow(QMainWindow):
         if model:
             self.settings.model = model
         self.spec = self._usable_model(self.settings.model)
-        self._history: list[Search] = []
-        self._history_pos = -1
+        self.history = SearchHistory()
         self._photos_request = 0
         self._similar_request = 0
         self._search_again = False
@@ -403,12 +396,7 @@ class MainWindow(QMainWindow):
         query = query_row.path
         items = [Item(query_row, is_query=True)] + [Item(row, score=score) for row, score in hits]
         search = Search(query, items)
-        if self._search_again and self._history:
-            self._history[self._history_pos] = search
-        else:
-            del self._history[self._history_pos + 1 :]
-            self._history.append(search)
-            self._history_pos = len(self._history) - 1
+        self.history.add(search, replace=self._search_again)
         self._show_search(search)
         self.status_label.setText(f"{len(hits)} photos like {os.path.basename(query)}")
 
@@ -419,32 +407,34 @@ class MainWindow(QMainWindow):
         self.pages.setCurrentIndex(2)
         self.results_grid.scrollToTop()
         self.act_back.setEnabled(True)
-        self.act_forward.setEnabled(self._history_pos < len(self._history) - 1)
+        self.act_forward.setEnabled(self.history.can_go_forward())
 
     def go_back(self) -> None:
-        if self.pages.currentIndex() == 2 and self._history_pos > 0:
-            self._history_pos -= 1
-            self._show_search(self._history[self._history_pos])
+        if self.pages.currentIndex() == 2 and self.history.can_go_back():
+            self._show_search(self.history.back())
         elif self.pages.currentIndex() == 2:
             self.show_library()
 
     def go_forward(self) -> None:
-        if self.pages.currentIndex() != 2 and self._history:
-            self._show_search(self._history[self._history_pos])
-        elif self._history_pos < len(self._history) - 1:
-            self._history_pos += 1
-            self._show_search(self._history[self._history_pos])
+        if self.pages.currentIndex() != 2 and self.history:
+            self._show_search(self.history.current)
+        elif self.history.can_go_forward():
+            self._show_search(self.history.forward())
+
+    def _search_again_on_screen(self) -> None:
+        """Re-run the search shown (k or backbone changed, or a result vanished), in place."""
+        if self.pages.currentIndex() == 2 and self.history:
+            self.find_similar(self.history.current.query, again=True)
 
     def show_library(self) -> None:
         self.pages.setCurrentIndex(1 if self.library_panel.roots or self.library_model.total() else 0)
-        self.act_forward.setEnabled(bool(self._history))
+        self.act_forward.setEnabled(bool(self.history))
         self.act_back.setEnabled(False)
 
     def _k_changed(self) -> None:
         self.settings.k = self.k_box.value()
         self.settings.save(self.data_dir)
-        if self.pages.currentIndex() == 2 and self._history:
-            self.find_similar(self._history[self._history_pos].query, again=True)
+        self._search_again_on_screen()
 
     def _model_chosen(self, _index: int) -> None:
         name = self.model_box.currentData()
@@ -469,8 +459,7 @@ class MainWindow(QMainWindow):
         self._start_workers()
         if waiting:
             self.indexer.enqueue(waiting)
-        if self.pages.currentIndex() == 2 and self._history:  # results on screen came from the old model
-            self.find_similar(self._history[self._history_pos].query, again=True)
+        self._search_again_on_screen()  # results on screen came from the old model
 
     # --- duplicates ------------------------------------------------------------------------------
 
@@ -560,14 +549,14 @@ class MainWindow(QMainWindow):
         gone = {m.path for g in self.dup_page.tree.groups for m in g.members} - live
         if gone:
             self.dup_page.tree.forget(gone)
-        if self._history and self.pages.currentIndex() == 2:
+        if self.history and self.pages.currentIndex() == 2:
             shown = [self.results_model.item(i) for i in range(self.results_model.rowCount())]
             query = next((it.photo for it in shown if it.is_query), None)
             if query is not None and query.id >= 0 and query.path not in live:  # a library photo, deleted meanwhile
                 self.show_library()
                 self.status_label.setText(f"{os.path.basename(query.path)} was deleted, so its search was closed.")
             elif any(not it.is_query and it.photo.path not in live for it in shown):
-                self.find_similar(self._history[self._history_pos].query, again=True)  # refill: still k results
+                self._search_again_on_screen()  # refill: still k results
 
     @Slot(object)
     def _index_finished(self, report) -> None:
