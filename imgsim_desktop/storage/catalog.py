@@ -55,6 +55,15 @@ class Catalog:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _chunks_in(self, sql: str, values: list, before: tuple = ()) -> Iterator[list[tuple]]:
+        """Rows of ``sql`` whose ``IN ({})`` takes ``values``, asked 500 at a time (SQLite caps the
+        number of parameters); ``before`` are the parameters ahead of the list. One lock per chunk,
+        so other threads get their turn during a long request."""
+        for start in range(0, len(values), 500):
+            part = values[start : start + 500]
+            with self._lock:
+                yield self._db.execute(sql.format(",".join("?" * len(part))), (*before, *part)).fetchall()
+
     def _one(self, sql: str, args: tuple = ()):
         row = self._db.execute(sql, args).fetchone()
         return row[0] if row else None
@@ -189,13 +198,7 @@ class Catalog:
                 last = rows[-1][0]
                 yield _unpack(rows)
             return
-        ids = list(ids)
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            with self._lock:
-                rows = self._db.execute(
-                    f"SELECT id, vector FROM embeddings WHERE id IN ({','.join('?' * len(part))}) ORDER BY id", part
-                ).fetchall()
+        for rows in self._chunks_in("SELECT id, vector FROM embeddings WHERE id IN ({}) ORDER BY id", list(ids)):
             if rows:
                 yield _unpack(rows)
 
@@ -209,18 +212,8 @@ class Catalog:
         return (row[0], np.frombuffer(row[1], dtype=np.float32), row[2], row[3]) if row else None
 
     def paths_for_vectors(self, ids: Iterable[int]) -> dict[int, str]:
-        ids = list(ids)
-        out: dict[int, str] = {}
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            with self._lock:
-                out.update(
-                    self._db.execute(
-                        f"SELECT e.id, f.path FROM embeddings e JOIN files f ON f.id = e.file_id WHERE e.id IN ({','.join('?' * len(part))})",
-                        part,
-                    ).fetchall()
-                )
-        return out
+        sql = "SELECT e.id, f.path FROM embeddings e JOIN files f ON f.id = e.file_id WHERE e.id IN ({})"
+        return {vid: path for rows in self._chunks_in(sql, list(ids)) for vid, path in rows}
 
     def photos(self, model: str | None = None) -> list[PhotoRow]:
         """Every readable photo (embedded with ``model`` when given), for the grid."""
@@ -250,17 +243,8 @@ class Catalog:
         return list(groups.values())
 
     def vector_ids_for_paths(self, model: str, paths: list[str]) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for start in range(0, len(paths), 500):
-            part = paths[start : start + 500]
-            with self._lock:
-                out.update(
-                    self._db.execute(
-                        f"SELECT f.path, e.id FROM files f JOIN embeddings e ON e.file_id = f.id WHERE e.model = ? AND f.path IN ({','.join('?' * len(part))})",
-                        (model, *part),
-                    ).fetchall()
-                )
-        return out
+        sql = "SELECT f.path, e.id FROM files f JOIN embeddings e ON e.file_id = f.id WHERE e.model = ? AND f.path IN ({})"
+        return {path: vid for rows in self._chunks_in(sql, list(paths), (model,)) for path, vid in rows}
 
     def photo(self, path: str) -> PhotoRow | None:
         with self._lock:
@@ -340,31 +324,14 @@ class Catalog:
 
     def files_with_sizes(self, sizes: Iterable[int]) -> list[ContentRecord]:
         """Catalogued files of these byte sizes: the only possible sources of a moved or copied file."""
-        sizes = sorted(set(sizes))
-        out: list[ContentRecord] = []
-        for start in range(0, len(sizes), 500):
-            part = sizes[start : start + 500]
-            with self._lock:
-                rows = self._db.execute(
-                    f"SELECT id, path, size, mtime_ns, fingerprint, error FROM files WHERE size IN ({','.join('?' * len(part))})", part
-                ).fetchall()
-            out += [ContentRecord(*r) for r in rows]
-        return out
+        sql = "SELECT id, path, size, mtime_ns, fingerprint, error FROM files WHERE size IN ({})"
+        return [ContentRecord(*r) for rows in self._chunks_in(sql, sorted(set(sizes))) for r in rows]
 
     def file_states(self, model: str, paths: Iterable[str]) -> dict[str, tuple[FileRecord, bool]]:
         """For catalogued ``paths``: the row and whether it has an embedding for ``model``."""
-        paths = list(paths)
-        out: dict[str, tuple[FileRecord, bool]] = {}
-        for start in range(0, len(paths), 500):
-            part = paths[start : start + 500]
-            with self._lock:
-                rows = self._db.execute(
-                    "SELECT f.id, f.path, f.size, f.mtime_ns, f.error, EXISTS (SELECT 1 FROM embeddings e WHERE e.file_id = f.id AND e.model = ?) "
-                    f"FROM files f WHERE f.path IN ({','.join('?' * len(part))})",
-                    (model, *part),
-                ).fetchall()
-            out.update((r[1], (FileRecord(*r[:5]), bool(r[5]))) for r in rows)
-        return out
+        sql = ("SELECT f.id, f.path, f.size, f.mtime_ns, f.error, EXISTS (SELECT 1 FROM embeddings e WHERE e.file_id = f.id AND e.model = ?) "
+               "FROM files f WHERE f.path IN ({})")  # fmt: skip
+        return {r[1]: (FileRecord(*r[:5]), bool(r[5])) for rows in self._chunks_in(sql, list(paths), (model,)) for r in rows}
 
     def paths_under(self, folder: str) -> list[str]:
         """Catalogued paths strictly inside ``folder``, by an index range scan (cheap for any size)."""
