@@ -4,9 +4,11 @@
 
 Generates 4000x3000 JPEGs (real photos upscaled, with sensor-like noise so they compress like
 camera files), then measures on the same cores:
-  decode-only     the decoding stage alone (same thread pool as the indexer)
+  decode-only     the decoding stage alone (same thread pool as the indexer), including what the app's
+                  decode stage also does: the duplicate check's local features (core.verify)
   inference-only  the ONNX session alone on pre-decoded pixels (same batch size)
-  pipeline        the real Indexer end to end into a fresh catalog (own process: its peak RSS)
+  pipeline        the real Indexer end to end into a fresh catalog (own process: its peak RSS),
+                  storing local features as the app does; and once without them, for their cost
 The ideal for a pipeline that shares the cores between both stages is 1 / (1/decode + 1/infer):
 every photo costs its decode time plus its inference time of the machine's capacity. Rounds are
 interleaved so drift on a shared machine hits all three alike. Prints one JSON object.
@@ -49,11 +51,17 @@ def make_photos(folder: Path, count: int, seed: int = 0) -> list[Path]:
 
 
 def decode_only(files: list[Path], prep, workers: int) -> float:
-    from imgsim_desktop.core.decode import load_for_model
+    from imgsim_desktop.core import verify
+    from imgsim_desktop.core.decode import for_model, model_min_side, open_photo
+
+    def stage(path: Path) -> None:
+        photo = open_photo(path, min_side=model_min_side(prep))
+        for_model(photo, prep)
+        verify.stored_form(photo.image, (photo.width, photo.height))
 
     start = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
-        for _ in pool.map(lambda p: load_for_model(p, prep), files):
+        for _ in pool.map(stage, files):
             pass
     return len(files) / (time.perf_counter() - start)
 
@@ -65,10 +73,10 @@ def inference_only(backbone, pixels: np.ndarray, batch: int) -> float:
     return len(pixels) / (time.perf_counter() - start)
 
 
-def pipeline_in_subprocess(folder: Path, model: str) -> dict:
+def pipeline_in_subprocess(folder: Path, model: str, features: bool = True) -> dict:
     with tempfile.TemporaryDirectory(prefix="imgsim-bench-data-") as data:
         out = subprocess.run(
-            [sys.executable, __file__, "--pipeline-child", str(folder), "--model", model, "--data", data],
+            [sys.executable, __file__, "--pipeline-child", str(folder), "--model", model, "--data", data] + ([] if features else ["--no-features"]),
             check=True,
             capture_output=True,
             text=True,
@@ -76,15 +84,16 @@ def pipeline_in_subprocess(folder: Path, model: str) -> dict:
     return json.loads(out.stdout)
 
 
-def pipeline_child(folder: str, model: str, data: str) -> None:
+def pipeline_child(folder: str, model: str, data: str, features: bool) -> None:
     from imgsim_desktop.core.backbones import Backbone, get_model
     from imgsim_desktop.core.indexer import Indexer
     from imgsim_desktop.storage.catalog import Catalog
+    from imgsim_desktop.storage.feature_cache import FeatureCache
 
     backbone = Backbone(get_model(model))
     backbone.embed(np.zeros((1, backbone.spec.preprocess.input_size, backbone.spec.preprocess.input_size, 3), np.uint8))  # warm-up
     with Catalog(Path(data) / "catalog.sqlite3") as catalog:
-        indexer = Indexer(catalog, backbone)
+        indexer = Indexer(catalog, backbone, features=FeatureCache.beside(catalog.path) if features else None)
         start = time.perf_counter()
         report = indexer.run([folder])
         seconds = time.perf_counter() - start
@@ -99,9 +108,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--pipeline-child", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--no-features", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pipeline_child:
-        pipeline_child(args.pipeline_child, args.model, args.data)
+        pipeline_child(args.pipeline_child, args.model, args.data, not args.no_features)
         return
 
     from imgsim_desktop.core.backbones import Backbone, default_threads, get_model
@@ -120,7 +130,7 @@ def main() -> None:
         batch = batch_size_for(backbone.provider)
         pixels = np.stack([load_for_model(f, spec.preprocess).pixels for f in files])
         inference_only(backbone, pixels[:batch], batch)  # warm-up
-        decode_rates, infer_rates, pipe_rates, rss = [], [], [], []
+        decode_rates, infer_rates, pipe_rates, plain_rates, rss = [], [], [], [], []
         for _ in range(args.rounds):
             decode_rates.append(decode_only(files, spec.preprocess, cores))
             infer_rates.append(inference_only(backbone, pixels, batch))
@@ -128,6 +138,8 @@ def main() -> None:
             assert child["indexed"] == len(files) and child["errors"] == 0, child
             pipe_rates.append(child["indexed"] / child["seconds"])
             rss.append(child["peak_rss_mb"])
+            plain = pipeline_in_subprocess(folder, args.model, features=False)
+            plain_rates.append(plain["indexed"] / plain["seconds"])
     ratios = [p / (1 / (1 / d + 1 / i)) for d, i, p in zip(decode_rates, infer_rates, pipe_rates, strict=True)]
     decode, infer, pipe = statistics.median(decode_rates), statistics.median(infer_rates), statistics.median(pipe_rates)
     ideal = 1 / (1 / decode + 1 / infer)
@@ -150,6 +162,8 @@ def main() -> None:
                 "pipeline_per_s": round(pipe, 2),
                 "ratio_to_ideal": round(ratio, 3),
                 "ratio_per_round": [round(r, 3) for r in ratios],
+                "pipeline_without_local_features_per_s": round(statistics.median(plain_rates), 2),
+                "local_features_throughput_cost": round(1 - statistics.median(p / q for p, q in zip(pipe_rates, plain_rates, strict=True)), 3),
                 "goal_ratio": 0.85,
                 "goal_met": ratio >= 0.85,
                 "indexing_peak_rss_mb": round(max(rss), 1),

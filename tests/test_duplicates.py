@@ -10,16 +10,17 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from conftest import copy_photos, rewind_catalog
+from conftest import PHOTOS, copy_photos, rewind_catalog
 from imgsim_desktop.core import neighbours, verify
-from imgsim_desktop.core.duplicates import FEATURE_CACHE, find_groups, pairs_to_verify
+from imgsim_desktop.core.decode import open_photo
+from imgsim_desktop.core.duplicates import find_groups, pairs_to_verify
 from imgsim_desktop.core.engine import Engine
 from imgsim_desktop.core.neighbours import neighbour_pairs
 from imgsim_desktop.core.progress import Cancelled, Progress
 from imgsim_desktop.core.search import AnnIndex
 from imgsim_desktop.storage.annoy_store import AnnoyStore
 from imgsim_desktop.storage.catalog import SCHEMA_VERSION, Catalog
-from imgsim_desktop.storage.feature_cache import FeatureCache
+from imgsim_desktop.storage.feature_cache import FEATURE_CACHE, FeatureCache
 
 # (The wallpapers' kde_* files of one group are byte-identical here, so crops are made by the test.)
 PATH_COPIES = ["kde_Path__640x480.jpg", "path_crop.jpg", "path_small.png", "path_brighter.jpg"]
@@ -161,30 +162,44 @@ def test_only_each_photos_most_alike_candidates_are_verified():
     assert pairs_to_verify(a, b, cos, floor=0.5, per_photo=9) == list(zip(a.tolist(), b.tolist()))
 
 
-def test_repeat_scan_reads_features_from_the_cache_and_reports_progress(tmp_path, data_dir, monkeypatch):
+def test_first_scan_after_indexing_decodes_nothing_and_reports_progress(tmp_path, data_dir, monkeypatch):
     lib = tmp_path / "lib"
     copy_photos(lib, EDITED + ["scenes/aloeL.jpg", "scenes/aloeR.jpg"])
     make_copies(lib)
     with Engine(data_dir, device="cpu") as engine:
         engine.index([str(lib)])
+        assert len(list((data_dir / FEATURE_CACHE).rglob("*.bin"))) == len(list(lib.iterdir()))
+
+        def no_decoding(path):
+            raise AssertionError(f"decoded {path} again")
+
+        monkeypatch.setattr(verify, "features", no_decoding)  # the indexer made every photo's features
         reports = []
         first = find_groups(engine.searcher, progress=Progress(lambda done, total, what: reports.append((done, total, what))))
         assert any(g.tier == "duplicate" for g in first)
         for stage in ("finding candidate pairs", "checking possible duplicates"):
             done, total, _ = [r for r in reports if r[2] == stage][-1]
             assert done == total > 0, stage
-        assert list((data_dir / FEATURE_CACHE).rglob("*.bin"))
-
-        def no_decoding(path):
-            raise AssertionError(f"decoded {path} again")
-
-        monkeypatch.setattr(verify, "features", no_decoding)
         assert find_groups(engine.searcher) == first
         # An edited photo is a new key: decoded again, never served from the old entry.
         edited = lib / "path_brighter.jpg"
         os.utime(edited, ns=(edited.stat().st_atime_ns, edited.stat().st_mtime_ns + 10**9))
         with pytest.raises(AssertionError, match="path_brighter"):
             find_groups(engine.searcher)
+
+
+def test_features_made_while_indexing_are_the_scans_own(tmp_path):
+    """Same bytes whether the indexer made them from its decode or a scan from the file: otherwise
+    a borderline pair could be judged one way after indexing and another after an edit."""
+    big = tmp_path / "camera.jpg"  # large enough that the reduced (DCT-scaled) decode kicks in
+    with Image.open(PHOTOS / "scenes/aloeL.jpg") as im:
+        im.convert("RGB").resize((4000, 3000)).save(big, quality=90)
+    files = [big, *copy_photos(tmp_path, ["aib/3.jpg", "scenes/ela_original.jpg"])]
+    make_copies(tmp_path)  # PNG and small JPEG copies too
+    files += [tmp_path / "path_small.png", tmp_path / "kde_Path__640x480.jpg"]
+    for path in files:
+        photo = open_photo(path, min_side=verify.DECODE_MIN_SIDE)
+        assert verify.stored_form(photo.image, (photo.width, photo.height)) == verify.to_bytes(verify.features(path)), path.name
 
 
 def test_cached_features_give_the_same_evidence(tmp_path):

@@ -52,7 +52,7 @@ def test_index_reports_counts_and_per_file_errors_then_is_incremental(library, d
         def must_not_decode(*_a, **_k):
             raise AssertionError("an unchanged file was decoded again")
 
-        monkeypatch.setattr(indexer_mod, "load_for_model", must_not_decode)
+        monkeypatch.setattr(indexer_mod, "open_photo", must_not_decode)
         second = engine.index([str(library)])
         assert (second.indexed, second.skipped, second.errors) == (0, len(SAMPLE) + 3, [])
         monkeypatch.undo()

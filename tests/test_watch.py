@@ -84,7 +84,7 @@ def forbid_decoding(monkeypatch) -> None:
     def must_not_decode(path, *_a, **_k):
         raise AssertionError(f"{path} was decoded again")
 
-    monkeypatch.setattr(indexer_mod, "load_for_model", must_not_decode)
+    monkeypatch.setattr(indexer_mod, "open_photo", must_not_decode)
 
 
 def test_create_modify_move_delete_are_followed_by_search(watch, engine, library, monkeypatch):
@@ -187,13 +187,13 @@ def test_too_many_folders_for_the_limit_polls_from_the_start(watch, monkeypatch)
 def record_decodes(monkeypatch) -> list[str]:
     """From now on, the names of the files the indexer decodes, in order."""
     names: list[str] = []
-    real = indexer_mod.load_for_model
+    real = indexer_mod.open_photo
 
-    def recording(path, prep):
+    def recording(path, min_side=None):
         names.append(Path(path).name)
-        return real(path, prep)
+        return real(path, min_side)
 
-    monkeypatch.setattr(indexer_mod, "load_for_model", recording)
+    monkeypatch.setattr(indexer_mod, "open_photo", recording)
     return names
 
 

@@ -205,10 +205,23 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+# The duplicate check's local features (core.verify) need photos at least this large. Decodes for a
+# model keep at least this too, so the indexer makes both from one decode, and a photo's embedding
+# is the same whichever path decoded it (indexing, or a query by file).
+LOCAL_FEATURES_MIN_SIDE = 320
+
+
+def model_min_side(prep: Preprocess) -> int:
+    """The shorter side a reduced decode keeps for this model's input (and the local features)."""
+    return max(LOCAL_FEATURES_MIN_SIDE, prep.resize if prep.resize_mode == "shorter_side_center_crop" else prep.input_size)
+
+
 def load_for_model(path: str | os.PathLike, prep: Preprocess) -> Decoded:
     """Decode a file to the square RGB array a backbone takes (resize + crop in one resample)."""
-    min_side = prep.resize if prep.resize_mode == "shorter_side_center_crop" else prep.input_size
-    photo = open_photo(path, min_side=min_side)
+    return for_model(open_photo(path, min_side=model_min_side(prep)), prep)
+
+
+def for_model(photo: Photo, prep: Preprocess) -> Decoded:
     return Decoded(model_pixels(photo.image, prep), photo.width, photo.height, photo.taken_at, photo.camera)
 
 

@@ -46,7 +46,6 @@ NEIGHBOURS = 8  # nearest neighbours looked at per photo: the candidate pairs
 # NEIGHBOURS checks per photo instead of at most this many.
 VERIFY_PER_PHOTO = 3
 VERIFY_THREADS = max(1, min(4, os.cpu_count() or 1))
-FEATURE_CACHE = "verify-features"  # folder next to the catalog
 
 
 @dataclass(frozen=True)
@@ -172,7 +171,7 @@ def find_groups(
         path_of.update(catalog.paths_for_vectors(set(a.tolist()) | set(b.tolist())))
         todo = pairs_to_verify(a, b, cos, limits.duplicate_cosine)
         todo = [(x, y) for x, y in todo if x in path_of and y in path_of]
-        disk = FeatureCache(catalog.path.parent / FEATURE_CACHE)
+        disk = FeatureCache.beside(catalog.path)
         disk.prune()  # bounded: features of photos long gone or long unscanned make room
         verifier = Verifier(disk=disk)
         bad = _verify_into(dupes, todo, verifier, limits, path_of, progress, on_error)

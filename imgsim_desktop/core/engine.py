@@ -11,6 +11,7 @@ from imgsim_desktop.core.indexer import Indexer, IndexReport
 from imgsim_desktop.core.progress import Progress
 from imgsim_desktop.core.search import Result, Searcher
 from imgsim_desktop.storage.catalog import Catalog
+from imgsim_desktop.storage.feature_cache import FeatureCache
 
 CATALOG_NAME = "catalog.sqlite3"
 
@@ -47,8 +48,12 @@ class Engine:
             self._searcher = Searcher(self.catalog, self.index_dir, self.backbone)
         return self._searcher
 
+    def indexer(self, **options) -> Indexer:
+        """An Indexer for this library that also stores each photo's duplicate-check features."""
+        return Indexer(self.catalog, self.backbone, features=FeatureCache.beside(self.catalog.path), **options)
+
     def index(self, folders: list[str], progress: Progress | None = None, rebuild: bool = True) -> IndexReport:
-        report = Indexer(self.catalog, self.backbone).run(folders, progress)
+        report = self.indexer().run(folders, progress)
         if rebuild and not report.cancelled and not (progress and progress.cancelled):  # closing: the delta stays searchable
             self.searcher.refresh()
             if self.searcher.needs_rebuild():

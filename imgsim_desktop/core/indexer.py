@@ -3,6 +3,10 @@
 Decoding runs in threads because Pillow releases the GIL while decoding and resizing; the ONNX
 session releases it while running. The main thread keeps a bounded window of decode jobs ahead
 of the batch being embedded, so both stages stay busy without holding many images in memory.
+
+With a feature cache, the decode stage also makes each photo's duplicate-check features
+(core.verify) while the pixels are in memory: decoding a camera file is most of what a duplicates
+scan would otherwise spend per photo, and here it is already paid.
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from imgsim_desktop.core import verify
 from imgsim_desktop.core.backbones import Backbone, default_threads
-from imgsim_desktop.core.decode import Decoded, DecodeError, load_for_model
+from imgsim_desktop.core.decode import Decoded, DecodeError, for_model, model_min_side, open_photo
 from imgsim_desktop.core.fingerprint import fingerprint_or_none
 from imgsim_desktop.core.progress import Cancelled, Progress
 from imgsim_desktop.core.relink import relink_known_content
 from imgsim_desktop.core.scanner import FileStat, scan
 from imgsim_desktop.storage.catalog import Catalog, Embedded
+from imgsim_desktop.storage.feature_cache import FeatureCache
 
 # Small CPU batches keep the first/last batch short (less time with one stage idle) and cost no
 # throughput on 2-4 cores (bench/bench_indexing.py); a GPU wants bigger batches.
@@ -32,6 +38,15 @@ GPU_BATCH = 32
 
 def batch_size_for(provider: str) -> int:
     return GPU_BATCH if provider == "CUDA" else CPU_BATCH
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the decode stage hands the embed stage for one photo."""
+
+    decoded: Decoded
+    fingerprint: str | None
+    features: bytes | None  # verify.to_bytes form, when the indexer has a feature cache
 
 
 @dataclass
@@ -110,8 +125,10 @@ class Indexer:
         batch_size: int | None = None,
         decode_workers: int | None = None,
         retry_later: Callable[[FileStat], bool] | None = None,
+        features: FeatureCache | None = None,
     ) -> None:
         self.catalog = catalog
+        self.features = features
         self.backbone = backbone
         self.batch_size = batch_size or batch_size_for(backbone.provider)
         self.decode_workers = decode_workers or default_threads()
@@ -160,11 +177,17 @@ class Indexer:
             report.removed = self.catalog.remove_files(relinked.gone)
         self._embed_all(relinked.todo, report, progress, roots)
 
-    def _decode(self, f: FileStat) -> tuple[Decoded, str | None] | DecodeError:
+    def _decode(self, f: FileStat) -> Prepared | DecodeError:
+        prep = self.backbone.spec.preprocess
         try:
-            decoded = load_for_model(f.path, self.backbone.spec.preprocess)
+            photo = open_photo(f.path, min_side=model_min_side(prep))
+            local = None
+            # Features only from a decode exactly like the scan's own, so both make the same bytes
+            # (true for every shipped model); not again when stored already (another backbone).
+            if self.features is not None and model_min_side(prep) == verify.DECODE_MIN_SIDE and not self.features.has(f.path, f.size, f.mtime_ns, verify.FORMAT):
+                local = verify.stored_form(photo.image, (photo.width, photo.height))
             # Hashed here, in the pool, while the file is in the page cache: lets a later move keep its embedding.
-            return decoded, fingerprint_or_none(f.path, f.size)
+            return Prepared(for_model(photo, prep), fingerprint_or_none(f.path, f.size), local)
         except DecodeError as exc:
             return exc
         except Exception as exc:  # an unexpected decoder bug must not end the run either
@@ -174,7 +197,7 @@ class Indexer:
         total = len(todo)
         window = self.batch_size * 2 + self.decode_workers
         pending: deque[tuple[FileStat, Future]] = deque()
-        batch: list[tuple[FileStat, tuple[Decoded, str | None]]] = []
+        batch: list[tuple[FileStat, Prepared]] = []
         failed: list[Embedded] = []
         done = 0
         progress.report(0, total, "indexing", force=True)
@@ -212,14 +235,18 @@ class Indexer:
                     fut.cancel()
         progress.report(done, total, "done", force=True)
 
-    def _commit(self, batch: list[tuple[FileStat, tuple[Decoded, str | None]]], failed: list[Embedded], report: IndexReport, roots: list[str]) -> None:
+    def _commit(self, batch: list[tuple[FileStat, Prepared]], failed: list[Embedded], report: IndexReport, roots: list[str]) -> None:
         items = list(failed)
         if batch:
-            vectors = self.backbone.embed(np.stack([d.pixels for _, (d, _fp) in batch]))
+            vectors = self.backbone.embed(np.stack([p.decoded.pixels for _, p in batch]))
             items += [
-                Embedded(f.path, f.size, f.mtime_ns, vec, d.width, d.height, taken_at=d.taken_at, camera=d.camera)
-                for (f, (d, _fp)), vec in zip(batch, vectors)
+                Embedded(f.path, f.size, f.mtime_ns, vec, p.decoded.width, p.decoded.height, taken_at=p.decoded.taken_at, camera=p.decoded.camera)
+                for (f, p), vec in zip(batch, vectors)
             ]
         refused = self.catalog.store_batch(self.backbone.spec.name, items, roots)
-        self.catalog.set_fingerprints((f.path, f.size, f.mtime_ns, fp) for f, (_d, fp) in batch if fp and f.path not in refused)
+        self.catalog.set_fingerprints((f.path, f.size, f.mtime_ns, p.fingerprint) for f, p in batch if p.fingerprint and f.path not in refused)
+        if self.features is not None:
+            for f, p in batch:
+                if p.features is not None and f.path not in refused:
+                    self.features.put(f.path, f.size, f.mtime_ns, verify.FORMAT, p.features)
         report.indexed += sum(1 for f, _ in batch if f.path not in refused)

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from PIL import Image
 
-from imgsim_desktop.core.decode import DecodeError, open_image
+from imgsim_desktop.core.decode import LOCAL_FEATURES_MIN_SIDE, DecodeError, open_image
 
 # Photos are compared at this longer side: enough detail for pixel-accurate keypoints, small
 # enough that detection takes a few milliseconds.
@@ -110,9 +111,29 @@ class Evidence:
         return self.aligned >= min_aligned and self.moved_share <= max_moved_share
 
 
+# JPEGs are decoded at the smallest DCT scale whose shorter side keeps at least this much (half the
+# working size); the indexer decodes at this size too, so features made there are the same as here.
+DECODE_MIN_SIDE = LOCAL_FEATURES_MIN_SIDE
+
+
 def features(path: str | os.PathLike) -> Features:
     """ORB keypoints of a photo, decoded through decode.open_image (EXIF orientation, guards)."""
-    image, full = open_image(path, min_side=WORK_SIDE // 2)
+    image, full = open_image(path, min_side=DECODE_MIN_SIDE)
+    return features_of(image, full)
+
+
+def stored_form(image: Image.Image, full: tuple[int, int]) -> bytes | None:
+    """to_bytes(features_of(...)) for a photo the indexer already has in memory; None when OpenCV
+    refuses it (the scan will then try the file itself and report why)."""
+    try:
+        return to_bytes(features_of(image, full))
+    except cv2.error:
+        return None
+
+
+def features_of(image: Image.Image, full: tuple[int, int]) -> Features:
+    """ORB keypoints of a decoded photo (RGB, oriented, decoded at DECODE_MIN_SIDE or more);
+    ``full`` is its displayed size before any reduced decode."""
     w, h = image.size
     # Both sides of a pair at the same longer side (small photos enlarged too), so a rescaled copy
     # is compared at the original's scale and keypoint noise is about a pixel in either photo.

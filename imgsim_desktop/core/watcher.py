@@ -49,7 +49,7 @@ from watchdog.observers.polling import PollingObserver
 
 from imgsim_desktop.core.changes import resolve
 from imgsim_desktop.core.engine import Engine
-from imgsim_desktop.core.indexer import Indexer, IndexReport
+from imgsim_desktop.core.indexer import IndexReport
 from imgsim_desktop.core.pending import PendingChanges
 from imgsim_desktop.core.progress import Progress
 from imgsim_desktop.core.rebuilder import IndexRebuilder
@@ -180,7 +180,7 @@ class LibraryWatcher:
         self.pending = PendingChanges(settle_s)
         self.rebuilder = IndexRebuilder(engine.searcher, on_done=on_rebuild, on_error=on_error)
         self.mode: WatchMode | None = None
-        self._indexer = Indexer(engine.catalog, engine.backbone, retry_later=self._still_being_written)
+        self._indexer = engine.indexer(retry_later=self._still_being_written)
         self._sink = _EventSink(self.pending)
         self._observer: BaseObserver | None = None
         self._observer_lock = threading.Lock()

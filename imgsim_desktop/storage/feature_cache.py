@@ -16,13 +16,20 @@ from pathlib import Path
 
 from imgsim_desktop.storage.disk_cache import prune_lru
 
-DEFAULT_CAP_BYTES = 1536 * 1024**2  # ~40k photos' features; the least recently used go first
+FEATURE_CACHE = "verify-features"  # folder next to the catalog
+# The indexer stores every photo's features (~40 KB on disk) so the first duplicates scan need not
+# decode anything: this cap holds a 150k-photo library's; the least recently used go first.
+DEFAULT_CAP_BYTES = 6 * 1024**3
 
 
 class FeatureCache:
     def __init__(self, folder: str | os.PathLike, cap_bytes: int = DEFAULT_CAP_BYTES) -> None:
         self.folder = Path(folder)
         self.cap_bytes = cap_bytes
+
+    @classmethod
+    def beside(cls, catalog_path: str | os.PathLike) -> FeatureCache:
+        return cls(Path(catalog_path).parent / FEATURE_CACHE)
 
     def prune(self) -> int:
         """Keep the cache under its cap (a hit bumps an entry's time). Returns the bytes freed."""
@@ -31,6 +38,9 @@ class FeatureCache:
     def _file(self, path: str, size: int, mtime_ns: int, fmt: bytes) -> Path:
         key = hashlib.sha1(b"\0".join((os.fsencode(path), str(size).encode(), str(mtime_ns).encode(), fmt))).hexdigest()
         return self.folder / key[:2] / f"{key}.bin"
+
+    def has(self, path: str, size: int, mtime_ns: int, fmt: bytes) -> bool:
+        return self._file(path, size, mtime_ns, fmt).exists()
 
     def get(self, path: str, size: int, mtime_ns: int, fmt: bytes) -> bytes | None:
         entry = self._file(path, size, mtime_ns, fmt)
