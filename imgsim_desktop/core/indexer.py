@@ -152,6 +152,8 @@ class Indexer:
             self._update(work.todo, work.gone, folder_roots, report, progress)
         except Cancelled:
             report.cancelled = True
+        if self.features is not None and report.indexed:
+            self.features.prune()  # a library larger than the cap keeps its most recent photos' features
         report.seconds = time.perf_counter() - started
         return report
 
