@@ -216,15 +216,19 @@ def test_cached_features_give_the_same_evidence(tmp_path):
     assert cache.get(str(a), 10, 21, b"v1") is None and cache.get(str(a), 10, 20, b"v2") is None
 
 
-def test_quick_stage_only_accepts_clear_copies(tmp_path):
+def test_quick_stage_settles_only_clear_cases(tmp_path):
     make_copies(tmp_path)
-    (c, d) = copy_photos(tmp_path, ["scenes/aloeL.jpg", "scenes/aloeR.jpg"])
+    names = ["scenes/aloeL.jpg", "scenes/aloeR.jpg", "scenes/rubberwhale1.png", "scenes/rubberwhale2.png", "scenes/apple.jpg", "scenes/orange.jpg"]
+    stereo_l, stereo_r, frame1, frame2, apple, orange = (verify.features(p) for p in copy_photos(tmp_path, names))
     copy = [verify.features(tmp_path / n) for n in ("kde_Path__640x480.jpg", "path_small.png")]
-    other = [verify.features(p) for p in (c, d)]
     rule = (20, 0.085, 0.98)
     assert verify.decide(*copy, *rule) == (True, True)  # settled by A's strongest keypoints alone
-    assert verify.decide(*other, *rule) == (False, False)  # another shot: always the full check's verdict
-    assert verify.compare(*other).same_photo(*rule) is False
+    assert verify.decide(stereo_l, stereo_r, *rule) == (False, True)  # many points clearly displaced
+    assert verify.decide(apple, orange, *rule) == (False, True)  # nothing in common either way
+    # Consecutive video frames: barely moved, so only the full check may say no.
+    assert verify.decide(frame1, frame2, *rule) == (False, False)
+    for pair in ((stereo_l, stereo_r), (apple, orange), (frame1, frame2)):
+        assert verify.compare(*pair).same_photo(*rule) is False  # the full check agrees with each early "no"
 
 
 def test_first_and_repeat_scans_judge_a_pair_on_the_same_features(tmp_path):

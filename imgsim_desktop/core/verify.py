@@ -39,14 +39,22 @@ RATIO = 0.8  # Lowe's ratio test: keep a match only when clearly better than the
 TIGHT_PX = 2.5
 MOVED_FACTOR = 4.0
 MIN_MATCHES = 12
-# Matching is nearly all of a pair's cost (2 x 1000 x 1000 Hamming distances: ~10 ms; RANSAC
-# ~0.2 ms). A copy is usually plain from A's strongest keypoints alone (a sixth of the work): when
-# those already give a clear "same photo" the pair is settled; anything less clear is matched in
-# full, so only acceptances are ever made early, and only with margin (decide()).
+# Matching is nearly all of a pair's cost (2 x 1000 x 1000 Hamming distances: ~6 ms; RANSAC
+# ~0.1 ms). Most pairs are plain from A's strongest keypoints alone (a quarter of the work), and
+# only a clear answer, with margin, settles a pair there (decide()); anything less is matched in full.
 QUICK_KEYPOINTS = 250
 QUICK_MIN_ALIGNED = 40  # early acceptance needs at least this many aligned points ...
 QUICK_MOVED_FACTOR = 0.25  # ... and at most this share of the allowed moved share (0.5 let a
 # burst pair through at the default: rubberwhale, 3.4% moved among the strongest, 9.3% among all)
+# Early rejection, of another shot: at least this many points near the fitted transform, and over
+# this many times the allowed share of them displaced (true pairs of the labelled set: at most 1.1
+# times at the default; a stereo pair 3.5, a burst with motion 4.8) ...
+QUICK_REJECT_MIN_NEAR = 20
+QUICK_REJECT_MOVED_FACTOR = 2.0
+QUICK_REJECT_MIN_SHARE = 0.2  # and never below this share, however strict the setting
+# ... or of a different photo: fewer than MIN_MATCHES confident matches from either photo's
+# strongest keypoints (both ways, as a crop's own strongest points all lie inside the original;
+# labelled true pairs: at least 44 one way, different photos at most 8 either way).
 # Smooth photos (sky, fog, gradients) yield too few keypoints; those are compared as whole frames
 # instead: same aspect ratio and a near-perfect correlation of tiny greyscale versions.
 TEXTURELESS_KEYPOINTS = 300
@@ -196,12 +204,16 @@ def compare(a: Features, b: Features, first: int | None = None) -> Evidence:
 
 
 def decide(a: Features, b: Features, min_aligned: int, max_moved_share: float, min_correlation: float) -> tuple[bool, bool]:
-    """(same photo?, settled by the quick stage?). The quick stage only ever accepts, with margin;
-    every other pair gets the full evidence, so a rejection is always the full check's."""
+    """(same photo?, settled by the quick stage?). The quick stage settles only clear cases, with
+    margin both ways (constants above); every other pair gets the full evidence."""
     if min(len(a.points), len(b.points)) >= TEXTURELESS_KEYPOINTS and a.descriptors is not None and b.descriptors is not None:
         quick = compare(a, b, QUICK_KEYPOINTS)
         if quick.aligned >= max(min_aligned, QUICK_MIN_ALIGNED) and quick.moved_share <= QUICK_MOVED_FACTOR * max_moved_share:
             return True, True
+        if quick.aligned + quick.moved >= QUICK_REJECT_MIN_NEAR and quick.moved_share >= max(QUICK_REJECT_MOVED_FACTOR * max_moved_share, QUICK_REJECT_MIN_SHARE):
+            return False, True
+        if quick.matches < MIN_MATCHES and compare(b, a, QUICK_KEYPOINTS).matches < MIN_MATCHES:
+            return False, True
     return compare(a, b).same_photo(min_aligned, max_moved_share, min_correlation), False
 
 
