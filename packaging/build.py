@@ -7,7 +7,8 @@
 
 Steps: (1) a build venv with the app's dependencies, plain `onnxruntime` (CPU) instead of
 `onnxruntime-gpu`, PyInstaller, and Annoy compiled from source with portable flags (x86-64-v2,
-plus an x86-64-v3 build the bundle picks on AVX2 CPUs); (2) proof that each Annoy extension holds
+plus an x86-64-v3 build the bundle picks on AVX2 CPUs), and on Linux x86-64 OpenCV rebuilt from
+source with only the modules the app uses (~150 MB less); (2) proof that each Annoy extension holds
 no instructions beyond its level; (3) PyInstaller with
 packaging/imgsim-desktop.spec; (4) the bundle's size and its largest parts; (5) the built
 executable's --self-test, offscreen; (6) start-to-window time (--startup-probe, offscreen).
@@ -17,6 +18,7 @@ A summary goes to <dist>/build-report.json. Standard library only, so any Python
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -57,6 +59,24 @@ FAMILIES = {
     "VEX mnemonics (AVX/FMA)": (re.compile(r"^\s*[0-9a-f]+:\s+v(?!err|erw)[a-z0-9]+\s", re.M), "avx"),
 }
 ALLOWED = {"x86-64": set(), "x86-64-v2": set(), "x86-64-v3": {"avx"}, "x86-64-v4": {"avx", "avx512"}}
+
+# OpenCV's PyPI wheel weighs ~150 MB in a bundle: cv2 links FFmpeg, AV1/VPX codecs and OpenBLAS for
+# modules the app never loads. The duplicate check uses ORB, Hamming matching, an affine RANSAC and
+# resize (core, imgproc, features, geometry), so the bundle gets the *same release* built from its
+# PyPI source with only those modules, no codecs, video or LAPACK: a 25 MB cv2, 21 MB stripped.
+# calib, stereo and imgcodecs (with no codec libraries) ride along only because opencv-python's
+# build insists on typing stubs that name a few of their functions. SSE3 baseline with newer SIMD
+# picked at run time, as in OpenCV's own x86-64 wheels, less the AVX-512 variants.
+OPENCV = "opencv-python-headless"
+OPENCV_CMAKE_ARGS = [
+    "-DBUILD_LIST=core,imgproc,features,geometry,flann,calib,stereo,imgcodecs,python3",
+    "-DCPU_BASELINE=SSE3", "-DCPU_DISPATCH=SSE4_1,SSE4_2,AVX,FP16,AVX2",
+    *(f"-DWITH_{lib}=OFF" for lib in (
+        "EIGEN", "FFMPEG", "GSTREAMER", "LAPACK", "OPENBLAS", "IPP", "ITT", "OPENCL", "PNG", "JPEG", "TIFF", "WEBP",
+        "OPENJPEG", "JASPER", "OPENEXR", "AVIF", "V4L", "PROTOBUF",
+    )),
+    "-DBUILD_TESTS=OFF", "-DBUILD_PERF_TESTS=OFF", "-DBUILD_EXAMPLES=OFF", "-DBUILD_opencv_apps=OFF",
+]  # fmt: skip
 
 
 def log(msg: str) -> None:
@@ -112,6 +132,7 @@ def make_venv(venv: Path, march: str, fresh: bool) -> Path:
         "requirements": cpu_requirements(),
         "annoy": annoy_requirement(),
         "annoy_args": [annoy_env(m).get("ANNOY_COMPILER_ARGS") for m in (march, FAST_MARCH)],
+        "opencv_cmake_args": OPENCV_CMAKE_ARGS if linux_x86_64() else None,
     }
     stamp = venv / "imgsim-build-recipe.json"
     if not fresh and stamp.is_file() and json.loads(stamp.read_text()) == recipe:
@@ -135,8 +156,32 @@ def make_venv(venv: Path, march: str, fresh: bool) -> Path:
                 target.parent.mkdir()
                 target.write_bytes(wheel.read(member))
     run([py, "-m", "pip", "install", "--disable-pip-version-check", "-q", *recipe["requirements"]])
+    if linux_x86_64():
+        install_slim_opencv(py, venv.parent / "opencv-slim")
     stamp.write_text(json.dumps(recipe, indent=1))
     return py
+
+
+def installed_version(py: Path, dist: str) -> str:
+    code = f"import importlib.metadata as m; print(m.version({dist!r}))"
+    return subprocess.run([str(py), "-c", code], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def install_slim_opencv(py: Path, cache: Path) -> None:
+    """Replace the venv's OpenCV wheel with the same version built from source with only the modules
+    the app uses (OPENCV_CMAKE_ARGS). The wheel is kept in ``cache`` (~6 minutes to build on 2 cores)."""
+    version = installed_version(py, OPENCV)
+    key = hashlib.sha256(json.dumps([version, OPENCV_CMAKE_ARGS]).encode()).hexdigest()[:12]
+    folder = cache / f"{version}-{key}"
+    wheel = next(folder.glob("*.whl"), None)
+    if wheel is None:
+        env = dict(os.environ, ENABLE_HEADLESS="1", CMAKE_ARGS=" ".join(OPENCV_CMAKE_ARGS), CMAKE_BUILD_PARALLEL_LEVEL=str(os.cpu_count() or 2))
+        with tempfile.TemporaryDirectory() as tmp:
+            run([py, "-m", "pip", "wheel", "--disable-pip-version-check", "-q", "--no-deps", "--no-binary", OPENCV, "-w", tmp, f"{OPENCV}=={version}"], env=env)
+            folder.mkdir(parents=True, exist_ok=True)
+            built = next(Path(tmp).glob("*.whl"))
+            wheel = Path(shutil.copy2(built, folder / built.name))
+    run([py, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps", "--force-reinstall", wheel])
 
 
 def fast_annoy(venv: Path) -> Path | None:

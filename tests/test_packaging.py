@@ -18,14 +18,12 @@ import pytest
 
 from conftest import REPO
 
-# The issue's goals are 350 MB and 2 s. The bundle is 468 MB: OpenCV (158 MB with its FFmpeg and
-# OpenBLAS), the research tools' scipy + scikit-learn (~84 MB), numpy (43 MB), Qt (66 MB, ICU data
-# already cut to 8.6 MB) and ONNX Runtime (31 MB) remain (packaging/README.md). This ceiling only
-# catches regressions: a dependency or plugin set that suddenly grows, a trim that stopped working.
-# Lower it when the bundle shrinks; raise it deliberately, with the reason, when a dependency is added.
-SIZE_CEILING_MB = 480
-STARTUP_GOAL_S = 2.0
 LINUX_X86_64 = sys.platform.startswith("linux") and platform.machine() == "x86_64"
+# The issue's goals: a one-folder CPU build of at most 350 MB that starts to its window within 2 s.
+# Measured: 330 MB on Linux x86-64, where build.py compiles a slim OpenCV. A dependency or plugin that
+# grows, or a trim that stops working, fails here. Elsewhere OpenCV's wheel (~150 MB) ships as it is.
+SIZE_CEILING_MB = 350 if LINUX_X86_64 else 500
+STARTUP_GOAL_S = 2.0
 
 
 def _self_test(cmd: list[str], **env: str) -> subprocess.CompletedProcess:
@@ -83,6 +81,8 @@ def test_bundle_builds_passes_self_test_and_installs(tmp_path):
     # ICU data library, one real copy of the libgfortran numpy and scipy share.
     assert not list(internal.rglob("*Qt6Network*")) and not list(internal.rglob("libcrypto.so*")) and not list(internal.rglob("libssl.so*"))
     if LINUX_X86_64:
+        # OpenCV is build.py's own: no FFmpeg, codecs or OpenBLAS beside it.
+        assert not (internal / "opencv_python_headless.libs").exists() and not list(internal.rglob("libavcodec*"))
         assert all(p.stat().st_size < 10e6 for p in internal.glob("PySide6/Qt/lib/libicudata.so.*"))
         shared = [p for p in internal.glob("scipy.libs/libgfortran-*") if (internal / "numpy.libs" / p.name).exists()]
         assert shared and all(p.is_symlink() and p.resolve() == (internal / "numpy.libs" / p.name).resolve() for p in shared)
