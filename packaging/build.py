@@ -177,7 +177,9 @@ def install_slim_opencv(py: Path, cache: Path) -> None:
     if wheel is None:
         env = dict(os.environ, ENABLE_HEADLESS="1", CMAKE_ARGS=" ".join(OPENCV_CMAKE_ARGS), CMAKE_BUILD_PARALLEL_LEVEL=str(os.cpu_count() or 2))
         with tempfile.TemporaryDirectory() as tmp:
-            run([py, "-m", "pip", "wheel", "--disable-pip-version-check", "-q", "--no-deps", "--no-binary", OPENCV, "-w", tmp, f"{OPENCV}=={version}"], env=env)
+            # --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS, so it could hand back a build made with other flags.
+            no_cache = ["--no-cache-dir", "--no-binary", OPENCV]
+            run([py, "-m", "pip", "wheel", "--disable-pip-version-check", "-q", "--no-deps", *no_cache, "-w", tmp, f"{OPENCV}=={version}"], env=env)
             folder.mkdir(parents=True, exist_ok=True)
             built = next(Path(tmp).glob("*.whl"))
             wheel = Path(shutil.copy2(built, folder / built.name))
