@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
+import signal
 import sys
 import time
 
@@ -304,7 +306,12 @@ def cmd_watch(args) -> int:
         )
         watcher.start()
         try:
-            threading.Event().wait()  # until Ctrl+C; the watcher works on its own threads
+            # Until Ctrl+C; the watcher works on its own threads. In short waits: the kernel may
+            # deliver SIGINT to any thread (ONNX Runtime's, say), and a wait with no timeout would
+            # then never return to let Python raise KeyboardInterrupt here.
+            forever = threading.Event()
+            while not forever.wait(0.25):
+                pass
         except KeyboardInterrupt:
             emit("stopping", "stopping…")
         finally:
@@ -386,6 +393,8 @@ def _path(text: str):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID` prints every thread's stack: for a run that seems stuck
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     if getattr(args, "sensitivity", 0) is None:
         from imgsim_desktop.core.duplicates import DEFAULT_SENSITIVITY
 

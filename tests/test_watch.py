@@ -278,7 +278,13 @@ def test_cli_watch_prints_one_json_line_per_batch_and_stops_cleanly_on_ctrl_c(li
             changes = {k: changes.get(k, 0) + more[k] if k in ("indexed", "moved") else more[k] for k in more}
         assert changes["event"] == "changes" and (changes["indexed"], changes["moved"]) == (1, 1)
         proc.send_signal(signal.SIGINT)
-        rest, err = proc.communicate(timeout=20)
+        try:
+            rest, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)  # the CLI prints every thread's stack: say where it hangs
+            time.sleep(1)
+            proc.kill()
+            raise AssertionError(f"watch did not stop on Ctrl+C:\n{proc.communicate()[1][-8000:]}") from None
     finally:
         proc.kill()
     assert proc.returncode == 0, err
