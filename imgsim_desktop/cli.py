@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
 import json
 import os
@@ -394,7 +395,8 @@ def _path(text: str):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID` prints every thread's stack: for a run that seems stuck
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
+        with contextlib.suppress(OSError, ValueError):  # no real stderr (called in-process, as tests do)
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
     if getattr(args, "sensitivity", 0) is None:
         from imgsim_desktop.core.duplicates import DEFAULT_SENSITIVITY
 

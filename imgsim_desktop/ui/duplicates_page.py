@@ -160,9 +160,10 @@ class DuplicatesPage(QWidget):
         self.progress.setRange(0, max(total, 0))
         self.progress.setValue(done)
 
-    def _groups_ready(self, request: int, groups, rows) -> None:
+    def _groups_ready(self, request: int, groups, rows, roots: list[str]) -> None:
         if request != self._request:
             return
+        self.library_roots = roots
         self._set_scanning(False)
         self.tree.fill(groups, rows, self.settings.keeper_rules())
         self._select_first_group()

@@ -17,7 +17,7 @@ from imgsim_desktop.workers.lifecycle import WorkerController
 
 class _DuplicatesJob(QObject):
     progress = Signal(int, int, str)  # done, total, what
-    groups_ready = Signal(int, object, object)  # request, list[Group], {path: PhotoRow}
+    groups_ready = Signal(int, object, object, object)  # request, list[Group], {path: PhotoRow}, library roots
     scan_problem = Signal(str, str)  # path, reason: a file that could not be checked
     cleaned = Signal(object)  # CleanupResult
     undone = Signal(str, object)  # batch, [{path, error}]
@@ -43,13 +43,14 @@ class _DuplicatesJob(QObject):
             engine = self._get()
             groups = find_groups(engine.searcher, sensitivity, tiers, self.control, self.scan_problem.emit)
             rows = {m.path: row for g in groups for m in g.members if (row := engine.catalog.photo(m.path))}
+            roots = engine.catalog.roots()  # with the groups: a cleanup must know them, however fast the scan was
         except Cancelled:
             self.failed.emit(request, "Scan cancelled.")
             return
         except Exception as exc:  # shown on the page; the app keeps running
             self.failed.emit(request, f"The duplicates scan failed: {exc}")
             return
-        self.groups_ready.emit(request, groups, rows)
+        self.groups_ready.emit(request, groups, rows, roots)
 
     def cancel_scan(self) -> None:  # called from the GUI thread: Progress is thread-safe
         self.control.cancel()
@@ -91,7 +92,7 @@ class _DuplicatesJob(QObject):
 
 class DuplicatesController(WorkerController):
     progress = Signal(int, int, str)
-    groups_ready = Signal(int, object, object)
+    groups_ready = Signal(int, object, object, object)
     scan_problem = Signal(str, str)
     cleaned = Signal(object)
     undone = Signal(str, object)

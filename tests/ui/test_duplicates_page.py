@@ -106,6 +106,11 @@ def test_not_duplicates_is_remembered_across_scans(qtbot, library, data_dir):
 
 def test_move_cleanup_is_logged_and_undone(qtbot, library, data_dir, tmp_path, monkeypatch):
     win, page = _open_duplicates(qtbot, data_dir)
+    # A scan can finish before the window's photo list (and library folders) arrives: the scan
+    # brings the folders too, so the "inside your library" guard below never sees an empty list.
+    page.library_roots = []
+    page.scan_button.click()
+    qtbot.waitUntil(lambda: page.library_roots == [str(library)] and page.scan_button.isEnabled(), timeout=60_000)
     before = win.library_model.total()
     chosen = page.tree.visible_ticked()
     asked: list[str] = []
