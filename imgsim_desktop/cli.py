@@ -305,18 +305,21 @@ def cmd_watch(args) -> int:
             polling=args.poll is not None,
             poll_interval=args.poll or 10.0,
         )
+        # Until Ctrl+C, or SIGTERM (a service manager's stop; also the way to stop a `watch &`, whose
+        # shell ignores SIGINT for it). The watcher works on its own threads; the short waits let
+        # Python run the signal handlers.
+        stop = threading.Event()
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
         watcher.start()
         try:
-            # Until Ctrl+C; the watcher works on its own threads. In short waits: the kernel may
-            # deliver SIGINT to any thread (ONNX Runtime's, say), and a wait with no timeout would
-            # then never return to let Python raise KeyboardInterrupt here.
-            forever = threading.Event()
-            while not forever.wait(0.25):
+            while not stop.wait(0.25):
                 pass
         except KeyboardInterrupt:
-            emit("stopping", "stopping…")
+            pass
         finally:
+            emit("stopping", "stopping…")
             watcher.stop()
+            signal.signal(signal.SIGTERM, previous)
     emit("stopped", "stopped; anything changed from now on is caught up by the next start")
     return 0
 

@@ -263,9 +263,16 @@ def test_unmounted_library_folder_is_not_emptied_by_the_watcher(watch, engine, l
     assert len(engine.catalog.photos(engine.spec.name)) == len(START)
 
 
-def test_cli_watch_prints_one_json_line_per_batch_and_stops_cleanly_on_ctrl_c(library, data_dir):
+def _start_cli_watch(library: Path, data_dir: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "imgsim_desktop.cli", "watch", str(library), "--json", "--poll", "0.2", "--data-dir", str(data_dir)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # As from a terminal: Ctrl+C acts even when this test runs in a background job (whose shell
+    # ignores SIGINT, and children inherit that).
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_cli_watch_prints_one_json_line_per_batch_and_stops_cleanly(library, data_dir, stop_signal):
+    proc = _start_cli_watch(library, data_dir)
     try:
         lines = [json.loads(proc.stdout.readline()) for _ in range(2)]
         assert lines[0]["event"] == "mode" and lines[0]["mode"] == POLLING
@@ -277,14 +284,14 @@ def test_cli_watch_prints_one_json_line_per_batch_and_stops_cleanly_on_ctrl_c(li
             more = json.loads(proc.stdout.readline())
             changes = {k: changes.get(k, 0) + more[k] if k in ("indexed", "moved") else more[k] for k in more}
         assert changes["event"] == "changes" and (changes["indexed"], changes["moved"]) == (1, 1)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_signal)
         try:
             rest, err = proc.communicate(timeout=20)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGUSR1)  # the CLI prints every thread's stack: say where it hangs
             time.sleep(1)
             proc.kill()
-            raise AssertionError(f"watch did not stop on Ctrl+C:\n{proc.communicate()[1][-8000:]}") from None
+            raise AssertionError(f"watch did not stop on {stop_signal!r}:\n{proc.communicate()[1][-8000:]}") from None
     finally:
         proc.kill()
     assert proc.returncode == 0, err
