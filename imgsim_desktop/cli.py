@@ -272,7 +272,6 @@ def cmd_status(args) -> int:
 
 def cmd_watch(args) -> int:
     """Reconcile the folders, then keep the library current until Ctrl+C: one line per batch."""
-    import threading
 
     from imgsim_desktop.core.watcher import LibraryWatcher
 
@@ -306,21 +305,25 @@ def cmd_watch(args) -> int:
             poll_interval=args.poll or 10.0,
         )
         # Until Ctrl+C, or SIGTERM (a service manager's stop; also the way to stop a `watch &`, whose
-        # shell ignores SIGINT for it). The watcher works on its own threads; the short waits let
-        # Python run the signal handlers.
-        stop = threading.Event()
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        watcher.start()
+        # shell ignores SIGINT for it). The watcher works on its own threads. The handler only sets
+        # a flag: taking a lock there (Event.set) could deadlock with the interrupted main thread.
+        terminated: list[int] = []
+        previous = signal.signal(signal.SIGTERM, lambda signum, _frame: terminated.append(signum))
         try:
-            while not stop.wait(0.25):
-                pass
+            watcher.start()
+            while not terminated:
+                time.sleep(0.25)
         except KeyboardInterrupt:
             pass
         finally:
-            emit("stopping", "stopping…")
-            watcher.stop()
-            signal.signal(signal.SIGTERM, previous)
-    emit("stopped", "stopped; anything changed from now on is caught up by the next start")
+            try:
+                with contextlib.suppress(OSError):  # a closed pipe (`watch --json | jq`) must not skip the stop
+                    emit("stopping", "stopping…")
+            finally:
+                watcher.stop()
+                signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+    with contextlib.suppress(OSError):
+        emit("stopped", "stopped; anything changed from now on is caught up by the next start")
     return 0
 
 

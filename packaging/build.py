@@ -171,7 +171,7 @@ def install_slim_opencv(py: Path, cache: Path) -> None:
     """Replace the venv's OpenCV wheel with the same version built from source with only the modules
     the app uses (OPENCV_CMAKE_ARGS). The wheel is kept in ``cache`` (~6 minutes to build on 2 cores)."""
     version = installed_version(py, OPENCV)
-    key = hashlib.sha256(json.dumps([version, OPENCV_CMAKE_ARGS]).encode()).hexdigest()[:12]
+    key = hashlib.sha256(json.dumps([version, OPENCV_CMAKE_ARGS, sys.implementation.cache_tag]).encode()).hexdigest()[:12]
     folder = cache / f"{version}-{key}"
     wheel = next(folder.glob("*.whl"), None)
     if wheel is None:
@@ -182,7 +182,9 @@ def install_slim_opencv(py: Path, cache: Path) -> None:
             run([py, "-m", "pip", "wheel", "--disable-pip-version-check", "-q", "--no-deps", *no_cache, "-w", tmp, f"{OPENCV}=={version}"], env=env)
             folder.mkdir(parents=True, exist_ok=True)
             built = next(Path(tmp).glob("*.whl"))
-            wheel = Path(shutil.copy2(built, folder / built.name))
+            partial = folder / (built.name + ".partial")  # an interrupted copy is never taken for a wheel
+            shutil.copy2(built, partial)
+            wheel = partial.replace(folder / built.name)
     run([py, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps", "--force-reinstall", wheel])
 
 

@@ -224,9 +224,18 @@ def test_quick_stage_settles_only_clear_cases(tmp_path):
     rule = (20, 0.085, 0.98)
     assert verify.decide(*copy, *rule) == (True, True)  # settled by A's strongest keypoints alone
     assert verify.decide(stereo_l, stereo_r, *rule) == (False, True)  # many points clearly displaced
-    assert verify.decide(apple, orange, *rule) == (False, True)  # nothing in common either way
-    # Consecutive video frames: barely moved, so only the full check may say no.
+    # Consecutive video frames: barely moved, so only the full check may say no. Nor does having
+    # little in common with the strongest keypoints settle anything (an off-centre crop has that too).
     assert verify.decide(frame1, frame2, *rule) == (False, False)
+    assert verify.decide(apple, orange, *rule) == (False, False)
+    with Image.open(PHOTOS / "wallpapers/kde_Path__1920x1080.jpg") as im:
+        photo = im.convert("RGB")
+    w, h = photo.size
+    photo.crop((int(w * 0.4), int(h * 0.4), w, h)).save(tmp_path / "corner.jpg", quality=85)  # 60 % bottom-right
+    original, corner = verify.features(PHOTOS / "wallpapers/kde_Path__1920x1080.jpg"), verify.features(tmp_path / "corner.jpg")
+    for x, y in ((original, corner), (corner, original)):  # no early "no" where the full check says yes
+        assert verify.decide(x, y, *rule)[0] == verify.compare(x, y).same_photo(*rule)
+    assert verify.decide(corner, original, *rule)[0]
     for pair in ((stereo_l, stereo_r), (apple, orange), (frame1, frame2)):
         assert verify.compare(*pair).same_photo(*rule) is False  # the full check agrees with each early "no"
 

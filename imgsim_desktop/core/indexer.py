@@ -152,7 +152,7 @@ class Indexer:
             self._update(work.todo, work.gone, folder_roots, report, progress)
         except Cancelled:
             report.cancelled = True
-        if self.features is not None and report.indexed:
+        if self.features is not None and report.indexed and not report.cancelled:
             self.features.prune()  # a library larger than the cap keeps its most recent photos' features
         report.seconds = time.perf_counter() - started
         return report
@@ -186,14 +186,24 @@ class Indexer:
             local = None
             # Features only from a decode exactly like the scan's own, so both make the same bytes
             # (true for every shipped model); not again when stored already (another backbone).
-            if self.features is not None and model_min_side(prep) == verify.DECODE_MIN_SIDE and not self.features.has(f.path, f.size, f.mtime_ns, verify.FORMAT):
-                local = verify.stored_form(photo.image, (photo.width, photo.height))
+            if self.features is not None and model_min_side(prep) == verify.DECODE_MIN_SIDE:
+                local = self._local_features(f, photo)
             # Hashed here, in the pool, while the file is in the page cache: lets a later move keep its embedding.
             return Prepared(for_model(photo, prep), fingerprint_or_none(f.path, f.size), local)
         except DecodeError as exc:
             return exc
         except Exception as exc:  # an unexpected decoder bug must not end the run either
             return DecodeError(f"unexpected decoder failure: {type(exc).__name__}: {exc}")
+
+    def _local_features(self, f: FileStat, photo) -> bytes | None:
+        """The duplicate check's features, unless stored already; any failure here only means the
+        scan makes them itself later, never that the photo goes unindexed."""
+        try:
+            if self.features.has(f.path, f.size, f.mtime_ns, verify.FORMAT):
+                return None
+            return verify.stored_form(photo.image, (photo.width, photo.height))
+        except Exception:  # e.g. MemoryError on a huge image, an unreadable cache folder
+            return None
 
     def _embed_all(self, todo: list[FileStat], report: IndexReport, progress: Progress, roots: list[str]) -> None:
         total = len(todo)

@@ -52,9 +52,8 @@ QUICK_MOVED_FACTOR = 0.25  # ... and at most this share of the allowed moved sha
 QUICK_REJECT_MIN_NEAR = 20
 QUICK_REJECT_MOVED_FACTOR = 2.0
 QUICK_REJECT_MIN_SHARE = 0.2  # and never below this share, however strict the setting
-# ... or of a different photo: fewer than MIN_MATCHES confident matches from either photo's
-# strongest keypoints (both ways, as a crop's own strongest points all lie inside the original;
-# labelled true pairs: at least 44 one way, different photos at most 8 either way).
+# (Few quick matches are no evidence of a different photo: an off-centre crop, enlarged to the
+# working size, matches the original's strongest points poorly both ways and fully in the full check.)
 # Smooth photos (sky, fog, gradients) yield too few keypoints; those are compared as whole frames
 # instead: same aspect ratio and a near-perfect correlation of tiny greyscale versions.
 TEXTURELESS_KEYPOINTS = 300
@@ -211,8 +210,6 @@ def decide(a: Features, b: Features, min_aligned: int, max_moved_share: float, m
         if quick.aligned >= max(min_aligned, QUICK_MIN_ALIGNED) and quick.moved_share <= QUICK_MOVED_FACTOR * max_moved_share:
             return True, True
         if quick.aligned + quick.moved >= QUICK_REJECT_MIN_NEAR and quick.moved_share >= max(QUICK_REJECT_MOVED_FACTOR * max_moved_share, QUICK_REJECT_MIN_SHARE):
-            return False, True
-        if quick.matches < MIN_MATCHES and compare(b, a, QUICK_KEYPOINTS).matches < MIN_MATCHES:
             return False, True
     return compare(a, b).same_photo(min_aligned, max_moved_share, min_correlation), False
 

@@ -22,7 +22,10 @@ def prune_lru(folder: Path, cap_bytes: int) -> int:
         try:
             with os.scandir(sub) as it:
                 for e in it:
-                    st = e.stat()
+                    try:
+                        st = e.stat()
+                    except OSError:
+                        continue  # renamed or removed by a writer meanwhile
                     stray = e.name.endswith(".tmp") and now - st.st_mtime > STRAY_AFTER_S
                     entries.append((stray, st.st_mtime, st.st_size, e.path))
         except OSError:
