@@ -1,8 +1,8 @@
 """Indexing throughput on phone-size photos, against the ideal measured in the same run.
 
-    python bench/bench_indexing.py [--photos 48] [--model efficientnet-lite0] [--rounds 2]
+    python bench/bench_indexing.py [--photos 48] [--model efficientnet-lite0] [--rounds 2] [--size 12mp|8mp|16x9]
 
-Generates 4000x3000 JPEGs (real photos upscaled, with sensor-like noise so they compress like
+Generates phone-size JPEGs (--size: 4000x3000 by default; real photos upscaled, with sensor-like noise so they compress like
 camera files), then measures on the same cores:
   decode-only     the decoding stage alone (same thread pool as the indexer), including what the app's
                   decode stage also does: the duplicate check's local features (core.verify)
@@ -35,14 +35,19 @@ REPO = Path(__file__).resolve().parent.parent
 SOURCE_PHOTOS = REPO.parent / "shared" / "photos" / "aib"
 
 
-def make_photos(folder: Path, count: int, seed: int = 0) -> list[Path]:
+# Phone and camera shapes: 12 MP 4:3, 8 MP 4:3 and 12 MP 16:9 decode at different DCT scales
+# (core/decode.py keeps a 320 px shorter side), so each costs differently.
+SIZES = {"12mp": (4000, 3000), "8mp": (3264, 2448), "16x9": (4000, 2252)}
+
+
+def make_photos(folder: Path, count: int, seed: int = 0, size: tuple[int, int] = SIZES["12mp"]) -> list[Path]:
     rng = np.random.default_rng(seed)
     sources = sorted(SOURCE_PHOTOS.glob("*.jpg"))
     out = []
     for i in range(count):
-        src = Image.open(sources[i % len(sources)]).convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC)
+        src = Image.open(sources[i % len(sources)]).convert("RGB").resize(size, Image.Resampling.BICUBIC)
         arr = np.asarray(src, dtype=np.int16)
-        noise = rng.normal(0, 6, size=(3000, 4000, 1)).astype(np.int16)  # luminance grain, like a phone sensor
+        noise = rng.normal(0, 6, size=(size[1], size[0], 1)).astype(np.int16)  # luminance grain, like a phone sensor
         arr = np.clip(arr + noise, 0, 255).astype(np.uint8)
         path = folder / f"IMG_{i:04d}.jpg"
         Image.fromarray(arr).save(path, quality=92)
@@ -106,6 +111,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=48)
     parser.add_argument("--model", default="efficientnet-lite0")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--size", choices=sorted(SIZES), default="12mp", help="photo shape: 12mp 4000x3000, 8mp 3264x2448, 16x9 4000x2252")
     parser.add_argument("--pipeline-child", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--no-features", action="store_true", help=argparse.SUPPRESS)
@@ -123,7 +129,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="imgsim-bench-photos-") as tmp:
         folder = Path(tmp)
         t0 = time.perf_counter()
-        files = make_photos(folder, args.photos)
+        files = make_photos(folder, args.photos, size=SIZES[args.size])
         generate_s = time.perf_counter() - t0
         mean_mb = statistics.mean(f.stat().st_size for f in files) / 1e6
         backbone = Backbone(spec)
@@ -152,7 +158,7 @@ def main() -> None:
                 "provider": backbone.provider,
                 "cores": cores,
                 "photos": len(files),
-                "photo_size": "4000x3000",
+                "photo_size": "x".join(map(str, SIZES[args.size])),
                 "mean_file_mb": round(mean_mb, 2),
                 "generate_s": round(generate_s, 1),
                 "rounds": args.rounds,
