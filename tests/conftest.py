@@ -6,6 +6,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,31 @@ def rewind_catalog(path: Path, version: int, *statements: str) -> None:
     db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
     db.commit()
     db.close()
+
+
+@pytest.fixture
+def wait_part_way(monkeypatch):
+    """``wait_part_way(qtbot, win, start)``: run ``start()`` and return once the window's indexer
+    has reported some but not all photos done, with the status bar's progress showing.
+
+    The test photos are small: a fast machine indexes a hundred in well under a second, quicker
+    than the 4 Hz progress reports, and a poll of the progress bar can miss such a run (it did in
+    CI). So each decode is slowed to make the run last seconds, and the test listens to the
+    progress signal itself."""
+    from imgsim_desktop.core.indexer import Indexer
+
+    decode = Indexer._decode
+
+    def slow_decode(self, f):
+        time.sleep(0.03)
+        return decode(self, f)
+
+    monkeypatch.setattr(Indexer, "_decode", slow_decode)
+
+    def wait(qtbot, win, start) -> None:
+        part_way: list[int] = []
+        win.indexer.progress.connect(lambda done, total, *_: part_way.append(done) if 0 < done < total else None)
+        start()
+        qtbot.waitUntil(lambda: bool(part_way) and win.progress.isVisible(), timeout=30_000)
+
+    return wait

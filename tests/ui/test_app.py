@@ -32,16 +32,15 @@ def _wait_indexed(qtbot, win, timeout=60_000):
     qtbot.waitUntil(lambda: win.library_model.total() == expected, timeout=timeout)
 
 
-def _window_indexing_200_photos(qtbot, tmp_path, data_dir) -> MainWindow:
-    """A window a little way into indexing 200 photos (a few seconds of work on 2 cores)."""
+def _window_indexing_200_photos(qtbot, tmp_path, data_dir, wait_part_way) -> MainWindow:
+    """A window part-way into indexing 200 photos."""
     lib = tmp_path / "many"
     for part in ("a", "b"):
         copy_photos(lib / part, [f"aib/{i}.jpg" for i in range(100)])
     win = MainWindow(data_dir=str(data_dir))
     qtbot.addWidget(win)
     win.show()
-    win.add_folder_path(str(lib))
-    qtbot.waitUntil(lambda: win.progress.isVisible() and win.progress.value() > 0, timeout=30_000)
+    wait_part_way(qtbot, win, lambda: win.add_folder_path(str(lib)))
     return win
 
 
@@ -83,8 +82,8 @@ def test_add_folder_index_then_find_similar_puts_near_duplicates_first(window, q
     assert window.results_model.item(0).photo.path == query
 
 
-def test_cancel_stops_indexing_and_reopening_resumes(qtbot, tmp_path, data_dir):
-    win = _window_indexing_200_photos(qtbot, tmp_path, data_dir)
+def test_cancel_stops_indexing_and_reopening_resumes(qtbot, tmp_path, data_dir, wait_part_way):
+    win = _window_indexing_200_photos(qtbot, tmp_path, data_dir, wait_part_way)
     win.cancel_button.click()
     _wait_indexed(qtbot, win)
     assert win.status_label.text().startswith("Indexing cancelled")
@@ -206,8 +205,8 @@ def test_painting_tiles_does_not_leak_references_to_none(qtbot):
     assert sys.getrefcount(None) >= before - 200
 
 
-def test_switching_backbone_mid_indexing_restarts_cleanly(qtbot, tmp_path, data_dir):
-    win = _window_indexing_200_photos(qtbot, tmp_path, data_dir)
+def test_switching_backbone_mid_indexing_restarts_cleanly(qtbot, tmp_path, data_dir, wait_part_way):
+    win = _window_indexing_200_photos(qtbot, tmp_path, data_dir, wait_part_way)
     later = tmp_path / "added later"
     copy_photos(later, ["labelled/dog.jpg", "labelled/cat.jpg"])
     win.add_folder_path(str(later))  # queued behind the running folder: not a library root yet

@@ -32,15 +32,13 @@ def _catalog_state(data_dir) -> tuple[list[str], set[str]]:
         return catalog.roots(), {p.path for p in catalog.photos()}
 
 
-def test_removing_running_and_queued_folders_leaves_nothing_behind(qtbot, tmp_path, data_dir):
+def test_removing_running_and_queued_folders_leaves_nothing_behind(qtbot, tmp_path, data_dir, wait_part_way):
     big, dropped, kept = tmp_path / "big", tmp_path / "dropped", tmp_path / "kept"
     copy_photos(big, [f"aib/{i}.jpg" for i in range(100)])
     copy_photos(dropped, ["labelled/dog.jpg", "labelled/cat.jpg"])
     copy_photos(kept, ["labelled/pelican.jpg", "scenes/fruits.jpg", "aib/3.jpg"])
     win = _open_window(qtbot, data_dir)
-    for folder in (big, dropped, kept):
-        win.add_folder_path(str(folder))
-    qtbot.waitUntil(lambda: win.progress.isVisible() and win.progress.value() > 0, timeout=30_000)
+    wait_part_way(qtbot, win, lambda: [win.add_folder_path(str(folder)) for folder in (big, dropped, kept)])
 
     win.remove_folder_path(str(dropped))  # still waiting in the queue
     win.remove_folder_path(str(big))  # being indexed right now
@@ -52,13 +50,12 @@ def test_removing_running_and_queued_folders_leaves_nothing_behind(qtbot, tmp_pa
     assert {Path(p).parent for p in photos} == {kept}  # no orphans of the removed folders
 
 
-def test_excluding_a_subfolder_mid_run_indexes_the_rest(qtbot, tmp_path, data_dir):
+def test_excluding_a_subfolder_mid_run_indexes_the_rest(qtbot, tmp_path, data_dir, wait_part_way):
     lib = tmp_path / "lib"
     copy_photos(lib / "a", [f"aib/{i}.jpg" for i in range(60)])
     copy_photos(lib / "b", [f"aib/{i}.jpg" for i in range(60, 100)])
     win = _open_window(qtbot, data_dir)
-    win.add_folder_path(str(lib))
-    qtbot.waitUntil(lambda: win.progress.isVisible() and win.progress.value() > 0, timeout=30_000)
+    wait_part_way(qtbot, win, lambda: win.add_folder_path(str(lib)))
     win.exclude_folder_path(str(lib / "b"))
     # The run stops, the exclusion lands, the folder is indexed again without b/.
     qtbot.waitUntil(lambda: win.last_report is not None and not win.indexer.busy, timeout=60_000)
