@@ -164,23 +164,28 @@ def _whole_frame(a: Features, b: Features, matches: int) -> Evidence:
     return Evidence(matches, 0, 0, 1.0, correlation)
 
 
-def _matches(a: Features, b: Features, first: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Matches of A's ``first`` keypoints (all by default) with all of B's that pass the ratio test
-    against B, at most one per B point.
+def _nearest_two(a: Features, b: Features, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Hamming distances to, and indices of, the two closest B keypoints for A's keypoints
+    ``start:stop``. batchDistance returns the k best as arrays: no DMatch object per feature, no
+    Python loop. This is nearly all of a pair's cost."""
+    return cv2.batchDistance(a.descriptors[start:stop], b.descriptors, cv2.CV_32S, normType=cv2.NORM_HAMMING, K=2)
 
-    The quick stage (``first`` given) also checks the way back: B's point must find that A point
-    closest among the same ``first``, a cheap check there. Over all of A the way back costs two
+
+def _matches(a: Features, b: Features, nearest_two: tuple[np.ndarray, np.ndarray], full: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Matches of A's first keypoints (as many as ``nearest_two`` has rows) with B's that pass the
+    ratio test against B, at most one per B point.
+
+    The quick stage (not ``full``) also checks the way back: B's point must find that A point
+    closest among the same first ones, a cheap check there. Over all of A the way back costs two
     thirds as much as the way there (40 % of a full check), so the full check keeps instead, of the
     A points that claim one B point, the closest: same verdicts on the labelled sets at the default
     setting and looser ones, a little more "moved" evidence at the strictest (see duplicates.thresholds)."""
-    da = a.descriptors[:first]
-    # batchDistance returns the k best as arrays: no DMatch object per feature, no Python loop.
-    distance, nearest = cv2.batchDistance(da, b.descriptors, cv2.CV_32S, normType=cv2.NORM_HAMMING, K=2)
+    distance, nearest = nearest_two
     confident = np.flatnonzero(distance[:, 0] < RATIO * distance[:, 1])
     best = nearest[confident, 0]
     if len(best) == 0:
         return a.points[:0], b.points[:0]
-    if first is None:
+    if full:
         by_point = np.lexsort((distance[confident, 0], best))  # per B point, closest claim first
         claimed = best[by_point]
         closest = np.ones(len(by_point), bool)
@@ -188,18 +193,22 @@ def _matches(a: Features, b: Features, first: int | None = None) -> tuple[np.nda
         ia = np.sort(confident[by_point[closest]])
     else:
         # Only the B points that were matched need the way back: far fewer rows than all of B.
-        _, back = cv2.batchDistance(b.descriptors[best], da, cv2.CV_32S, normType=cv2.NORM_HAMMING, K=1)
+        _, back = cv2.batchDistance(b.descriptors[best], a.descriptors[: len(distance)], cv2.CV_32S, normType=cv2.NORM_HAMMING, K=1)
         ia = confident[back[:, 0] == confident]
     return a.points[ia], b.points[nearest[ia, 0]]
 
 
 def compare(a: Features, b: Features, first: int | None = None) -> Evidence:
     """The geometric evidence; ``first`` matches only A's strongest keypoints (see decide())."""
-    textureless = min(len(a.points), len(b.points)) < TEXTURELESS_KEYPOINTS
     if a.descriptors is None or b.descriptors is None or len(a.points) < 2 or len(b.points) < 2:
         return _whole_frame(a, b, 0)
-    pa, pb = _matches(a, b, first)
+    return _evidence(a, b, _nearest_two(a, b, 0, first), full=first is None or first >= len(a.points))
+
+
+def _evidence(a: Features, b: Features, nearest_two: tuple[np.ndarray, np.ndarray], full: bool) -> Evidence:
+    pa, pb = _matches(a, b, nearest_two, full)
     if len(pa) < MIN_MATCHES:
+        textureless = min(len(a.points), len(b.points)) < TEXTURELESS_KEYPOINTS
         return _whole_frame(a, b, len(pa)) if textureless else Evidence(len(pa), 0, 0, 1.0)
     # A full affine map: crops, rescales (also to another aspect ratio) and rotations are all one.
     model, _ = cv2.estimateAffine2D(pa, pb, method=cv2.RANSAC, ransacReprojThreshold=2 * TIGHT_PX, maxIters=2000, confidence=0.995)
@@ -217,13 +226,18 @@ def compare(a: Features, b: Features, first: int | None = None) -> Evidence:
 
 def decide(a: Features, b: Features, min_aligned: int, max_moved_share: float, min_correlation: float) -> tuple[bool, bool]:
     """(same photo?, settled by the quick stage?). The quick stage settles only clear cases, with
-    margin both ways (constants above); every other pair gets the full evidence."""
+    margin both ways (constants above); every other pair gets the full evidence, whose matching
+    starts from the quick stage's rows rather than computing them again."""
     if min(len(a.points), len(b.points)) >= TEXTURELESS_KEYPOINTS and a.descriptors is not None and b.descriptors is not None:
-        quick = compare(a, b, QUICK_KEYPOINTS)
+        first = _nearest_two(a, b, 0, QUICK_KEYPOINTS)
+        quick = _evidence(a, b, first, full=False)
         if quick.aligned >= max(min_aligned, QUICK_MIN_ALIGNED) and quick.moved_share <= QUICK_MOVED_FACTOR * max_moved_share:
             return True, True
         if quick.aligned + quick.moved >= QUICK_REJECT_MIN_NEAR and quick.moved_share >= max(QUICK_REJECT_MOVED_FACTOR * max_moved_share, QUICK_REJECT_MIN_SHARE):
             return False, True
+        rest = _nearest_two(a, b, QUICK_KEYPOINTS)
+        both = tuple(np.concatenate(part) for part in zip(first, rest))
+        return _evidence(a, b, both, full=True).same_photo(min_aligned, max_moved_share, min_correlation), False
     return compare(a, b).same_photo(min_aligned, max_moved_share, min_correlation), False
 
 
