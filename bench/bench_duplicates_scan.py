@@ -1,12 +1,18 @@
 """Duplicates scan of a 100k-photo library from stored embeddings: how long, against a 60 s goal.
 
-    python bench/bench_duplicates_scan.py [--n 100000] [--dim 1280] [--reps 3] [--skip-candidates]
+    python bench/bench_duplicates_scan.py [--n 100000] [--dim 1280] [--reps 3] [--candidates-s S]
 
-A 100k library of real photos does not fit here, so the figure is put together from parts that are
-each measured, and the projection is labelled as one:
+100k real photos do not fit here. The scan is run end to end at --n on synthetic embeddings that
+carry real photos' features, and the parts are measured on real photos for a projection to other
+library mixes:
 
   candidates   find the candidate pairs at --n: synthetic clustered embeddings (bench_query's
                corpus plus 5% near-copies) in a real Catalog + AnnoyStore; no files needed.
+  end to end   find_groups at --n, every step as on a user's library, on a library made so that
+               about REALISTIC_SHARE of the photos have a candidate (SCALE_COMPOSITION: near-copies
+               and other shots of other photos, cluster mates below the duplicates floor), its
+               photos given the stored features of real ones (bench/scan_at_scale.py says which).
+               The share that results is measured and printed with the time.
   real         the labelled library of bench/duplicates_truth.py (every photo in shared/photos plus
                generated crops, rescales, recompressions, colour edits; the scenes/ bursts, stereo
                and video-frame pairs), indexed with the default backbone: how many pairs and files
@@ -48,7 +54,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import duplicates_truth  # noqa: E402
-from bench_query import Corpus, _sigma, _unit  # noqa: E402
+import scan_at_scale  # noqa: E402
+from bench_query import COS_ITEM_TO_CLUSTER, Corpus, _sigma, _unit  # noqa: E402
 
 from imgsim_desktop.core import verify  # noqa: E402
 from imgsim_desktop.core.duplicates import (  # noqa: E402
@@ -70,11 +77,16 @@ from imgsim_desktop.storage.feature_cache import FEATURE_CACHE, FeatureCache  # 
 GOAL_S = 60.0
 COPY_SHARE = 0.05
 COS_COPY = 0.95
+COS_BURST = 0.85  # another shot of the same scene: alike to the CNN, yet not the same photo
 PHONE_SIZE = (4000, 3000)
 RECALL_QUERIES = 500
 # A 'realistic' library for the projection: this share of photos has a duplicate or burst
 # neighbour to verify (an assumption, stated in the output; the pessimistic case is also given).
 REALISTIC_SHARE = 0.2
+# The end-to-end run at --n builds such a library: cluster mates less alike than the duplicates
+# floor, 4% near-copies and 6% other shots of another photo, so that about REALISTIC_SHARE of the
+# photos have a candidate (copy or burst and the photo it was made from); the share is measured.
+SCALE_COMPOSITION = {"item_cos": 0.75, "copy_share": 0.04, "burst_share": 0.06}
 
 
 class _Spec:
@@ -99,29 +111,44 @@ def _timed(fn):
     return out, time.perf_counter() - start
 
 
-def library_chunks(n: int, dim: int, seed: int):
-    """bench_query's corpus with COPY_SHARE of each chunk replaced by near-copies of other items."""
-    corpus = Corpus(n, dim, seed)
+def library_chunks(n: int, dim: int, seed: int, item_cos: float = COS_ITEM_TO_CLUSTER, copy_share: float = COPY_SHARE, burst_share: float = 0.0):
+    """bench_query's corpus (items at ``item_cos`` to their cluster's centre) with ``copy_share`` of
+    each chunk replaced by near-copies of other items and ``burst_share`` by other shots of them;
+    yields (ids, vectors, {copy id: id it copies}, {burst id: id it was shot after})."""
+    corpus = Corpus(n, dim, seed, item_cos)
     rng = np.random.default_rng((seed, 9))
     for c in range(corpus.n_chunks):
         ids, vecs = corpus.chunk(c)
-        copies = rng.choice(len(ids), size=int(COPY_SHARE * len(ids)), replace=False)
-        sources = rng.integers(len(ids), size=len(copies))
-        vecs[copies] = _unit(vecs[sources] + _sigma(COS_COPY, dim) * rng.standard_normal((len(copies), dim), dtype=np.float32))
-        yield ids, vecs
+        made = rng.choice(len(ids), size=int((copy_share + burst_share) * len(ids)), replace=False)
+        sources = rng.integers(len(ids), size=len(made))
+        copies = int(copy_share * len(ids))
+        near = np.where(np.arange(len(made)) < copies, _sigma(COS_COPY, dim), _sigma(COS_BURST, dim)).astype(np.float32)[:, None]
+        vecs[made] = _unit(vecs[sources] + near * rng.standard_normal((len(made), dim), dtype=np.float32))
+        pairs = list(zip(ids[made].tolist(), ids[sources].tolist()))
+        yield ids, vecs, dict(pairs[:copies]), dict(pairs[copies:])
 
 
-def candidate_pass(work: Path, n: int, dim: int, seed: int) -> dict:
-    """Stored embeddings -> the pairs the verification stage gets, at library size n."""
+def synthetic_library(work: Path, n: int, dim: int, seed: int, **composition):
+    """n synthetic embeddings (library_chunks) in a real Catalog + AnnoyStore, files named but not
+    written: returns (catalog, searcher, {copy: original}, {burst: first shot}) by photo number."""
     model = "bench-synthetic"
     catalog = Catalog(work / "catalog.sqlite3")
     searcher = Searcher(catalog, work / "indexes", _Backbone(model, dim))
-    for ids, vecs in library_chunks(n, dim, seed):
-        batch = [Embedded(f"/bench/photo{i:07d}.jpg", 1_000_000 + int(i), 0, vecs[j]) for j, i in enumerate(ids.tolist())]
+    copy_of: dict[int, int] = {}
+    burst_of: dict[int, int] = {}
+    for ids, vecs, copies, bursts in library_chunks(n, dim, seed, **composition):
+        copy_of.update(copies)
+        burst_of.update(bursts)
+        batch = [Embedded(str(scan_at_scale.photo_path(work, i)), 1_000_000 + int(i), 0, vecs[j]) for j, i in enumerate(ids.tolist())]
         for start in range(0, len(batch), 2000):
             catalog.store_batch(model, batch[start : start + 2000])
     _, build_s = _timed(searcher.rebuild)
     _log(f"  {n:,} synthetic embeddings stored, Annoy built in {build_s:.1f}s")
+    return catalog, searcher, copy_of, burst_of
+
+
+def candidate_pass(searcher, n: int, dim: int, seed: int) -> dict:
+    """Stored embeddings -> the pairs the verification stage gets, at library size n."""
     limits = thresholds(DEFAULT_SENSITIVITY)
 
     def run():
@@ -130,7 +157,6 @@ def candidate_pass(work: Path, n: int, dim: int, seed: int) -> dict:
 
     (pairs, todo, found), seconds = _timed(run)
     recall = candidate_recall(searcher.refresh(), found, limits, seed)
-    catalog.close()
     return {"n": n, "dim": dim, "seconds": round(seconds, 2), "candidate_pairs": pairs, "recall_vs_brute_force": recall,
             "note": "synthetic embeddings: time and recall; pair counts are not realistic"}
 
@@ -241,7 +267,7 @@ def scans(engine: Engine) -> dict:
     }
 
 
-def measure_real(work: Path, seed: int) -> dict:
+def measure_real(work: Path, seed: int) -> tuple[dict, dict[str, str]]:
     lib, labels = real_library(work, seed)
     with Engine(work / "data", device="cpu") as engine:
         engine.index([str(lib)])
@@ -254,7 +280,7 @@ def measure_real(work: Path, seed: int) -> dict:
     out["costs"] = costs
     sources = sorted(p for p in labels if "copy" not in Path(p).name and p.endswith(".jpg"))[:: max(1, len(labels) // 60)][:8]
     out["costs"]["ms_per_file_cold_phone_12mp"] = round(phone_size_cost(sources, work), 2)
-    return out
+    return out, labels
 
 
 def measure_actual(work: Path, reps: int) -> dict:
@@ -286,14 +312,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="imgsim-bench-dupscan-") as tmp:
         work = Path(tmp)
         _log("real photos: verification plan and unit costs")
-        real = measure_real(work / "real", args.seed)
+        real, labels = measure_real(work / "real", args.seed)
         actual = None
         if args.reps:
             _log(f"actual: {args.reps} reps of the labelled library")
             actual = measure_actual(work / "actual", args.reps)
+        at_scale = None
         if args.candidates_s is None:
             _log(f"candidate pass at {args.n:,}")
-            candidates = candidate_pass(work / "synthetic", args.n, args.dim, args.seed)
+            catalog, searcher, _, _ = synthetic_library(work / "synthetic", args.n, args.dim, args.seed)
+            candidates = candidate_pass(searcher, args.n, args.dim, args.seed)
+            catalog.close()
+            _log(f"end-to-end scan at {args.n:,}")
+            catalog, searcher, copy_of, burst_of = synthetic_library(work / "scale", args.n, args.dim, args.seed, **SCALE_COMPOSITION)
+            at_scale = scan_at_scale.scan(work / "scale", catalog, searcher, copy_of, burst_of, labels, work / "real" / "data", GOAL_S)
+            at_scale["composition"] = SCALE_COMPOSITION
+            catalog.close()
         else:
             candidates = {"n": args.n, "seconds": args.candidates_s, "note": "given with --candidates-s, not measured in this run"}
     c, costs = candidates["seconds"], real["costs"]
@@ -338,6 +372,7 @@ def main() -> None:
                 "verify_per_photo": VERIFY_PER_PHOTO,
                 "goal_s": GOAL_S,
                 "candidate_pass": candidates,
+                "end_to_end_at_n": at_scale,
                 "real_photos": real,
                 "actual_end_to_end": actual,
                 "projection_100k": projection,

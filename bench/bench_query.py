@@ -72,8 +72,8 @@ def _sigma(cos: float, dim: int) -> float:
 class Corpus:
     """n clustered unit vectors in chunks; chunk c is a pure function of (seed, c)."""
 
-    def __init__(self, n: int, dim: int, seed: int) -> None:
-        self.n, self.dim, self.seed = n, dim, seed
+    def __init__(self, n: int, dim: int, seed: int, item_cos: float = COS_ITEM_TO_CLUSTER) -> None:
+        self.n, self.dim, self.seed, self.item_cos = n, dim, seed, item_cos
         rng = np.random.default_rng((seed, 0))
         topics = _unit(rng.standard_normal((N_TOPICS, dim), dtype=np.float32))
         parent = rng.integers(N_TOPICS, size=N_CLUSTERS)
@@ -89,7 +89,7 @@ class Corpus:
     def _items(self, count: int, rng: np.random.Generator) -> np.ndarray:
         labels = rng.choice(N_CLUSTERS, size=count, p=self.weights)
         noise = rng.standard_normal((count, self.dim), dtype=np.float32)
-        noise *= _sigma(COS_ITEM_TO_CLUSTER, self.dim)
+        noise *= _sigma(self.item_cos, self.dim)
         noise += self.centres[labels]
         return _unit(noise)
 
