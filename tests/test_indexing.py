@@ -198,3 +198,27 @@ def test_cancel_during_the_folder_walk_stops_before_any_work(tmp_path, data_dir)
         report = engine.index([str(tmp_path / "deep")], progress)
         walked = engine.catalog.photos()
     assert report.cancelled and report.indexed == 0 and walked == []
+
+
+def test_embeddings_an_older_release_made_stay_searchable_and_are_made_again(tmp_path, data_dir):
+    from conftest import rewind_catalog
+    from imgsim_desktop.core.changes import resolve
+    from imgsim_desktop.storage.schema import EMBEDDING_RECIPE
+
+    lib = tmp_path / "lib"
+    copy_photos(lib, ["aib/1.jpg", "aib/2.jpg", "labelled/dog.jpg"])
+    with Engine(data_dir) as engine:
+        assert engine.index([str(lib)]).indexed == 3
+    # A catalog as release 5 wrote it: no recipe column, vectors from its own decode.
+    rewind_catalog(data_dir / CATALOG_NAME, 5, "ALTER TABLE embeddings DROP COLUMN recipe")
+    with Engine(data_dir) as engine:
+        assert Path(engine.similar(PHOTOS / "labelled/dog.jpg", k=1)[0].path).name == "dog.jpg"  # still searchable
+        # The start-up reconcile sees them as work, as does an indexing run, which embeds them again.
+        stale = resolve(engine.catalog, engine.spec.name, [str(lib)], [str(lib)])
+        assert sorted(Path(f.path).name for f in stale.todo) == ["1.jpg", "2.jpg", "dog.jpg"]
+        again = engine.index([str(lib)])
+        assert (again.indexed, again.skipped) == (3, 0)
+        assert (engine.index([str(lib)]).indexed, resolve(engine.catalog, engine.spec.name, [str(lib)], [str(lib)]).todo) == (0, [])
+        assert Path(engine.similar(PHOTOS / "labelled/dog.jpg", k=1)[0].path).name == "dog.jpg"
+    recipes = sqlite3.connect(data_dir / CATALOG_NAME).execute("SELECT DISTINCT recipe FROM embeddings").fetchall()
+    assert recipes == [(EMBEDDING_RECIPE,)]

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from imgsim_desktop.storage.records import ContentRecord, Embedded, FileRecord, PhotoRow, Relink  # noqa: F401 (also imported from here)
-from imgsim_desktop.storage.schema import SCHEMA, SCHEMA_VERSION, migrate  # noqa: F401
+from imgsim_desktop.storage.schema import EMBEDDING_RECIPE, SCHEMA, SCHEMA_VERSION, migrate  # noqa: F401
 
 
 class CatalogError(Exception):
@@ -121,8 +121,9 @@ class Catalog:
         return FileRecord(*row) if row else None
 
     def embedded_file_ids(self, model: str) -> set[int]:
+        """Files with a current embedding for ``model`` (one of an older recipe does not count)."""
         with self._lock:
-            return {r[0] for r in self._db.execute("SELECT file_id FROM embeddings WHERE model = ?", (model,))}
+            return {r[0] for r in self._db.execute("SELECT file_id FROM embeddings WHERE model = ? AND recipe >= ?", (model, EMBEDDING_RECIPE))}
 
     def remove_files(self, paths: Iterable[str]) -> int:
         paths = list(paths)
@@ -160,8 +161,8 @@ class Catalog:
                 if it.vector is not None:
                     self._db.execute("DELETE FROM embeddings WHERE file_id = ? AND model = ?", (file_id, model))
                     self._db.execute(
-                        "INSERT INTO embeddings (file_id, model, vector) VALUES (?,?,?)",
-                        (file_id, model, np.ascontiguousarray(it.vector, dtype=np.float32).tobytes()),
+                        "INSERT INTO embeddings (file_id, model, vector, recipe) VALUES (?,?,?,?)",
+                        (file_id, model, np.ascontiguousarray(it.vector, dtype=np.float32).tobytes(), EMBEDDING_RECIPE),
                     )
         return refused
 
@@ -328,10 +329,10 @@ class Catalog:
         return [ContentRecord(*r) for rows in self._chunks_in(sql, sorted(set(sizes))) for r in rows]
 
     def file_states(self, model: str, paths: Iterable[str]) -> dict[str, tuple[FileRecord, bool]]:
-        """For catalogued ``paths``: the row and whether it has an embedding for ``model``."""
-        sql = ("SELECT f.id, f.path, f.size, f.mtime_ns, f.error, EXISTS (SELECT 1 FROM embeddings e WHERE e.file_id = f.id AND e.model = ?) "
+        """For catalogued ``paths``: the row and whether it has a current embedding for ``model``."""
+        sql = ("SELECT f.id, f.path, f.size, f.mtime_ns, f.error, EXISTS (SELECT 1 FROM embeddings e WHERE e.file_id = f.id AND e.model = ? AND e.recipe >= ?) "
                "FROM files f WHERE f.path IN ({})")  # fmt: skip
-        return {r[1]: (FileRecord(*r[:5]), bool(r[5])) for rows in self._chunks_in(sql, list(paths), (model,)) for r in rows}
+        return {r[1]: (FileRecord(*r[:5]), bool(r[5])) for rows in self._chunks_in(sql, list(paths), (model, EMBEDDING_RECIPE)) for r in rows}
 
     def paths_under(self, folder: str) -> list[str]:
         """Catalogued paths strictly inside ``folder``, by an index range scan (cheap for any size)."""
@@ -362,7 +363,7 @@ class Catalog:
                         "SELECT ?, ?, ?, width, height, error, ?, taken_at, camera, ? FROM files WHERE id = ?",
                         (it.dest, it.size, it.mtime_ns, now, it.fingerprint, it.source_id),
                     ).lastrowid
-                    self._db.execute("INSERT INTO embeddings (file_id, model, vector) SELECT ?, model, vector FROM embeddings WHERE file_id = ?", (new_id, it.source_id))
+                    self._db.execute("INSERT INTO embeddings (file_id, model, vector, recipe) SELECT ?, model, vector, recipe FROM embeddings WHERE file_id = ?", (new_id, it.source_id))
                 else:
                     self._db.execute(
                         "UPDATE files SET path = ?, size = ?, mtime_ns = ?, fingerprint = COALESCE(?, fingerprint), updated_at = ? WHERE id = ?",

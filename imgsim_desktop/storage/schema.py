@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
+# How this build makes an embedding. Bump it whenever the same photo and model would give another
+# vector (decode size, preprocessing, weights): rows of an older recipe stay searchable and the next
+# indexing run embeds those photos again, as it does changed files.
+#   1: before catalog v6: JPEGs decoded as small as the model input allows (256 px for some)
+#   2: decodes keep a shorter side of at least 320 px (shared with the duplicate check's features);
+#      weights stored as float16, computed in float32
+EMBEDDING_RECIPE = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -42,6 +49,7 @@ CREATE TABLE IF NOT EXISTS embeddings (
     file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
     model TEXT NOT NULL,
     vector BLOB NOT NULL,      -- float32, L2-normalised
+    recipe INTEGER NOT NULL DEFAULT 1,  -- EMBEDDING_RECIPE that made it; older ones are embedded again (v6)
     UNIQUE (file_id, model)
 );
 CREATE INDEX IF NOT EXISTS embeddings_model ON embeddings(model, id);
@@ -65,4 +73,7 @@ def migrate(db: sqlite3.Connection, version: int) -> None:
     if version < 5:  # v5: content fingerprints; older rows keep NULL and are matched by size + mtime
         if "fingerprint" not in {r[1] for r in db.execute("PRAGMA table_info(files)")}:
             db.execute("ALTER TABLE files ADD COLUMN fingerprint TEXT")
+    if version < 6:  # v6: embedding recipes; every older row is recipe 1 (the column default)
+        if "recipe" not in {r[1] for r in db.execute("PRAGMA table_info(embeddings)")}:
+            db.execute("ALTER TABLE embeddings ADD COLUMN recipe INTEGER NOT NULL DEFAULT 1")
     db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
