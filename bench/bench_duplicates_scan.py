@@ -120,7 +120,10 @@ def library_chunks(n: int, dim: int, seed: int, item_cos: float = COS_ITEM_TO_CL
     for c in range(corpus.n_chunks):
         ids, vecs = corpus.chunk(c)
         made = rng.choice(len(ids), size=int((copy_share + burst_share) * len(ids)), replace=False)
-        sources = rng.integers(len(ids), size=len(made))
+        if burst_share:  # one copy or burst per source, never a made one: each pair as labelled
+            sources = rng.choice(np.setdiff1d(np.arange(len(ids)), made), size=len(made), replace=False)
+        else:  # the candidate pass's corpus, as it always was
+            sources = rng.integers(len(ids), size=len(made))
         copies = int(copy_share * len(ids))
         near = np.where(np.arange(len(made)) < copies, _sigma(COS_COPY, dim), _sigma(COS_BURST, dim)).astype(np.float32)[:, None]
         vecs[made] = _unit(vecs[sources] + near * rng.standard_normal((len(made), dim), dtype=np.float32))
@@ -307,7 +310,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=1280)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reps", type=int, default=3, help="copies of the labelled library for the end-to-end run (0: skip)")
-    parser.add_argument("--candidates-s", type=float, help="skip the 100k candidate pass and use this figure (s)")
+    parser.add_argument("--candidates-s", type=float, help="skip the candidate pass at --n and use this figure (s); skips the end-to-end run at --n too")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="imgsim-bench-dupscan-") as tmp:
         work = Path(tmp)
