@@ -1,6 +1,7 @@
 """Duplicates scan of a 100k-photo library from stored embeddings: how long, against a 60 s goal.
 
     python bench/bench_duplicates_scan.py [--n 100000] [--dim 1280] [--reps 3] [--candidates-s S]
+                                          [--copy-share 0.04] [--burst-share 0.06]
 
 100k real photos do not fit here. The scan is run end to end at --n on synthetic embeddings that
 carry real photos' features, and the parts are measured on real photos for a projection to other
@@ -311,7 +312,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reps", type=int, default=3, help="copies of the labelled library for the end-to-end run (0: skip)")
     parser.add_argument("--candidates-s", type=float, help="skip the candidate pass at --n and use this figure (s); skips the end-to-end run at --n too")
+    parser.add_argument("--copy-share", type=float, default=SCALE_COMPOSITION["copy_share"], help="end-to-end run: share of photos that are near-copies of another")
+    parser.add_argument("--burst-share", type=float, default=SCALE_COMPOSITION["burst_share"], help="end-to-end run: share of photos that are another shot of another")
     args = parser.parse_args()
+    composition = {**SCALE_COMPOSITION, "copy_share": args.copy_share, "burst_share": args.burst_share}
     with tempfile.TemporaryDirectory(prefix="imgsim-bench-dupscan-") as tmp:
         work = Path(tmp)
         _log("real photos: verification plan and unit costs")
@@ -327,9 +331,9 @@ def main() -> None:
             candidates = candidate_pass(searcher, args.n, args.dim, args.seed)
             catalog.close()
             _log(f"end-to-end scan at {args.n:,}")
-            catalog, searcher, copy_of, burst_of = synthetic_library(work / "scale", args.n, args.dim, args.seed, **SCALE_COMPOSITION)
+            catalog, searcher, copy_of, burst_of = synthetic_library(work / "scale", args.n, args.dim, args.seed, **composition)
             at_scale = scan_at_scale.scan(work / "scale", catalog, searcher, copy_of, burst_of, labels, work / "real" / "data", GOAL_S)
-            at_scale["composition"] = SCALE_COMPOSITION
+            at_scale["composition"] = composition
             catalog.close()
         else:
             candidates = {"n": args.n, "seconds": args.candidates_s, "note": "given with --candidates-s, not measured in this run"}
