@@ -7,7 +7,6 @@ thumbnails all run in workers and come back by signal, tagged so stale answers a
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Slot
@@ -37,6 +36,7 @@ from imgsim_desktop.storage.thumbs import ThumbCache
 from imgsim_desktop.ui.duplicates_page import DuplicatesPage
 from imgsim_desktop.ui.index_status import IndexStatus
 from imgsim_desktop.ui.library_sidebar import LibrarySidebar
+from imgsim_desktop.ui.outside_query import query_file
 from imgsim_desktop.ui.pages import EmptyPage, ResultsPage
 from imgsim_desktop.ui.photo_grid import PhotoGrid
 from imgsim_desktop.ui.photo_model import Item, PhotoListModel
@@ -368,20 +368,14 @@ class MainWindow(QMainWindow):
             self.find_similar(path)
 
     def find_similar_to_clipboard(self) -> None:
-        clip = QGuiApplication.clipboard()
-        mime = clip.mimeData()
-        if mime.hasUrls() and (files := [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]):
-            self.find_similar(files[0])
-            return
-        image = clip.image()
-        if image.isNull():
-            self.statusBar().showMessage("The clipboard holds no image.", 4000)
-            return
-        folder = self.data_dir / "pasted"
-        folder.mkdir(exist_ok=True)
-        target = folder / f"pasted-{time.strftime('%Y%m%d-%H%M%S')}.png"
-        image.save(str(target), "PNG")
-        self.find_similar(str(target))
+        self._find_similar_to_mime(QGuiApplication.clipboard().mimeData(), "The clipboard holds no image.")
+
+    def _find_similar_to_mime(self, mime, nothing: str) -> None:
+        path = query_file(mime, self.data_dir / "pasted")
+        if path:
+            self.find_similar(path)
+        else:
+            self.statusBar().showMessage(nothing, 4000)
 
     def find_similar(self, path: str, k: int | None = None, again: bool = False) -> None:
         """Search in the background; ``again`` re-runs the search on screen instead of adding to the history."""
@@ -483,8 +477,8 @@ class MainWindow(QMainWindow):
         if folders:
             for folder in folders:
                 self.add_folder_path(folder)
-        elif files:
-            self.find_similar(files[0])
+        else:  # a photo file, or a picture dragged from a browser (pixels, no file)
+            self._find_similar_to_mime(mime, "Drop a photo to find similar ones, or a folder to add it to the library.")
         event.acceptProposedAction()
 
     # --- tiles: context menu and preview ---------------------------------------------------------

@@ -143,6 +143,20 @@ def test_drop_and_paste_an_outside_photo_as_query(qtbot, tmp_path, data_dir):
     qtbot.waitUntil(lambda: "pasted-" in win.results_model.item(0).photo.path, timeout=20_000)
     top = win.results_model.item(1)
     assert Path(top.photo.path).name == "dog.jpg" and top.score > 0.95
+
+    # A picture dragged from a browser arrives as pixels, not a file: it is searched with all the same.
+    pixels = QMimeData()
+    pixels.setImageData(QImage(str(PHOTOS / "labelled/pelican.jpg")))
+    first_paste = win.results_model.item(0).photo.path
+    win.dropEvent(QDropEvent(QPoint(10, 10), Qt.DropAction.CopyAction, pixels, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    qtbot.waitUntil(lambda: win.results_model.item(0).photo.path not in (first_paste, str(outside)), timeout=20_000)
+    assert "pasted-" in win.results_model.item(0).photo.path  # its own file: the earlier paste is kept
+    assert Path(win.results_model.item(1).photo.path).name == "pelican.jpg"
+    # Something that is neither a photo nor a folder is answered, not ignored.
+    text = QMimeData()
+    text.setText("not a photo")
+    win.dropEvent(QDropEvent(QPoint(10, 10), Qt.DropAction.CopyAction, text, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    assert win.statusBar().currentMessage().startswith("Drop a photo")
     win.close()
 
 
