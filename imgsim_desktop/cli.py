@@ -120,11 +120,18 @@ def cmd_duplicates(args) -> int:
         bar.finish()
         plan = []
         for group in groups:
-            rows = [engine.catalog.photo(m.path) for m in group.members]
-            keeper, remove = choose([r for r in rows if r is not None], rules)
+            rows = {m.path: row for m in group.members if (row := engine.catalog.photo(m.path)) is not None}
+            keeper, remove = choose(list(rows.values()), rules)
             doomed = {r.path for r in remove} if group.tier in applied_tiers else set()
             members = [
-                {"path": m.path, "score": m.score, "keep": m.path not in doomed, "suggested_keeper": m.path == keeper.path} for m in group.members
+                {
+                    "path": m.path,
+                    "score": m.score,
+                    "keep": m.path not in doomed,
+                    "suggested_keeper": m.path == keeper.path,
+                    "reason": _reason(group, m.path, keeper.path, rows),  # relative to the suggested keeper
+                }
+                for m in group.members
             ]
             plan.append({"tier": group.tier, "members": members})
         to_remove = [m["path"] for g in plan for m in g["members"] if not m["keep"]]
@@ -149,6 +156,14 @@ def cmd_duplicates(args) -> int:
 TIER_TITLES = {"exact": "exact copies", "duplicate": "duplicates", "similar": "similar shots"}
 
 
+def _reason(group, path: str, keeper: str, rows: dict) -> dict:
+    """Why ``path`` is in the group, relative to the suggested keeper: a sentence and its numbers."""
+    from imgsim_desktop.core import explain
+
+    rel = explain.in_group(group, path, keeper, rows)
+    return {"text": explain.describe(rel, rows.get(path), rows.get(keeper))} | explain.facts(rel)
+
+
 def _print_plan(plan: list[dict], to_remove: list[str], result, sensitivity: float, unreadable: list[tuple[str, str]]) -> None:
     for path, reason in unreadable:
         print(f"could not check {path}: {reason}", file=sys.stderr)
@@ -157,6 +172,8 @@ def _print_plan(plan: list[dict], to_remove: list[str], result, sensitivity: flo
         for m in group["members"]:
             action = "keep  " if m["keep"] else "remove"
             print(f"  {m['score']:6.3f}  {action}{'*' if m['suggested_keeper'] else ' '} {m['path']}")
+            if not m["suggested_keeper"]:
+                print(f"                  {m['reason']['text']}")
     size = sum(os.path.getsize(p) for p in to_remove if os.path.exists(p)) if result is None else result.bytes_freed
     counts = ", ".join(f"{sum(g['tier'] == t for g in plan)} {title}" for t, title in TIER_TITLES.items())
     print(f"{counts} at sensitivity {sensitivity}; {len(to_remove)} suggested for removal ({size / 1e6:.1f} MB); * = suggested keeper")

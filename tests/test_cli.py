@@ -122,3 +122,43 @@ def test_not_duplicates_pair_never_comes_back(indexed, capsys):
     run(capsys, "duplicates", "--not-duplicates", str(webp), str(jpeg), "--undo")
     code, out, _ = run(capsys, "duplicates", "--json")
     assert ["ukbench09380.jpeg", "ukbench09380.webp"] in [sorted(Path(m["path"]).name for m in g["members"]) for g in json.loads(out)["groups"]]
+
+
+def test_duplicates_say_why_relative_to_the_suggested_keeper(indexed, capsys, monkeypatch):
+    from imgsim_desktop.core import duplicates
+    from imgsim_desktop.core.duplicates import Group, Member, Placement
+
+    jpeg, webp, dog = (str(indexed / n) for n in ("ukbench09380.jpeg", "ukbench09380.webp", "dog.jpg"))
+    code, out, _ = run(capsys, "duplicates", "--json")
+    for group in json.loads(out)["groups"]:
+        for m in group["members"]:
+            reason = m["reason"]
+            assert reason["text"] and reason["kind"] in ("keeper", "exact", "duplicate", "similar")
+            assert (reason["text"] == "suggested keeper") == m["suggested_keeper"]
+            if group["tier"] == "similar" and not m["suggested_keeper"]:
+                assert reason["text"] == "This photo is another shot of the same moment as the keeper."
+
+    # Placements made by hand (the duplicate check's own are tested elsewhere): the webp is the
+    # jpeg's top-right quarter, mirrored and enlarged; with --keep format the webp is the keeper, not the anchor.
+    quarter = Placement((-0.5, 0.0, 640.0, 0.0, 0.5, 0.0), (640, 480))
+    identity = Placement((1.0, 0.0, 0.0, 0.0, 1.0, 0.0), (640, 480))
+    made = [Group("duplicate", [Member(jpeg, 1.0, placement=identity), Member(webp, 0.99, placement=quarter), Member(dog, 0.9, placement=identity)])]
+    monkeypatch.setattr(duplicates, "find_groups", lambda *a, **k: made)
+    code, out, _ = run(capsys, "duplicates", "--json", "--keep", "format")
+    members = {Path(m["path"]).name: m for m in json.loads(out)["groups"][0]["members"]}
+    assert code == 0 and members["ukbench09380.webp"]["suggested_keeper"]
+    assert members["ukbench09380.webp"]["reason"] == {"text": "suggested keeper", "kind": "keeper", "exact": False}
+    reason = members["ukbench09380.jpeg"]["reason"]  # the keeper is a crop of the jpeg: the jpeg shows more
+    assert reason["area_share"] == 1.0 and reason["keeper_inside_copy"] == 0.25 and reason["mirrored"] and reason["quarter_turns"] == 0
+    assert reason["scale"] == 0.5 and reason["exact"] is False and reason["tone"]["gain"] == 1.0
+    assert reason["region"] == [[2.0, 0.0], [0.0, 0.0], [0.0, 2.0], [2.0, 2.0]]
+    assert reason["text"].startswith("This photo is the keeper with a wider frame (the keeper fills 25 % of it), mirrored, resized to 50 % and re-encoded as JPEG")
+    dog_reason = members["dog.jpg"]["reason"]
+    assert dog_reason["keeper_inside_copy"] == 0.25 and dog_reason["mirrored"] and {"rotation", "tone", "region"} <= dog_reason.keys()
+
+    code, out, _ = run(capsys, "duplicates", "--keep", "format")
+    lines = out.splitlines()
+    keeper_line = next(i for i, line in enumerate(lines) if line.endswith("ukbench09380.webp"))
+    assert "keep  *" in lines[keeper_line] and "wider frame" not in lines[keeper_line + 1]
+    jpeg_line = next(i for i, line in enumerate(lines) if line.endswith("ukbench09380.jpeg"))
+    assert lines[jpeg_line + 1].strip().startswith("This photo is the keeper with a wider frame")

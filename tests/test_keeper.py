@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import PHOTOS
 from imgsim_desktop.core.keeper import KeeperRules, choose
 from imgsim_desktop.storage.catalog import PhotoRow
 
@@ -56,3 +57,21 @@ def test_preferred_folder_wins_and_protected_folder_is_never_removed():
 def test_unknown_rule_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown keeper rule.*biggest"):
         KeeperRules(order=["biggest"])
+
+
+def test_format_rule_judges_the_bytes_not_the_name():
+    """formats/ukbench09380.png is JPEG bytes: by its name it would outrank the real JPEG (and the WebP)."""
+
+    def real(name, taken):
+        path = PHOTOS / name
+        return PhotoRow(0, str(path), path.stat().st_size, path.stat().st_mtime_ns, 640, 480, taken, None)
+
+    jpeg = real("formats/ukbench09380.jpeg", "2021-01-01T10:00:00")
+    lying_png = real("formats/ukbench09380.png", "2020-01-01T10:00:00")
+    webp = real("formats/ukbench09380.webp", "2022-01-01T10:00:00")
+    # Both JPEG by content: a tie on format, so the next rule decides, whichever way it points.
+    assert choose([jpeg, lying_png], KeeperRules(order=["format", "newest"]))[0] is jpeg
+    assert choose([jpeg, lying_png], KeeperRules(order=["format", "oldest"]))[0] is lying_png
+    assert choose([lying_png, webp], KeeperRules(order=["format", "oldest"]))[0] is webp  # WebP ranks above JPEG
+    png = real("scenes/basketball1.png", None)  # a real PNG still outranks a JPEG
+    assert choose([jpeg, png], KeeperRules(order=["format", "newest"]))[0] is png

@@ -5,11 +5,11 @@ Members inside protected folders are always kept and never offered for removal.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from imgsim_desktop.core.cleanup import inside
+from imgsim_desktop.core.file_format import canonical, file_format
 from imgsim_desktop.storage.catalog import PhotoRow
 
 # Camera originals and lossless formats before lossy re-encodes.
@@ -51,7 +51,6 @@ def _when(p: PhotoRow) -> float:
 
 def _key(p: PhotoRow, rules: KeeperRules) -> tuple:
     """Smaller is better, rule by rule in the user's order; the path breaks ties stably."""
-    ext = os.path.splitext(p.path)[1].lower()
     parts = []
     for rule in rules.order:
         if rule == "resolution":
@@ -63,11 +62,19 @@ def _key(p: PhotoRow, rules: KeeperRules) -> tuple:
         elif rule == "newest":
             parts.append(-_when(p))
         elif rule == "format":
-            prefs = rules.preferred_formats
-            parts.append(prefs.index(ext) if ext in prefs else len(prefs))
+            parts.append(_format_rank(p, rules.preferred_formats))
         elif rule == "folder":
             parts.append(0 if inside(p.path, rules.preferred_folders) else 1)
     return (*parts, p.path)
+
+
+def _format_rank(p: PhotoRow, preferred: list[str]) -> int:
+    """Place of the photo's *content* format in the preference list: a JPEG named ".png" ranks as
+    the JPEG it is, or a renamed copy would be kept over the real original by its name alone.
+    Aliases (".jpeg", ".tiff") rank with their canonical extension's first place in the list."""
+    prefs = [canonical(e) for e in preferred]
+    ext = file_format(p.path, p.size, p.mtime_ns).ext
+    return prefs.index(ext) if ext in prefs else len(prefs)
 
 
 def choose(members: list[PhotoRow], rules: KeeperRules) -> tuple[PhotoRow, list[PhotoRow]]:

@@ -9,6 +9,12 @@ consecutive video frames, a new viewpoint) many matches are *near* their predict
 by a few pixels: things moved, or the camera did, and no single 2-D transform explains them.
 Content that an edit added (a sticker, a caption) has no match at all and is simply ignored.
 
+Geometry is not the whole answer: a flat facade photographed by two people, or gravel under a
+sliding camera, is related by one transform too. So a pair that the geometry accepts must also
+pass core.overlap: one frame inside the other, and the same pixels wherever they overlap. A
+mirrored copy (selfie cameras, editors) has no matching keypoints at all, so a pair with little
+evidence is tried once more with one photo flipped, on the small images kept for the overlap.
+
 Only candidate pairs from the vector index come here, so its cost is per pair, not per library.
 """
 
@@ -18,12 +24,13 @@ import os
 import struct
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
 from PIL import Image
 
+from imgsim_desktop.core import overlap
 from imgsim_desktop.core.decode import LOCAL_FEATURES_MIN_SIDE, DecodeError, open_image
 
 # Photos are compared at this longer side: enough detail for pixel-accurate keypoints, small
@@ -39,6 +46,10 @@ RATIO = 0.8  # Lowe's ratio test: keep a match only when clearly better than the
 TIGHT_PX = 2.5
 MOVED_FACTOR = 4.0
 MIN_MATCHES = 12
+LEVEL_STEP = 1.2  # ORB's pyramid scale factor (OpenCV's default, used below)
+FINE_LEVEL = 0  # keypoints of the full-size level: a coarser level samples other pixels after a crop or turn
+MIN_FINE = 30  # fine matches needed before their moved share is judged
+FINE_MOVED_FACTOR = 0.6  # of the allowed moved share: copies 0-5 % (repeated columns), a burst with small motion 7 %
 # Matching is nearly all of a pair's cost (1000 x 1000 Hamming distances: ~5 ms; RANSAC ~0.3 ms).
 # Most pairs are plain from A's strongest keypoints alone (a quarter of the work), and only a clear
 # answer, with margin, settles a pair there (decide()); anything less is matched in full.
@@ -58,64 +69,132 @@ QUICK_REJECT_MIN_SHARE = 0.2  # and never below this share, however strict the s
 # instead: same aspect ratio and a near-perfect correlation of tiny greyscale versions.
 TEXTURELESS_KEYPOINTS = 300
 THUMB = 32
+# The mirror pass: ORB on the small images (overlap.SMALL_SIDE), one of them flipped. Measured on
+# real other-shot pairs: at most 84 aligned points with 9 % moved; mirrored copies 250-470, under
+# 1 % moved. So it asks for far more, and far cleaner, evidence than the main check.
+MIRROR_FEATURES = 500
+MIRROR_MIN_ALIGNED = 60
+MIRROR_MOVED_FACTOR = 1 / 3  # of the allowed moved share
+SMALL_QUALITY = 90  # JPEG quality of the stored small image: ~8 KB, artefacts far below what is judged
 
 cv2.setNumThreads(1)  # scans verify pairs from a thread pool; OpenCV's own pool would oversubscribe
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Features:
     points: np.ndarray  # N x 2 float32, working-size pixel coordinates
     descriptors: np.ndarray | None  # N x 32 uint8 ORB descriptors (None when the photo has no texture)
     blur: float  # how much the photo was enlarged to the working size (1.0 when it was larger)
     aspect: float  # width / height
     thumb: np.ndarray  # THUMB x THUMB grey, zero mean, unit variance: for photos with too little texture
+    small: np.ndarray  # grey, overlap.SMALL_SIDE on the longer side: the pixels the overlap compares
+    octaves: np.ndarray  # N uint8: the pyramid level each keypoint was found at (its precision)
+    _mirror_keys: dict = field(default_factory=dict, repr=False)  # ORB of the small image, per flip
+
+    @property
+    def frame(self) -> tuple[int, int]:
+        """(width, height) of the working frame that ``points`` and fitted models are in."""
+        if self.aspect >= 1:
+            return WORK_SIDE, max(1, round(WORK_SIDE / self.aspect))
+        return max(1, round(WORK_SIDE * self.aspect)), WORK_SIDE
+
+    def small_keypoints(self, flipped: bool) -> Features | None:
+        """ORB of the small image (mirrored when ``flipped``), for the mirror pass; computed once."""
+        if flipped not in self._mirror_keys:
+            image = np.ascontiguousarray(self.small[:, ::-1]) if flipped else self.small
+            orb = cv2.ORB_create(nfeatures=MIRROR_FEATURES, fastThreshold=10, edgeThreshold=15, patchSize=15)
+            keypoints, descriptors = orb.detectAndCompute(image, None)
+            found = None
+            if descriptors is not None and len(keypoints) >= MIN_MATCHES:
+                points = np.array([k.pt for k in keypoints], np.float32).reshape(-1, 2)
+                octaves = np.array([k.octave for k in keypoints], np.uint8)
+                found = Features(points, descriptors, 1.0, self.aspect, self.thumb, image, octaves)
+            self._mirror_keys[flipped] = found
+        return self._mirror_keys[flipped]
 
 
 # Disk form of Features (see to_bytes): bump when WORK_SIDE, N_FEATURES or the layout change, so
 # entries cached by an older version are simply never found.
-FORMAT = b"orb1000v2"  # v2: keypoints strongest first
-_HEADER = struct.Struct("<IffH")  # keypoints, blur, aspect, thumb side
+FORMAT = b"orb1000v3"  # v2: keypoints strongest first; v3: pyramid levels, the small image for the overlap check
+_HEADER = struct.Struct("<IffHI")  # keypoints, blur, aspect, thumb side, bytes of the small image
 _POINT_STEP = 16  # keypoints stored in 1/16 px: under 0.05 px of error where TIGHT_PX is 2.5
 
 
 def to_bytes(f: Features) -> bytes:
-    """Compact form for the disk cache: ~32 bytes a keypoint plus a 2 KB thumbnail."""
+    """Compact form for the disk cache: ~32 bytes a keypoint, a 2 KB thumbnail, the small image as JPEG."""
     descriptors = f.descriptors if f.descriptors is not None else np.zeros((0, 32), np.uint8)  # no keypoints
     points = np.round(f.points * _POINT_STEP).astype("<u2")
-    header = _HEADER.pack(len(descriptors), f.blur, f.aspect, len(f.thumb))
-    return b"".join((header, points.tobytes(), descriptors.tobytes(), f.thumb.astype("<f2").tobytes()))
+    ok, small = cv2.imencode(".jpg", f.small, [cv2.IMWRITE_JPEG_QUALITY, SMALL_QUALITY])
+    small = small.tobytes() if ok else b""
+    header = _HEADER.pack(len(descriptors), f.blur, f.aspect, len(f.thumb), len(small))
+    octaves = f.octaves.astype(np.uint8) if f.descriptors is not None else np.zeros(0, np.uint8)
+    return b"".join((header, points.tobytes(), octaves.tobytes(), descriptors.tobytes(), f.thumb.astype("<f2").tobytes(), small))
 
 
 def from_bytes(data: bytes) -> Features:
-    n, blur, aspect, side = _HEADER.unpack_from(data)
+    n, blur, aspect, side, small_bytes = _HEADER.unpack_from(data)
     at = _HEADER.size
     points = np.frombuffer(data, "<u2", 2 * n, at).reshape(n, 2).astype(np.float32) / _POINT_STEP
     at += 4 * n
+    octaves = np.frombuffer(data, np.uint8, n, at)
+    at += n
     descriptors = np.frombuffer(data, np.uint8, 32 * n, at).reshape(n, 32) if n else None
     at += 32 * n
     thumb = np.frombuffer(data, "<f2", side * side, at).reshape(side, side).astype(np.float32)
-    return Features(points, descriptors, blur, aspect, thumb)
+    at += 2 * side * side
+    small = cv2.imdecode(np.frombuffer(data, np.uint8, small_bytes, at), cv2.IMREAD_GRAYSCALE) if small_bytes else None
+    if small is None:
+        raise ValueError("damaged small image")
+    return Features(points, descriptors, blur, aspect, thumb, small, octaves)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one sensitivity setting asks of a pair (core.duplicates.thresholds makes them)."""
+
+    min_aligned: int  # points exactly where the transform puts them
+    max_moved_share: float  # share of matched points displaced a little (another shot)
+    min_correlation: float  # whole-frame correlation, for photos too smooth for keypoints
+    max_disagreement: float  # share of the overlap's tiles whose pixels differ (core.overlap)
+    max_scattered: float  # ... of them outside the largest differing patch (an added caption is one patch)
+    min_contained: float  # how nearly one frame must lie inside the other
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """What the geometry says about a pair; ``same_photo`` is the verdict at a given strictness."""
+    """What the geometry and the pixels say about a pair; ``same_photo`` is the verdict at a given strictness."""
 
     matches: int  # confident matches (ratio test; one per B point, see _matches)
     aligned: int  # matches within TIGHT_PX of where the fitted transform puts them
     moved: int  # matches a little further off: the same thing, displaced
     scale: float  # how much B is magnified relative to A
     correlation: float | None = None  # whole-frame correlation, only for photos with too little texture
+    model: np.ndarray | None = None  # 2x3 affine, A's working-frame pixels -> B's
+    overlap: overlap.Overlap | None = None  # the pixels compared under ``model``
+    mirrored: bool = False  # found by the mirror pass (``model`` then flips)
+    fine_moved_share: float | None = None  # moved share among the most precise matches (None: too few)
 
     @property
     def moved_share(self) -> float:
         near = self.aligned + self.moved
         return self.moved / near if near else 1.0
 
-    def same_photo(self, min_aligned: int, max_moved_share: float, min_correlation: float) -> bool:
+    def geometry_holds(self, limits: Limits) -> bool:
         if self.correlation is not None:
-            return self.correlation >= min_correlation
-        return self.aligned >= min_aligned and self.moved_share <= max_moved_share
+            return self.correlation >= limits.min_correlation
+        if self.mirrored:
+            return self.aligned >= max(limits.min_aligned, MIRROR_MIN_ALIGNED) and self.moved_share <= MIRROR_MOVED_FACTOR * limits.max_moved_share
+        fine_ok = self.fine_moved_share is None or self.fine_moved_share <= FINE_MOVED_FACTOR * limits.max_moved_share
+        return self.aligned >= limits.min_aligned and self.moved_share <= limits.max_moved_share and fine_ok
+
+    def pixels_agree(self, limits: Limits) -> bool:
+        o = self.overlap
+        if o is None:
+            return self.correlation is not None  # whole-frame verdicts compare the pixels already
+        return o.contained >= limits.min_contained and o.tone_plausible and o.disagreement <= limits.max_disagreement and o.scattered <= limits.max_scattered
+
+    def same_photo(self, limits: Limits) -> bool:
+        return self.geometry_holds(limits) and self.pixels_agree(limits)
 
 
 # JPEGs are decoded at the smallest DCT scale whose shorter side keeps at least this much (half the
@@ -153,15 +232,22 @@ def features_of(image: Image.Image, full: tuple[int, int]) -> Features:
         order = np.argsort([-k.response for k in keypoints], kind="stable")
         keypoints, descriptors = [keypoints[i] for i in order], descriptors[order]
     points = np.array([k.pt for k in keypoints], dtype=np.float32).reshape(-1, 2)
+    octaves = np.array([k.octave for k in keypoints], np.uint8)
     thumb = cv2.resize(gray, (THUMB, THUMB), interpolation=cv2.INTER_AREA).astype(np.float32)
     thumb = (thumb - thumb.mean()) / max(float(thumb.std()), 1e-3)
-    return Features(points, descriptors, max(1.0, WORK_SIDE / max(full)), w / h, thumb)
+    return Features(points, descriptors, max(1.0, WORK_SIDE / max(full)), w / h, thumb, overlap.small_grey(gray), octaves)
 
 
 def _whole_frame(a: Features, b: Features, matches: int) -> Evidence:
-    same_shape = abs(np.log(a.aspect / b.aspect)) < 0.02
-    correlation = float(np.mean(a.thumb * b.thumb)) if same_shape else 0.0
-    return Evidence(matches, 0, 0, 1.0, correlation)
+    """For photos too smooth for keypoints: same shape and near-identical tiny versions, mirrored or not."""
+    if abs(np.log(a.aspect / b.aspect)) >= 0.02:
+        return Evidence(matches, 0, 0, 1.0, 0.0)
+    straight, flipped = float(np.mean(a.thumb * b.thumb)), float(np.mean(a.thumb * b.thumb[:, ::-1]))
+    (wa, ha), (wb, hb) = a.frame, b.frame
+    if flipped > straight:
+        model = np.array([[-wb / wa, 0, wb - 1], [0, hb / ha, 0]])
+        return Evidence(matches, 0, 0, 1.0, flipped, model, mirrored=True)
+    return Evidence(matches, 0, 0, 1.0, straight, np.array([[wb / wa, 0, 0], [0, hb / ha, 0]]))
 
 
 def _nearest_two(a: Features, b: Features, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -185,7 +271,7 @@ def _matches(a: Features, b: Features, nearest_two: tuple[np.ndarray, np.ndarray
     confident = np.flatnonzero(distance[:, 0] < RATIO * distance[:, 1])
     best = nearest[confident, 0]
     if len(best) == 0:
-        return a.points[:0], b.points[:0]
+        return confident[:0], best[:0]
     if full:
         by_point = np.lexsort((distance[confident, 0], best))  # per B point, closest claim first
         claimed = best[by_point]
@@ -196,50 +282,125 @@ def _matches(a: Features, b: Features, nearest_two: tuple[np.ndarray, np.ndarray
         # Only the B points that were matched need the way back: far fewer rows than all of B.
         _, back = cv2.batchDistance(b.descriptors[best], a.descriptors[: len(distance)], cv2.CV_32S, normType=cv2.NORM_HAMMING, K=1)
         ia = confident[back[:, 0] == confident]
-    return a.points[ia], b.points[nearest[ia, 0]]
+    return ia, nearest[ia, 0]
 
 
-def compare(a: Features, b: Features) -> Evidence:
-    """The full geometric evidence (every keypoint of A against every keypoint of B)."""
-    if a.descriptors is None or b.descriptors is None or len(a.points) < 2 or len(b.points) < 2:
-        return _whole_frame(a, b, 0)
-    return _evidence(a, b, _nearest_two(a, b), full=True)
-
-
-def _evidence(a: Features, b: Features, nearest_two: tuple[np.ndarray, np.ndarray], full: bool) -> Evidence:
-    pa, pb = _matches(a, b, nearest_two, full)
-    if len(pa) < MIN_MATCHES:
-        textureless = min(len(a.points), len(b.points)) < TEXTURELESS_KEYPOINTS
-        return _whole_frame(a, b, len(pa)) if textureless else Evidence(len(pa), 0, 0, 1.0)
+def _fit(a: Features, b: Features, ia: np.ndarray, ib: np.ndarray, base_px: float, by_level: bool = True) -> Evidence:
+    """One affine map fitted to the matches (A's keypoints ``ia`` to B's ``ib``) and how well each
+    match follows it. A keypoint found at pyramid level L is placed to about 1.2**L pixels (ORB's
+    level step), so a coarse match earns a wider tolerance: without it, crops and rotations, whose
+    pyramids sample other pixels, looked "moved" like a burst (rot180: 15-18 % moved, now 2-5 %).
+    Matches where both keypoints are fine (level <= FINE_LEVEL) are precise to a pixel; their
+    moved share is what tells a burst with small motion (rubberwhale: 7 %) from a copy (<= 5 %).
+    The quick stage keeps one tolerance for all (not ``by_level``): it must only settle clear cases,
+    and a burst's strongest keypoints often lie on what did not move."""
+    pa, pb = a.points[ia], b.points[ib]
     # A full affine map: crops, rescales (also to another aspect ratio) and rotations are all one.
-    model, _ = cv2.estimateAffine2D(pa, pb, method=cv2.RANSAC, ransacReprojThreshold=2 * TIGHT_PX, maxIters=2000, confidence=0.995)
+    model, _ = cv2.estimateAffine2D(pa, pb, method=cv2.RANSAC, ransacReprojThreshold=2 * base_px, maxIters=2000, confidence=0.995)
     if model is None:
         return Evidence(len(pa), 0, 0, 1.0)
     scale = float(np.sqrt(abs(np.linalg.det(model[:, :2]))))
     # Residuals are in B's working pixels. Keypoints are about a pixel off in a sharp photo, more in
     # one enlarged from a small file, and A's error is magnified where B is a zoomed crop of A.
-    tight = TIGHT_PX * max(a.blur * scale, b.blur, 1.0)
+    tight = base_px * max(a.blur * scale, b.blur, 1.0)
+    level = np.maximum(LEVEL_STEP ** a.octaves[ia].astype(np.float32) * scale, LEVEL_STEP ** b.octaves[ib].astype(np.float32))
+    tolerance = tight * np.sqrt(np.maximum(level, 1.0)) if by_level else np.full(len(ia), tight)
     residual = np.linalg.norm(pa @ model[:, :2].T + model[:, 2] - pb, axis=1)
-    aligned = int(np.count_nonzero(residual <= tight))
-    moved = int(np.count_nonzero((residual > tight) & (residual <= MOVED_FACTOR * tight)))
-    return Evidence(len(pa), aligned, moved, scale)
+    is_aligned = residual <= tolerance
+    is_moved = (residual > tolerance) & (residual <= MOVED_FACTOR * tolerance)
+    fine = (a.octaves[ia] <= FINE_LEVEL) & (b.octaves[ib] <= FINE_LEVEL)
+    fine_aligned, fine_moved = int(np.count_nonzero(is_aligned & fine)), int(np.count_nonzero(is_moved & fine))
+    fine_share = fine_moved / (fine_aligned + fine_moved) if fine_aligned + fine_moved >= MIN_FINE else None
+    return Evidence(len(pa), int(np.count_nonzero(is_aligned)), int(np.count_nonzero(is_moved)), scale, model=model, fine_moved_share=fine_share)
 
 
-def decide(a: Features, b: Features, min_aligned: int, max_moved_share: float, min_correlation: float) -> tuple[bool, bool]:
-    """(same photo?, settled by the quick stage?). The quick stage settles only clear cases, with
-    margin both ways (constants above); every other pair gets the full evidence, whose matching
-    starts from the quick stage's rows rather than computing them again."""
+def _geometry(a: Features, b: Features, nearest_two: tuple[np.ndarray, np.ndarray], full: bool) -> Evidence:
+    ia, ib = _matches(a, b, nearest_two, full)
+    if len(ia) < MIN_MATCHES:
+        textureless = min(len(a.points), len(b.points)) < TEXTURELESS_KEYPOINTS
+        return _whole_frame(a, b, len(ia)) if textureless else Evidence(len(ia), 0, 0, 1.0)
+    return _fit(a, b, ia, ib, TIGHT_PX, by_level=full)
+
+
+def _with_pixels(a: Features, b: Features, evidence: Evidence) -> Evidence:
+    """The evidence plus the overlap check, which only a fitted model makes possible."""
+    if evidence.model is None:
+        return evidence
+    return replace(evidence, overlap=overlap.compare(a.small, b.small, evidence.model, a.frame, b.frame))
+
+
+def _mirrored(a: Features, b: Features) -> Evidence | None:
+    """The geometry of A against B flipped left-right, on the small images, as a model from A's
+    working frame to B's (unflipped) working frame; None when there is too little to match."""
+    small_a, small_b = a.small_keypoints(False), b.small_keypoints(True)
+    if small_a is None or small_b is None:
+        return None
+    ia, ib = _matches(small_a, small_b, _nearest_two(small_a, small_b), full=True)
+    if len(ia) < MIN_MATCHES:
+        return None
+    small = _fit(small_a, small_b, ia, ib, TIGHT_PX)
+    if small.model is None:
+        return None
+    model = small.model
+    # A's frame -> A's small image -> (model) B's flipped small image -> B's small image -> B's frame.
+    (wa, _), (wb, _) = a.frame, b.frame
+    small_wb = b.small.shape[1]
+    to_small_a = np.diag([a.small.shape[1] / wa, a.small.shape[1] / wa, 1.0])
+    unflip = np.array([[-1.0, 0, small_wb - 1], [0, 1, 0], [0, 0, 1]])
+    to_frame_b = np.diag([wb / small_wb, wb / small_wb, 1.0])
+    full = to_frame_b @ unflip @ np.vstack([model, [0, 0, 1]]) @ to_small_a
+    return replace(small, scale=float(np.sqrt(abs(np.linalg.det(full[:2, :2])))), model=full[:2], mirrored=True)
+
+
+def compare(a: Features, b: Features) -> Evidence:
+    """The full evidence (every keypoint of A against every keypoint of B, then the pixels)."""
+    if a.descriptors is None or b.descriptors is None or len(a.points) < 2 or len(b.points) < 2:
+        return _with_pixels(a, b, _whole_frame(a, b, 0))
+    return _with_pixels(a, b, _geometry(a, b, _nearest_two(a, b), full=True))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    same: bool
+    quick: bool  # settled by the quick stage (A's strongest keypoints alone)
+    evidence: Evidence
+
+
+def decide(a: Features, b: Features, limits: Limits) -> Verdict:
+    """Is B the same photo as A? The quick stage settles only clear cases, with margin both ways
+    (constants above); every other pair gets the full geometry, whose matching starts from the
+    quick stage's rows rather than computing them again. Geometry that holds is then checked
+    against the pixels; a pair that is not the same photo as it stands gets the mirror pass."""
+    quick, evidence = _straight(a, b, limits)
+    if evidence.geometry_holds(limits):
+        evidence = _with_pixels(a, b, evidence)
+        if evidence.pixels_agree(limits):
+            return Verdict(True, quick, evidence)
+    # Not the same photo as it stands; maybe mirrored. A symmetric facade matches its own mirror
+    # image well enough to fool the straight geometry, so this runs whatever the straight verdict.
+    if evidence.correlation is None:
+        mirror = _mirrored(a, b)
+        if mirror is not None and mirror.geometry_holds(limits):
+            mirror = _with_pixels(a, b, mirror)
+            if mirror.pixels_agree(limits):
+                return Verdict(True, False, mirror)
+    return Verdict(False, quick, evidence)
+
+
+def _straight(a: Features, b: Features, limits: Limits) -> tuple[bool, Evidence]:
+    """(settled by the quick stage?, the geometry of B as it is against A)."""
     if min(len(a.points), len(b.points)) >= TEXTURELESS_KEYPOINTS and a.descriptors is not None and b.descriptors is not None:
         first = _nearest_two(a, b, 0, QUICK_KEYPOINTS)
-        quick = _evidence(a, b, first, full=False)
-        if quick.aligned >= max(min_aligned, QUICK_MIN_ALIGNED) and quick.moved_share <= QUICK_MOVED_FACTOR * max_moved_share:
-            return True, True
-        if quick.aligned + quick.moved >= QUICK_REJECT_MIN_NEAR and quick.moved_share >= max(QUICK_REJECT_MOVED_FACTOR * max_moved_share, QUICK_REJECT_MIN_SHARE):
-            return False, True
+        evidence = _geometry(a, b, first, full=False)
+        if evidence.aligned >= max(limits.min_aligned, QUICK_MIN_ALIGNED) and evidence.moved_share <= QUICK_MOVED_FACTOR * limits.max_moved_share:
+            return True, evidence
+        if evidence.aligned + evidence.moved >= QUICK_REJECT_MIN_NEAR and evidence.moved_share >= max(QUICK_REJECT_MOVED_FACTOR * limits.max_moved_share, QUICK_REJECT_MIN_SHARE):
+            return True, evidence
         rest = _nearest_two(a, b, QUICK_KEYPOINTS)
-        both = tuple(np.concatenate(part) for part in zip(first, rest))
-        return _evidence(a, b, both, full=True).same_photo(min_aligned, max_moved_share, min_correlation), False
-    return compare(a, b).same_photo(min_aligned, max_moved_share, min_correlation), False
+        return False, _geometry(a, b, tuple(np.concatenate(part) for part in zip(first, rest)), full=True)
+    if a.descriptors is None or b.descriptors is None or len(a.points) < 2 or len(b.points) < 2:
+        return False, _whole_frame(a, b, 0)
+    return False, _geometry(a, b, _nearest_two(a, b), full=True)
 
 
 class Verifier:
@@ -300,5 +461,5 @@ class Verifier:
     def compare(self, path_a: str, path_b: str) -> Evidence:
         return compare(self.features(path_a), self.features(path_b))
 
-    def decide(self, path_a: str, path_b: str, min_aligned: int, max_moved_share: float, min_correlation: float) -> tuple[bool, bool]:
-        return decide(self.features(path_a), self.features(path_b), min_aligned, max_moved_share, min_correlation)
+    def decide(self, path_a: str, path_b: str, limits: Limits) -> Verdict:
+        return decide(self.features(path_a), self.features(path_b), limits)

@@ -216,6 +216,11 @@ class Catalog:
         sql = "SELECT e.id, f.path FROM embeddings e JOIN files f ON f.id = e.file_id WHERE e.id IN ({})"
         return {vid: path for rows in self._chunks_in(sql, list(ids)) for vid, path in rows}
 
+    def taken_for_vectors(self, ids: Iterable[int]) -> dict[int, tuple[str | None, str | None]]:
+        """(EXIF date taken, camera) per vector id: what tells one moment's shots from another's."""
+        sql = "SELECT e.id, f.taken_at, f.camera FROM embeddings e JOIN files f ON f.id = e.file_id WHERE e.id IN ({})"
+        return {vid: (taken, camera) for rows in self._chunks_in(sql, list(ids)) for vid, taken, camera in rows}
+
     def photos(self, model: str | None = None) -> list[PhotoRow]:
         """Every readable photo (embedded with ``model`` when given), for the grid."""
         sql = "SELECT f.id, f.path, f.size, f.mtime_ns, f.width, f.height, f.taken_at, f.camera FROM files f WHERE f.error IS NULL"

@@ -2,6 +2,9 @@
 
 Both pixmaps are scaled to the same scene width, so one scene point is the same spot of the photo
 in both views, whatever their pixel sizes: one transform and one centre serve both views.
+
+Above them, why the two are one group (core.explain's sentence); on the left photo, the outline of
+where the right one lies in it (its frame's corners, 0..1 of the left picture).
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ import html
 import os
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal, Slot
-from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QTransform
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap, QPolygonF, QTransform
 from PySide6.QtWidgets import (
     QGraphicsPixmapItem,
+    QGraphicsPolygonItem,
     QGraphicsScene,
     QGraphicsView,
     QHBoxLayout,
@@ -31,6 +35,7 @@ MAX_EDGE = 4096  # device pixels asked of the loader: real pixels at 100% withou
 UNKNOWN_EDGE = 2048
 ZOOM_STEP = 1.25
 NOTE_COLOURS = {"keep": "#2e7d32", "remove": "#c62828", "protected": "#1565c0"}
+REGION_COLOUR = "#ffc400"  # amber: visible on most photos, unlike the notes' greens and reds
 
 
 class _View(QGraphicsView):
@@ -73,6 +78,17 @@ class CompareView(QWidget):
         self.captions = [QLabel(textFormat=Qt.TextFormat.RichText) for _ in self.views]
         self.notes = [QLabel() for _ in self.views]
         self.zoom_label = QLabel("—", minimumWidth=50, alignment=Qt.AlignmentFlag.AlignCenter)
+        self.reason = QLabel(wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.reason.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # wraps, never widens the page
+        self._region: tuple[tuple[float, float], ...] | None = None
+        # Cosmetic pen: one thin line at any zoom, so it never hides the detail it outlines.
+        pen = QPen(QColor(REGION_COLOUR), 2)
+        pen.setCosmetic(True)
+        self.region_item = QGraphicsPolygonItem()
+        self.region_item.setPen(pen)
+        self.region_item.setZValue(1)
+        self.region_item.setVisible(False)
+        self.views[0].scene().addItem(self.region_item)
         bar = QHBoxLayout()
         for text, action in (("Fit", self.fit), ("100%", self.actual_size), ("−", lambda: self.zoom_by(1 / ZOOM_STEP)),
                              ("+", lambda: self.zoom_by(ZOOM_STEP))):
@@ -100,12 +116,25 @@ class CompareView(QWidget):
                 bar_.valueChanged.connect(lambda _, v=view: self._follow(v))
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
+        layout.addWidget(self.reason)
         layout.addLayout(sides, 1)
         self.clear()
 
     # --- content -------------------------------------------------------------------------------
-    def show_pair(self, left: PhotoRow, right: PhotoRow, left_note: str = "", right_note: str = "") -> None:
+    def show_pair(
+        self,
+        left: PhotoRow,
+        right: PhotoRow,
+        left_note: str = "",
+        right_note: str = "",
+        reason: str = "",
+        region: tuple[tuple[float, float], ...] | None = None,
+    ) -> None:
+        """``reason``: why the two are alike; ``region``: the right photo's corners in the left one (0..1)."""
         self._connect()
+        self.reason.setText(reason)
+        self.reason.setVisible(bool(reason))
+        self._region = tuple(region) if region else None
         self._fit_mode = True
         for i, (row, note) in enumerate(((left, left_note), (right, right_note))):
             self._rows[i] = row
@@ -124,6 +153,9 @@ class CompareView(QWidget):
 
     def clear(self) -> None:
         self._rows = [None, None]
+        self.reason.setText("")
+        self.reason.setVisible(False)
+        self._region = None
         for view, caption, note in zip(self.views, self.captions, self.notes):
             view.item.setPixmap(QPixmap())
             view.message.setText("")
@@ -163,10 +195,26 @@ class CompareView(QWidget):
         rect = QRectF(0, -max(heights) / 2, SCENE_WIDTH, max(heights))
         for view in self.views:
             view.setSceneRect(rect)
+        self._place_region(heights[0])
         if self._fit_mode:
             self.fit()
         else:
             self._follow(self.views[0])
+
+    def _place_region(self, height: float) -> None:
+        """The outline in scene units of the left picture (it spans SCENE_WIDTH by ``height``, centred)."""
+        if self._region is None:
+            self.region_item.setVisible(False)
+            return
+        top = -height / 2
+        self.region_item.setPolygon(QPolygonF([QPointF(x * SCENE_WIDTH, top + y * height) for x, y in self._region]))
+        self.region_item.setVisible(True)
+
+    def region_points(self) -> list[tuple[float, float]]:
+        """The outline drawn on the left photo, in its scene coordinates ([] when none is drawn)."""
+        if not self.region_item.isVisible():
+            return []
+        return [(p.x(), p.y()) for p in self.region_item.polygon()]
 
     # --- zoom and pan --------------------------------------------------------------------------
     def fit(self) -> None:

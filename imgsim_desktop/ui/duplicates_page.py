@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from imgsim_desktop.core import explain
 from imgsim_desktop.core.cleanup import inside
 from imgsim_desktop.core.keeper import RULES
 from imgsim_desktop.core.settings import Settings
@@ -210,7 +211,12 @@ class DuplicatesPage(QWidget):
             right = chosen
         else:
             right = next((p for p in paths if p != keeper and p in self.tree.ticked), None) or next(p for p in paths if p != keeper)
-        self.compare.show_pair(self.tree.rows[keeper], self.tree.rows[right], self._note(keeper), self._note(right))
+        rows = self.tree.rows
+        why = explain.in_group(group, right, keeper, rows)
+        reason = explain.describe(why, rows[right], rows[keeper], copy="The right one", original="the left one")
+        # The whole-frame outline of an exact copy says nothing the reason does not: only real placements are drawn.
+        region = why.region if why.kind == "duplicate" else None
+        self.compare.show_pair(rows[keeper], rows[right], self._note(keeper), self._note(right), reason, region)
 
     def _note(self, path: str) -> str:
         if inside(path, self.settings.protected_folders):

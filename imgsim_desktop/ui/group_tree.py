@@ -17,7 +17,7 @@ from imgsim_desktop.core import keeper
 from imgsim_desktop.core.cleanup import inside
 from imgsim_desktop.core.duplicates import Group
 from imgsim_desktop.storage.catalog import PhotoRow
-from imgsim_desktop.ui.text import human_size, photo_format, resolution, taken
+from imgsim_desktop.ui.text import format_tooltip, human_size, photo_format, resolution, taken
 
 TIER_TITLES = {"exact": "Exact copies", "duplicate": "Duplicates", "similar": "Similar shots"}
 COLUMNS = ["Photo", "Suggestion", "Resolution", "Size", "Format", "Taken", "Folder", "Similarity"]
@@ -150,9 +150,13 @@ class GroupTree(QTreeWidget):
         item.setText(0, os.path.basename(member.path))
         item.setToolTip(0, member.path)
         if row is not None:
-            values = [resolution(row.width, row.height), human_size(row.size), photo_format(row.path), taken(row.taken_at)]
+            # Format from the file's first bytes; the scan's worker already read them (the cache
+            # answers here), so filling thousands of rows does no disk reads on the GUI thread.
+            kind = photo_format(row.path, row.size, row.mtime_ns)
+            values = [resolution(row.width, row.height), human_size(row.size), kind, taken(row.taken_at)]
             for col, value in enumerate(values, 2):
                 item.setText(col, value)
+            item.setToolTip(4, format_tooltip(row.path, row.size, row.mtime_ns))
         item.setText(6, os.path.dirname(member.path))
         item.setText(7, "1.000" if member is group.members[0] else f"{member.score:.3f}")
         item.setIcon(0, self._placeholder)  # the row has its final height before the thumbnail comes

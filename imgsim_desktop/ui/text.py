@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
-_FORMAT_NAMES = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".heif": "HEIC"}
+from imgsim_desktop.core.file_format import file_format
 
 
 def human_size(n: float) -> str:
@@ -15,9 +13,20 @@ def human_size(n: float) -> str:
     return ""
 
 
-def photo_format(path: str) -> str:
-    ext = os.path.splitext(path)[1].lower()
-    return _FORMAT_NAMES.get(ext, ext.lstrip(".").upper() or "—")
+def photo_format(path: str, size: int | None = None, mtime_ns: int | None = None) -> str:
+    """The format the file's bytes are, not its name: "JPEG", or "JPEG (named .png)" when the
+    extension lies (a renamed copy is told apart from the real one at a glance). Pass the
+    catalogued size and mtime when known: the answer then comes from the cache without a stat."""
+    return file_format(path, size, mtime_ns).label()
+
+
+def format_tooltip(path: str, size: int | None = None, mtime_ns: int | None = None) -> str:
+    """Why the Format column says "named ...": empty when the extension tells the truth."""
+    fmt = file_format(path, size, mtime_ns)
+    if not fmt.lies:
+        return ""
+    name = f'ends in "{fmt.named}"' if fmt.named else "has no extension"
+    return f"The file holds {fmt.name} data, but its name {name}. Other programs may refuse to open it or treat it as the wrong kind."
 
 
 def resolution(width: int | None, height: int | None) -> str:

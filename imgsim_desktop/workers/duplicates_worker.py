@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from imgsim_desktop.core import cleanup
 from imgsim_desktop.core.duplicates import find_groups
 from imgsim_desktop.core.engine import Engine
+from imgsim_desktop.core.file_format import file_format
 from imgsim_desktop.core.progress import Cancelled, Progress
 from imgsim_desktop.workers.lifecycle import WorkerController
 
@@ -43,6 +44,8 @@ class _DuplicatesJob(QObject):
             engine = self._get()
             groups = find_groups(engine.searcher, sensitivity, tiers, self.control, self.scan_problem.emit)
             rows = {m.path: row for g in groups for m in g.members if (row := engine.catalog.photo(m.path))}
+            for row in rows.values():  # read each file's format here, not on the GUI thread: the page finds it cached
+                file_format(row.path, row.size, row.mtime_ns)
             roots = engine.catalog.roots()  # with the groups: a cleanup must know them, however fast the scan was
         except Cancelled:
             self.failed.emit(request, "Scan cancelled.")

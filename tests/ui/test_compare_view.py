@@ -158,3 +158,64 @@ def test_deleted_view_is_not_called_by_the_loader(loader, pair, qtbot):
 def _row_unknown(path: Path) -> PhotoRow:
     st = os.stat(path)
     return PhotoRow(id=0, path=str(path), size=st.st_size, mtime_ns=st.st_mtime_ns, width=None, height=None, taken_at=None, camera=None)
+
+
+# --- why the two are one group (core.explain) ----------------------------------------------------
+
+def _explained_group(tmp_path, pair):
+    """The wallpaper (anchor), its crop, and a mirrored half-size copy, placed by hand: the
+    duplicate check's own placements are not what is tested here."""
+    from imgsim_desktop.core.duplicates import Group, Member, Placement
+
+    left, crop = pair
+    mirror = tmp_path / "autumn mirror.jpg"
+    with Image.open(AUTUMN) as img:
+        img.transpose(Image.Transpose.FLIP_LEFT_RIGHT).resize((400, 250)).save(mirror)
+    # Working frames: the wallpaper 640 x 400; the crop's 640 x 360 frame is its (80, 25) .. (720, 385) at 0.8.
+    members = [Member(left.path, 1.0, placement=Placement((1, 0, 0, 0, 1, 0), (640, 400))),
+               Member(crop.path, 0.97, placement=Placement((0.8, 0, 64, 0, 0.8, 20), (640, 360))),
+               Member(str(mirror), 0.95, placement=Placement((-1, 0, 640, 0, 1, 0), (640, 400)))]
+    rows = {r.path: r for r in (left, crop, _row(mirror))}
+    return Group("duplicate", members), rows
+
+
+def test_reason_and_outline_of_the_copy_on_the_keeper(compare, pair, tmp_path, qtbot):
+    from imgsim_desktop.core import explain
+
+    group, rows = _explained_group(tmp_path, pair)
+    left, crop = pair
+    why = explain.in_group(group, crop.path, left.path, rows)
+    text = explain.describe(why, crop, left, copy="The right one", original="the left one")
+    assert text.startswith("The right one is the left one cropped to 58 % of its area, resized to 75 % and re-encoded as PNG")
+    compare.show_pair(left, crop, "keep", "remove", text, why.region)
+    assert compare.reason.isVisible() and compare.reason.text() == text
+    height = SCENE_WIDTH * 500 / 800  # the left picture in scene units, centred on y = 0
+    expected = [(80, 25), (720, 25), (720, 385), (80, 385)]  # where the crop was cut, in the left photo's pixels
+    assert compare.region_points() == [pytest.approx((x * SCENE_WIDTH / 800, y * height / 500 - height / 2)) for x, y in expected]
+    assert compare.region_item.scene() is compare.views[0].scene() and compare.region_item.pen().isCosmetic()
+    qtbot.waitUntil(lambda: _shown(compare), timeout=5000)
+    assert len(compare.region_points()) == 4  # still there once the pictures came
+    compare.clear()
+    assert not compare.reason.isVisible() and compare.region_points() == []
+
+
+def test_duplicates_page_explains_the_selected_member(qtbot, loader, pair, tmp_path):
+    from imgsim_desktop.core.settings import Settings
+    from imgsim_desktop.ui.duplicates_page import DuplicatesPage
+
+    group, rows = _explained_group(tmp_path, pair)
+    settings = Settings(keep_rule="resolution")  # the 800 x 500 wallpaper is the keeper
+    page = DuplicatesPage(settings, loader)
+    qtbot.addWidget(page)
+    page.resize(1100, 800)
+    page.show()
+    page.tree.fill([group], rows, settings.keeper_rules())
+    page._select_first_group()
+    reason = page.compare.reason
+    assert reason.isVisible() and reason.text().startswith("The right one is the left one cropped to 58 % of its area")
+    assert page.compare._rows[0].path == pair[0].path and len(page.compare.region_points()) == 4
+
+    page.tree.setCurrentItem(page.tree._items[group.members[2].path])  # the mirrored copy
+    assert page.compare._rows[1].path == group.members[2].path
+    assert reason.text().startswith("The right one is the left one mirrored, resized to 50 % and re-encoded")
+    assert [(round(x), round(y)) for x, y in page.compare.region_points()] == [(1000, -312), (0, -312), (0, 312), (1000, 312)]

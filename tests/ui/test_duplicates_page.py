@@ -171,3 +171,23 @@ def test_switching_backbone_mid_scan_leaves_the_page_usable_and_closes_its_dialo
     page.scan()  # the new worker answers
     qtbot.waitUntil(page.scan_button.isEnabled, timeout=60_000)
     win.close()
+
+
+def test_format_column_shows_the_real_format_and_a_lying_name(qtbot):
+    from imgsim_desktop.core.duplicates import Group, Member
+    from imgsim_desktop.core.keeper import KeeperRules
+    from imgsim_desktop.storage.catalog import PhotoRow
+    from imgsim_desktop.ui.group_tree import COLUMNS, GroupTree
+
+    paths = [PHOTOS / "formats" / n for n in ("ukbench09380.jpeg", "ukbench09380.png", "ukbench09380.webp")]
+    rows = {str(p): PhotoRow(i, str(p), p.stat().st_size, p.stat().st_mtime_ns, 640, 480, None, None) for i, p in enumerate(paths)}
+    tree = GroupTree()
+    qtbot.addWidget(tree)
+    tree.fill([Group("duplicate", [Member(str(p), 1.0) for p in paths])], rows, KeeperRules())
+    column = COLUMNS.index("Format")
+    honest, lying, webp = (tree._items[str(p)] for p in paths)
+    assert (honest.text(column), lying.text(column), webp.text(column)) == ("JPEG", "JPEG (named .png)", "WebP")
+    assert 'JPEG data, but its name ends in ".png"' in lying.toolTip(column)
+    assert honest.toolTip(column) == "" and webp.toolTip(column) == ""
+    # The keeper rules judge the bytes too: the WebP outranks both JPEGs, the renamed one included.
+    assert tree.ticked == {str(paths[0]), str(paths[1])}

@@ -1,0 +1,126 @@
+"""What the duplicate check must get right on real photos: other shots of one place are never the
+same photo, copies (mirrored, rotated, cropped, captioned) are; one photo's many copies are one
+group; byte-identical files inside a group are flagged and placed."""
+
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageEnhance, ImageOps
+
+from conftest import PHOTOS
+from imgsim_desktop.core import explain, verify
+from imgsim_desktop.core.duplicates import find_groups, thresholds
+from imgsim_desktop.core.engine import Engine
+
+RULE = thresholds(0.5).pair
+OTHER = PHOTOS / "other_shots"
+
+# The hardest pairs of other_shots: the geometry alone called each of them one photo (a planar
+# facade or gravel under a moving camera, a lit window in a dark hall, a wider shot of a facade).
+HARD_NEGATIVES = [
+    ("ox_keble_hall__keble_000057.jpg", "ox_keble_hall__keble_000063.jpg"),
+    ("ukb_00012__ukbench00014.jpg", "ukb_00012__ukbench00015.jpg"),
+    ("boof_triple_pebbles__pebbles_01.jpg", "boof_triple_pebbles__pebbles_02.jpg"),
+    ("boof_triple_rock_leaves__rock_leaves_02.jpg", "boof_triple_rock_leaves__rock_leaves_03.jpg"),
+    ("bundler_kermit__kermit000.jpg", "bundler_kermit__kermit002.jpg"),
+    ("ox_all_souls_towers__all_souls_000006.jpg", "ox_all_souls_towers__all_souls_000055.jpg"),
+    ("lightglue_dsc041x__DSC_0410.jpg", "lightglue_dsc041x__DSC_0411.jpg"),
+]
+
+
+def features(path: Path) -> verify.Features:
+    return verify.from_bytes(verify.to_bytes(verify.features(path)))  # as a scan sees them, from the cache
+
+
+@pytest.mark.parametrize("pair", HARD_NEGATIVES, ids=lambda p: p[0].split("__")[0])
+def test_other_shots_of_one_place_are_never_the_same_photo(pair):
+    a, b = (features(OTHER / name) for name in pair)
+    for x, y in ((a, b), (b, a)):
+        assert not verify.decide(x, y, RULE).same
+
+
+def _caption(img: Image.Image) -> Image.Image:
+    img = img.copy()
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((0, int(img.height * 0.86), img.width, img.height), fill=(0, 0, 0))
+    draw.text((12, int(img.height * 0.89)), "Summer 2019", fill=(255, 255, 255))
+    return img
+
+
+def _corner_crop(img: Image.Image) -> Image.Image:  # 35 % of the area, bottom right
+    w, h = img.size
+    return img.crop((int(w * 0.41), int(h * 0.41), w, h))
+
+
+COPIES = {
+    "mirror": ImageOps.mirror,
+    "rot90": lambda im: im.transpose(Image.Transpose.ROTATE_90),
+    "rot180": lambda im: im.transpose(Image.Transpose.ROTATE_180),
+    "corner_crop": _corner_crop,
+    "caption": _caption,
+    "colour": lambda im: ImageEnhance.Color(ImageEnhance.Brightness(im).enhance(1.2)).enhance(1.3),
+    "border": lambda im: ImageOps.expand(im, border=(im.width // 10, 0), fill=(0, 0, 0)),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(COPIES))
+def test_generated_copies_of_real_photos_are_found(tmp_path, edit):
+    for name in ("ox_radcliffe_camera__radcliffe_camera_000093.jpg", "boof_triple_pebbles__pebbles_01.jpg"):
+        with Image.open(OTHER / name) as im:
+            COPIES[edit](im.convert("RGB")).save(tmp_path / "copy.jpg", quality=80)
+        verdict = verify.decide(features(OTHER / name), features(tmp_path / "copy.jpg"), RULE)
+        assert verdict.same, (name, edit)
+        assert verdict.evidence.mirrored == (edit == "mirror")
+
+
+def test_the_shared_mirrored_copy_is_found():
+    original, flipped = features(PHOTOS / "ukbench/ukbench00120.jpg"), features(PHOTOS / "ukbench/ukbench00120_hflip.jpg")
+    verdict = verify.decide(original, flipped, RULE)
+    assert verdict.same and verdict.evidence.mirrored
+
+
+def test_forty_copies_of_one_photo_are_one_group_and_say_how_they_were_made(tmp_path):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    rng = random.Random(3)
+    with Image.open(PHOTOS / "aib/7.jpg") as im:
+        base = im.convert("RGB")
+    base.save(lib / "original.jpg", quality=95)
+    for i in range(40):
+        img = base
+        if i % 4 == 1:
+            img = img.resize((int(img.width * rng.uniform(0.5, 0.9)),) * 2)
+        elif i % 4 == 2:
+            w, h = img.size
+            x, y = rng.randint(0, w // 6), rng.randint(0, h // 6)
+            img = img.crop((x, y, x + int(w * 0.8), y + int(h * 0.8)))
+        elif i % 4 == 3:
+            img = ImageEnhance.Brightness(img).enhance(rng.uniform(0.85, 1.2))
+        img.save(lib / f"copy{i:02}.jpg", quality=rng.randint(40, 90))
+    mirrored = ImageOps.mirror(base)
+    mirrored.save(lib / "selfie.jpg", quality=85)
+    # The same JPEG bytes under a lying name, and a re-encode of it: one photo, one group.
+    shutil.copyfile(PHOTOS / "formats/ukbench09380.jpeg", lib / "shop.jpg")
+    shutil.copyfile(PHOTOS / "formats/ukbench09380.png", lib / "shop.png")
+    shutil.copyfile(PHOTOS / "formats/ukbench09380.webp", lib / "shop.webp")
+    with Engine(tmp_path / "data", device="cpu") as engine:
+        engine.index([str(lib)])
+        groups = [g for g in find_groups(engine.searcher) if g.tier in ("exact", "duplicate")]
+        rows = {m.path: engine.catalog.photo(m.path) for g in groups for m in g.members}
+    clusters = [g for g in groups if any(Path(m.path).name == "original.jpg" for m in g.members)]
+    assert len(clusters) == 1, [len(g.members) for g in groups]
+    cluster = clusters[0]
+    assert len(cluster.members) == 42
+    assert all(m.placement is not None for m in cluster.members)
+    keeper = str(lib / "original.jpg")
+    selfie = explain.in_group(cluster, str(lib / "selfie.jpg"), keeper, rows)
+    assert selfie.mirrored
+    crop = explain.in_group(cluster, str(lib / "copy02.jpg"), keeper, rows)
+    assert 0.55 <= crop.area_share <= 0.73  # 80 % of each side
+    (shop,) = [g for g in groups if any(Path(m.path).name == "shop.jpg" for m in g.members)]
+    assert shop.tier == "duplicate"
+    assert {Path(m.path).name: m.exact for m in shop.members} == {"shop.jpg": True, "shop.png": True, "shop.webp": False}
