@@ -231,6 +231,7 @@ def find_groups(
             between = _pairs_between_groups(dupes, a, b, cos, limits.duplicate_cosine, path_of, links, pixels)
             if not between or not _verify_into(dupes, links, between, verifier, limits, path_of, progress, bad):
                 break
+        dupes = _each_a_copy_of_the_largest(dupes, links, verifier, limits, path_of, pixels, apart, bad)
         for path, reason in sorted(bad.items()):
             if on_error is not None:
                 on_error(path, reason)
@@ -374,6 +375,44 @@ def _verify_into(dupes: _Partition, links: _Links, todo, verifier: Verifier, lim
                     joins += 1
     progress.report(len(todo), len(todo), "checking possible duplicates", force=True)
     return joins
+
+
+def _each_a_copy_of_the_largest(dupes: _Partition, links: _Links, verifier: Verifier, limits: Thresholds, path_of, pixels, apart, bad) -> _Partition:
+    """Regroup so every member is itself verified against its group's largest photo (the original
+    a keeper rule will most likely keep). Verified pairs chain: A~B and B~C put A and C together
+    even where C is not a copy of A (two other shots of a static scene, each matching a crop of the
+    other), and the user would then remove C in favour of A. Members that fail go on as a group of
+    their own, checked the same way."""
+    pair_limits = limits.pair
+    out = _Partition(apart)
+
+    def check(pair: tuple[int, int]):
+        x, y = pair
+        if any(v == y for v, _, _ in links.edges.get(x, [])):
+            return True  # verified directly already
+        try:
+            verdict = verifier.decide(path_of[x], path_of[y], pair_limits)
+        except DecodeError:
+            return False
+        if verdict.same:
+            o = verdict.evidence.overlap
+            links.add(x, y, verdict.evidence.model, (o.gain, o.offset) if o else (1.0, 0.0))
+        return verdict.same
+
+    todo = [m for m in dupes.sets()]
+    with ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify") as pool:
+        while todo:
+            group = todo.pop()
+            largest = max(group, key=lambda v: (pixels(v), -v))
+            others = [v for v in group if v != largest]
+            verdicts = list(pool.map(check, [(largest, v) for v in others]))
+            rest = [v for v, same in zip(others, verdicts) if not same]
+            for v, same in zip(others, verdicts):
+                if same:
+                    out.join(largest, v)
+            if len(rest) >= 2:
+                todo.append(rest)
+    return out
 
 
 def _placement(verifier: Verifier | None, path: str, placed) -> Placement | None:
