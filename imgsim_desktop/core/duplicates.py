@@ -12,8 +12,8 @@ geometric transform). That check is the scan's cost, so as few pairs as possible
 each photo's VERIFY_PER_PHOTO most alike candidates (a copy's closest neighbours are its original
 and its other copies, so this keeps them), most alike first, and none already joined through
 others; most copies are settled from their strongest keypoints alone (verify.decide). Features are kept in a disk cache, so a repeat scan only decodes new or changed photos.
-Checking only the top few candidates can leave one photo's many copies in two groups (two keepers,
-two cleanups), so a merge pass then checks the best candidate pairs *between* groups.
+How the verified pairs become groups (merging what belongs together, splitting what only chains)
+is core.duplicate_links.
 Each photo lands in at most one group: duplicates are grouped first, and the similar tier is
 built from the photos that are nobody's duplicate. Byte-identical files verified with a re-encoded
 copy share its group (tier "duplicate", the identical ones flagged ``exact``): one photo, one keeper.
@@ -26,12 +26,20 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from imgsim_desktop.core.decode import DecodeError
+from imgsim_desktop.core.duplicate_links import (
+    IDENTITY,
+    Links,
+    PairChecker,
+    Partition,
+    pairs_between_groups,
+    regroup_by_largest,
+    verify_pairs,
+)
 from imgsim_desktop.core.neighbours import neighbour_pairs
 from imgsim_desktop.core.progress import Progress
 from imgsim_desktop.core.search import Searcher
@@ -50,10 +58,7 @@ NEIGHBOURS = 8  # nearest neighbours looked at per photo: the candidate pairs
 # NEIGHBOURS checks per photo instead of at most this many.
 VERIFY_PER_PHOTO = 3
 VERIFY_THREADS = max(1, min(4, os.cpu_count() or 1))
-# Merge pass: candidate pairs checked between two groups (most alike first) before giving up on
-# joining them, and rounds of it (a merge can bring new pairs between groups).
-MERGE_TRIES = 2
-MERGE_ROUNDS = 3
+MERGE_ROUNDS = 3  # rounds of checks between groups (a merge can bring new pairs between groups)
 
 
 @dataclass(frozen=True)
@@ -143,39 +148,6 @@ def _digest(path: str) -> bytes:
     return h.digest()
 
 
-class _Partition:
-    """Union-find whose unions refuse to put a rejected ("not duplicates") pair in one set."""
-
-    def __init__(self, apart: dict[int, set[int]]) -> None:
-        self.parent: dict[int, int] = {}
-        self.members: dict[int, list[int]] = {}
-        self.apart = apart
-
-    def find(self, x: int) -> int:
-        if x not in self.parent:
-            self.parent[x] = x
-            self.members[x] = [x]
-        while self.parent[x] != x:
-            self.parent[x] = self.parent[self.parent[x]]
-            x = self.parent[x]
-        return x
-
-    def join(self, a: int, b: int) -> bool:
-        ra, rb = self.find(a), self.find(b)
-        if ra == rb:
-            return True
-        small, big = sorted((ra, rb), key=lambda r: len(self.members[r]))
-        big_set = set(self.members[big])
-        if any(self.apart.get(x, set()) & big_set for x in self.members[small]):
-            return False
-        self.parent[small] = big
-        self.members[big] += self.members.pop(small)
-        return True
-
-    def sets(self) -> list[list[int]]:
-        return [m for m in self.members.values() if len(m) > 1]
-
-
 def find_groups(
     searcher: Searcher,
     sensitivity: float = DEFAULT_SENSITIVITY,
@@ -193,8 +165,8 @@ def find_groups(
 
     path_of: dict[int, str] = {}
     apart = _rejected_by_vector(catalog, model, path_of)
-    dupes = _Partition(apart)
-    links = _Links()
+    dupes = Partition(apart)
+    links = Links()
     for copies in exact_copies(catalog):
         ids = catalog.vector_ids_for_paths(model, copies)
         path_of.update((v, p) for p, v in ids.items())
@@ -218,20 +190,14 @@ def find_groups(
         disk.prune()  # bounded: features of photos long gone or long unscanned make room
         verifier = Verifier(disk=disk)
         bad: dict[str, str] = {}
-        _verify_into(dupes, links, todo, verifier, limits, path_of, progress, bad)
-        sizes: dict[int, int] = {}
-
-        def pixels(v: int) -> int:
-            if v not in sizes:
-                row = catalog.photo(path_of[v])
-                sizes[v] = (row.width or 0) * (row.height or 0) if row else 0
-            return sizes[v]
-
+        check = PairChecker(verifier, limits.pair, path_of, links, bad)
+        verify_pairs(dupes, todo, check, progress, VERIFY_THREADS)
+        pixels = _pixel_counts(catalog, path_of)
         for _ in range(MERGE_ROUNDS):
-            between = _pairs_between_groups(dupes, a, b, cos, limits.duplicate_cosine, path_of, links, pixels)
-            if not between or not _verify_into(dupes, links, between, verifier, limits, path_of, progress, bad):
+            between = [(x, y) for x, y in pairs_between_groups(dupes, a, b, cos, limits.duplicate_cosine, links, pixels) if x in path_of and y in path_of]
+            if not between or not verify_pairs(dupes, between, check, progress, VERIFY_THREADS):
                 break
-        dupes = _each_a_copy_of_the_largest(dupes, links, verifier, limits, path_of, pixels, apart, bad)
+        dupes = regroup_by_largest(dupes, check, pixels, VERIFY_THREADS)
         for path, reason in sorted(bad.items()):
             if on_error is not None:
                 on_error(path, reason)
@@ -277,142 +243,17 @@ def pairs_to_verify(a: np.ndarray, b: np.ndarray, cos: np.ndarray, floor: float,
     return [(int(a[i]), int(b[i])) for i in keep.tolist() if i in chosen]
 
 
-IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+def _pixel_counts(catalog, path_of: dict[int, str]):
+    """vector id -> width x height from the catalog, read once per photo that asks."""
+    sizes: dict[int, int] = {}
 
+    def pixels(v: int) -> int:
+        if v not in sizes:
+            row = catalog.photo(path_of[v])
+            sizes[v] = (row.width or 0) * (row.height or 0) if row else 0
+        return sizes[v]
 
-class _Links:
-    """The verified pairs of the duplicate tier with how their pictures map onto each other: what a
-    group's placements (member -> anchor) are composed from."""
-
-    def __init__(self) -> None:
-        self.edges: dict[int, list[tuple[int, np.ndarray, tuple[float, float]]]] = {}
-        self.checked: set[tuple[int, int]] = set()
-
-    def add(self, x: int, y: int, model: np.ndarray, tone: tuple[float, float]) -> None:
-        """``model`` maps x's working frame to y's; ``tone``: x's grey ~= gain * y's + offset."""
-        m = np.vstack([model, [0.0, 0.0, 1.0]])
-        gain, offset = tone
-        gain = gain if abs(gain) > 1e-6 else 1.0
-        self.edges.setdefault(x, []).append((y, m, (gain, offset)))
-        self.edges.setdefault(y, []).append((x, np.linalg.inv(m), (1.0 / gain, -offset / gain)))
-
-    def placements(self, anchor: int, members: set[int]) -> dict[int, tuple[np.ndarray, tuple[float, float]]]:
-        """member -> (3x3 map of its frame into the anchor's, tone: anchor ~= gain * member + offset),
-        walking the verified pairs from the anchor."""
-        found = {anchor: (np.eye(3), (1.0, 0.0))}
-        todo = [anchor]
-        while todo:
-            u = todo.pop()
-            to_anchor, (gu, ou) = found[u]
-            for v, u_to_v, (g, o) in self.edges.get(u, []):
-                if v in found or v not in members:
-                    continue
-                # v -> u is the inverse of u -> v; u's grey ~= g * v's + o.
-                found[v] = (to_anchor @ np.linalg.inv(u_to_v), (gu * g, gu * o + ou))
-                todo.append(v)
-        return found
-
-
-def _pairs_between_groups(dupes: _Partition, a, b, cos, floor: float, path_of, links: _Links, pixels) -> list[tuple[int, int]]:
-    """Candidate pairs joining two different sets, at least one of them a group, not checked yet:
-    the largest photos of the two sets (two crops of one photo at other offsets are not the same
-    photo as each other, but both are the original's), then the MERGE_TRIES most alike pairs."""
-    tries: dict[tuple[int, int], int] = {}
-    out = []
-
-    def largest(root: int) -> int:
-        return max(dupes.members[root], key=lambda v: (pixels(v), -v))
-
-    for i in np.flatnonzero(cos >= floor).tolist():  # sorted most alike first
-        x, y = int(a[i]), int(b[i])
-        if x not in path_of or y not in path_of or (min(x, y), max(x, y)) in links.checked:
-            continue
-        rx, ry = dupes.find(x), dupes.find(y)
-        if rx == ry or (len(dupes.members[rx]) < 2 and len(dupes.members[ry]) < 2):
-            continue
-        key = (min(rx, ry), max(rx, ry))
-        if key not in tries:
-            x0, y0 = largest(rx), largest(ry)
-            if (min(x0, y0), max(x0, y0)) not in links.checked:
-                out.append((x0, y0))
-        if tries.get(key, 0) < MERGE_TRIES:
-            tries[key] = tries.get(key, 0) + 1
-            out.append((x, y))
-    return out
-
-
-def _verify_into(dupes: _Partition, links: _Links, todo, verifier: Verifier, limits: Thresholds, path_of, progress: Progress, bad: dict[str, str] | None = None) -> int:
-    """Check candidate pairs in order (most alike first) and join the ones that are the same photo.
-    Pairs already joined through others are skipped. Files that could not be read go into ``bad``
-    (path -> reason); returns the number of joins."""
-    bad = {} if bad is None else bad
-    pair_limits = limits.pair
-
-    def check(pair: tuple[int, int]):
-        pa, pb = path_of[pair[0]], path_of[pair[1]]
-        try:
-            return verifier.decide(pa, pb, pair_limits)
-        except DecodeError:
-            for path in (pa, pb):  # which of the two? (the verifier remembers, so this decodes nothing)
-                try:
-                    verifier.features(path)
-                except DecodeError as err:
-                    bad.setdefault(path, str(err))
-            return None
-
-    joins = 0
-    window = 4 * VERIFY_THREADS
-    with ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify") as pool:
-        for start in range(0, len(todo), window):
-            progress.check()
-            progress.report(start, len(todo), "checking possible duplicates")
-            batch = [p for p in todo[start : start + window] if dupes.find(p[0]) != dupes.find(p[1])]
-            for pair, verdict in zip(batch, pool.map(check, batch)):
-                links.checked.add((min(pair), max(pair)))
-                if verdict is not None and verdict.same and dupes.join(*pair):
-                    o = verdict.evidence.overlap
-                    links.add(pair[0], pair[1], verdict.evidence.model, (o.gain, o.offset) if o else (1.0, 0.0))
-                    joins += 1
-    progress.report(len(todo), len(todo), "checking possible duplicates", force=True)
-    return joins
-
-
-def _each_a_copy_of_the_largest(dupes: _Partition, links: _Links, verifier: Verifier, limits: Thresholds, path_of, pixels, apart, bad) -> _Partition:
-    """Regroup so every member is itself verified against its group's largest photo (the original
-    a keeper rule will most likely keep). Verified pairs chain: A~B and B~C put A and C together
-    even where C is not a copy of A (two other shots of a static scene, each matching a crop of the
-    other), and the user would then remove C in favour of A. Members that fail go on as a group of
-    their own, checked the same way."""
-    pair_limits = limits.pair
-    out = _Partition(apart)
-
-    def check(pair: tuple[int, int]):
-        x, y = pair
-        if any(v == y for v, _, _ in links.edges.get(x, [])):
-            return True  # verified directly already
-        try:
-            verdict = verifier.decide(path_of[x], path_of[y], pair_limits)
-        except DecodeError:
-            return False
-        if verdict.same:
-            o = verdict.evidence.overlap
-            links.add(x, y, verdict.evidence.model, (o.gain, o.offset) if o else (1.0, 0.0))
-        return verdict.same
-
-    todo = [m for m in dupes.sets()]
-    with ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify") as pool:
-        while todo:
-            group = todo.pop()
-            largest = max(group, key=lambda v: (pixels(v), -v))
-            others = [v for v in group if v != largest]
-            verdicts = list(pool.map(check, [(largest, v) for v in others]))
-            rest = [v for v, same in zip(others, verdicts) if not same]
-            for v, same in zip(others, verdicts):
-                if same:
-                    out.join(largest, v)
-            if len(rest) >= 2:
-                todo.append(rest)
-    return out
+    return pixels
 
 
 def _placement(verifier: Verifier | None, path: str, placed) -> Placement | None:
@@ -426,7 +267,7 @@ def _placement(verifier: Verifier | None, path: str, placed) -> Placement | None
     return Placement(tuple(round(float(x), 6) for x in to_anchor[:2].ravel()), frame, (round(tone[0], 4), round(tone[1], 3)))
 
 
-def _as_groups(tiered: list[tuple[str, list[int]]], catalog, model: str, path_of: dict[int, str], links: _Links, identical: set[int], verifier: Verifier | None) -> list[Group]:
+def _as_groups(tiered: list[tuple[str, list[int]]], catalog, model: str, path_of: dict[int, str], links: Links, identical: set[int], verifier: Verifier | None) -> list[Group]:
     wanted = [v for _, ids in tiered for v in ids]
     vectors: dict[int, np.ndarray] = {}
     for ids, vecs in catalog.iter_vectors(model, wanted):
