@@ -35,7 +35,7 @@ def test_off_centre_crop_covers_its_share_of_the_keeper():
     assert rel.scale == pytest.approx(1.0)  # the crop kept the original's pixels: not resized
     assert _corners(rel) == [(0.2, 0.1042), (1.0, 0.1042), (1.0, 0.8792), (0.2, 0.8792)]
     text = describe(rel, _row(crop.path, 3200, 2325, 1_500_000), _row(ANCHOR.path, 4000, 3000, 2_000_000))
-    assert text == "This photo is the keeper cropped to 62 % of its area and re-encoded (a 25 % smaller file)."
+    assert text == "This photo is the keeper cropped to 62 % of its area and re-encoded (25 % smaller file)."
 
 
 def test_padded_copy_reaches_outside_the_keeper():
@@ -140,7 +140,7 @@ def test_exact_similar_keeper_and_unplaced_duplicates():
     assert rel.kind == "duplicate" and not rel.geometry
     assert (
         describe(rel, small, keeper_row)
-        == "This photo is the same photo as the keeper, resized to 50 % and re-encoded as WebP (a 70 % smaller file)."
+        == "This photo is the same photo as the keeper, resized to 50 % and re-encoded as WebP (70 % smaller file)."
     )
 
 

@@ -271,11 +271,11 @@ def _encoding(member_row: PhotoRow | None, keeper_row: PhotoRow | None, changed:
     if member_row and keeper_row and member_row.size and keeper_row.size:
         ratio = member_row.size / keeper_row.size
         if ratio <= 1 - FILE_SIZE:
-            words += f" (a {_percent(1 - ratio)} smaller file)"
+            words += f" ({_percent(1 - ratio)} smaller file)"  # no article: "a 81 %" reads wrong
         elif ratio >= 2:
             words += f" (a file {ratio:.1f} times as large)"
         elif ratio >= 1 + FILE_SIZE:
-            words += f" (a {_percent(ratio - 1)} larger file)"
+            words += f" ({_percent(ratio - 1)} larger file)"
     return words
 
 

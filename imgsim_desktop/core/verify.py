@@ -75,7 +75,7 @@ THUMB = 32
 MIRROR_FEATURES = 500
 MIRROR_MIN_ALIGNED = 60
 MIRROR_MOVED_FACTOR = 1 / 3  # of the allowed moved share
-SMALL_QUALITY = 90  # JPEG quality of the stored small image: ~8 KB, artefacts far below what is judged
+SMALL_QUALITY = 90  # JPEG quality of the stored small image: ~17 KB (other_shots), artefacts far below what is judged
 
 cv2.setNumThreads(1)  # scans verify pairs from a thread pool; OpenCV's own pool would oversubscribe
 

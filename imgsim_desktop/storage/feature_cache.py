@@ -17,8 +17,9 @@ from pathlib import Path
 from imgsim_desktop.storage.disk_cache import prune_lru
 
 FEATURE_CACHE = "verify-features"  # folder next to the catalog
-# The indexer stores every photo's features (~40 KB on disk) so the first duplicates scan need not
-# decode anything: this cap holds a 150k-photo library's; the least recently used go first.
+# The indexer stores every photo's features (~55 KB on disk, with the small image the pixel check
+# compares) so the first duplicates scan need not decode anything: this cap holds a 110k-photo
+# library's; the least recently used go first.
 DEFAULT_CAP_BYTES = 6 * 1024**3
 
 
