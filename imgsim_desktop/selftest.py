@@ -183,9 +183,9 @@ def _check_core(run: _Run, work: Path) -> None:
         from imgsim_desktop.core import verify
 
         samples = state["samples"]
-        query = verify.features(samples / QUERY)
-        same = verify.compare(query, verify.features(samples / NEAR_DUPLICATE))
-        other = verify.compare(query, verify.features(samples / "ukbench01380.jpg"))
+        # Through the disk cache's form, as a scan reads them: that also needs a JPEG codec (Pillow's).
+        query, near, far = (verify.from_bytes(verify.to_bytes(verify.features(samples / name))) for name in (QUERY, NEAR_DUPLICATE, "ukbench01380.jpg"))
+        same, other = verify.compare(query, near), verify.compare(query, far)
         _expect(same.aligned > max(verify.MIN_MATCHES, 3 * other.aligned), f"ORB/RANSAC: {same.aligned} aligned matches for the copy vs {other.aligned} for another photo")
         return f"{same.aligned} aligned matches for the copy, {other.aligned} for another photo"
 

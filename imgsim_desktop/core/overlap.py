@@ -33,6 +33,7 @@ CLIPPED = (8.0, 247.0)  # a tile this dark or bright in either photo may have be
 # means the "overlap" is not one picture (e.g. a lit window matched inside a dark hall).
 GAIN_RANGE = (0.4, 2.5)
 MIN_TILES = 6  # fewer informative tiles than this: the overlap says nothing either way
+TONE_SAMPLE = 6000  # pixels the tone fit uses
 
 
 @dataclass(frozen=True)
@@ -79,16 +80,24 @@ def containment(model: np.ndarray, size_a: tuple[int, int], size_b: tuple[int, i
 
 def _tone_fit(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """a ~= gain * b + offset, robust to a caption or sticker covering part of the overlap: start
-    from the quartiles, then refit a few times on the pixels that agree with the fit."""
-    qa, qb = np.quantile(a, [0.25, 0.5, 0.75]), np.quantile(b, [0.25, 0.5, 0.75])
+    from the quartiles, then refit a few times on the pixels that agree with the fit. A few thousand
+    pixels settle two numbers: a sample keeps it well under a millisecond."""
+    step = max(1, len(a) // TONE_SAMPLE)
+    a, b = a[::step].astype(np.float64), b[::step].astype(np.float64)
+    qa, qb = np.percentile(a, [25, 50, 75]), np.percentile(b, [25, 50, 75])
     gain = (qa[2] - qa[0]) / max(qb[2] - qb[0], 1.0)
     offset = qa[1] - gain * qb[1]
-    for _ in range(4):
+    for _ in range(3):
         residual = np.abs(a - (gain * b + offset))
         keep = residual <= max(3.0 * float(np.median(residual)), 4.0)
         if keep.sum() < 100:
             break
-        gain, offset = np.polyfit(b[keep], a[keep], 1)
+        ak, bk = a[keep], b[keep]
+        spread = float(bk.var())
+        if spread < 1e-6:
+            break
+        gain = float(((ak - ak.mean()) * (bk - bk.mean())).mean() / spread)
+        offset = float(ak.mean() - gain * bk.mean())
     return float(gain), float(offset)
 
 

@@ -20,6 +20,7 @@ Only candidate pairs from the vector index come here, so its cost is per pair, n
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import threading
@@ -87,9 +88,17 @@ class Features:
     blur: float  # how much the photo was enlarged to the working size (1.0 when it was larger)
     aspect: float  # width / height
     thumb: np.ndarray  # THUMB x THUMB grey, zero mean, unit variance: for photos with too little texture
-    small: np.ndarray  # grey, overlap.SMALL_SIDE on the longer side: the pixels the overlap compares
+    # grey, overlap.SMALL_SIDE on the longer side: the pixels the overlap compares. Read from the
+    # disk cache it stays JPEG until a pair needs it: most photos of a scan never get that far.
+    small_source: np.ndarray | bytes
     octaves: np.ndarray  # N uint8: the pyramid level each keypoint was found at (its precision)
     _mirror_keys: dict = field(default_factory=dict, repr=False)  # ORB of the small image, per flip
+
+    @property
+    def small(self) -> np.ndarray:
+        if isinstance(self.small_source, bytes):
+            self.small_source = _unjpeg(self.small_source)
+        return self.small_source
 
     @property
     def frame(self) -> tuple[int, int]:
@@ -124,11 +133,25 @@ def to_bytes(f: Features) -> bytes:
     """Compact form for the disk cache: ~32 bytes a keypoint, a 2 KB thumbnail, the small image as JPEG."""
     descriptors = f.descriptors if f.descriptors is not None else np.zeros((0, 32), np.uint8)  # no keypoints
     points = np.round(f.points * _POINT_STEP).astype("<u2")
-    ok, small = cv2.imencode(".jpg", f.small, [cv2.IMWRITE_JPEG_QUALITY, SMALL_QUALITY])
-    small = small.tobytes() if ok else b""
+    small = f.small_source if isinstance(f.small_source, bytes) else _jpeg(f.small_source)
     header = _HEADER.pack(len(descriptors), f.blur, f.aspect, len(f.thumb), len(small))
     octaves = f.octaves.astype(np.uint8) if f.descriptors is not None else np.zeros(0, np.uint8)
     return b"".join((header, points.tobytes(), octaves.tobytes(), descriptors.tobytes(), f.thumb.astype("<f2").tobytes(), small))
+
+
+def _jpeg(gray: np.ndarray) -> bytes:
+    """The small image as JPEG, through Pillow: the packaged app's OpenCV is built without codecs."""
+    out = io.BytesIO()
+    Image.fromarray(gray).save(out, "JPEG", quality=SMALL_QUALITY)
+    return out.getvalue()
+
+
+def _unjpeg(data: bytes) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im.convert("L"))
+    except (OSError, SyntaxError) as exc:  # Pillow's errors for a damaged JPEG (from_bytes checked its ends)
+        raise DecodeError(f"damaged entry in the feature cache ({exc}); deleting verify-features/ only costs time") from exc
 
 
 def from_bytes(data: bytes) -> Features:
@@ -142,9 +165,9 @@ def from_bytes(data: bytes) -> Features:
     at += 32 * n
     thumb = np.frombuffer(data, "<f2", side * side, at).reshape(side, side).astype(np.float32)
     at += 2 * side * side
-    small = cv2.imdecode(np.frombuffer(data, np.uint8, small_bytes, at), cv2.IMREAD_GRAYSCALE) if small_bytes else None
-    if small is None:
-        raise ValueError("damaged small image")
+    small = data[at : at + small_bytes]
+    if len(small) != small_bytes or not (small.startswith(b"\xff\xd8") and small.endswith(b"\xff\xd9")):
+        raise ValueError("damaged small image")  # a truncated entry: computed again
     return Features(points, descriptors, blur, aspect, thumb, small, octaves)
 
 
@@ -377,8 +400,9 @@ def decide(a: Features, b: Features, limits: Limits) -> Verdict:
         if evidence.pixels_agree(limits):
             return Verdict(True, quick, evidence)
     # Not the same photo as it stands; maybe mirrored. A symmetric facade matches its own mirror
-    # image well enough to fool the straight geometry, so this runs whatever the straight verdict.
-    if evidence.correlation is None:
+    # image well enough to fool the straight geometry, so this runs whatever the straight verdict,
+    # except after an early "no" (many matches near the transform, clearly displaced: another shot).
+    if evidence.correlation is None and not (quick and not evidence.geometry_holds(limits)):
         mirror = _mirrored(a, b)
         if mirror is not None and mirror.geometry_holds(limits):
             mirror = _with_pixels(a, b, mirror)
