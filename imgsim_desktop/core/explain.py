@@ -19,6 +19,7 @@ import numpy as np
 
 from imgsim_desktop.core.duplicates import Group, Member, Placement
 from imgsim_desktop.core.file_format import file_format
+from imgsim_desktop.core.overlap import in_frame
 from imgsim_desktop.core.verify import WORK_SIDE
 from imgsim_desktop.storage.records import PhotoRow
 
@@ -96,9 +97,9 @@ def _measured(mine: Placement, keeper: Placement, member_size, keeper_size) -> R
     (kw, kh), (mw, mh) = keeper.frame, mine.frame
     corners = to_keeper @ np.array([[0, mw, mw, 0], [0, 0, mh, mh], [1, 1, 1, 1]], dtype=float)
     polygon = [(float(x), float(y)) for x, y in corners[:2].T]
-    overlap = _area(_clip(polygon, kw, kh))
-    area_share = min(1.0, overlap / (kw * kh))
-    keeper_inside = min(1.0, overlap / max(_area(polygon), 1e-9))
+    inside, area = in_frame(polygon, (kw, kh))
+    area_share = min(1.0, inside / (kw * kh))
+    keeper_inside = min(1.0, inside / max(area, 1e-9))
 
     # The edit a user thinks of runs keeper -> copy; in real pixels each frame scales by its own factor.
     edit = np.linalg.inv(to_keeper)[:2, :2]
@@ -151,33 +152,6 @@ def _tone(mine: tuple[float, float], keeper: tuple[float, float]) -> tuple[float
 
 def _unit_square() -> tuple[tuple[float, float], ...]:
     return ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
-
-
-def _area(polygon: list[tuple[float, float]]) -> float:
-    """Shoelace; either winding (a mirrored copy's corners run the other way round)."""
-    n = len(polygon)
-    return (
-        abs(sum(polygon[i][0] * polygon[(i + 1) % n][1] - polygon[(i + 1) % n][0] * polygon[i][1] for i in range(n))) / 2 if n > 2 else 0.0
-    )
-
-
-def _clip(polygon: list[tuple[float, float]], w: float, h: float) -> list[tuple[float, float]]:
-    """The part of a convex polygon inside [0, w] x [0, h] (Sutherland-Hodgman, one edge at a time)."""
-    edges = ((0, 0.0, 1), (0, w, -1), (1, 0.0, 1), (1, h, -1))  # axis, bound, which side is inside
-    for axis, bound, side in edges:
-        if not polygon:
-            break
-        out = []
-        for i, cur in enumerate(polygon):
-            prev = polygon[i - 1]
-            cur_in, prev_in = side * (cur[axis] - bound) >= 0, side * (prev[axis] - bound) >= 0
-            if cur_in != prev_in:
-                t = (bound - prev[axis]) / (cur[axis] - prev[axis])
-                out.append((prev[0] + t * (cur[0] - prev[0]), prev[1] + t * (cur[1] - prev[1])))
-            if cur_in:
-                out.append(cur)
-        polygon = out
-    return polygon
 
 
 # --- the words ---------------------------------------------------------------------------------

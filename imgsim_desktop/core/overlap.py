@@ -67,15 +67,24 @@ def _corners(w: float, h: float) -> np.ndarray:
     return np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
 
 
+def in_frame(polygon, size: tuple[float, float]) -> tuple[float, float]:
+    """(area of a convex polygon, e.g. another photo's frame mapped here, inside the frame
+    [0, w] x [0, h]; the polygon's own area). Either winding: a mirrored frame runs the other way."""
+    poly = np.asarray(polygon, np.float32).reshape(-1, 2)
+    area = abs(float(cv2.contourArea(poly)))
+    if area <= 0:
+        return 0.0, 0.0
+    inter, _ = cv2.intersectConvexConvex(_corners(*size), poly)
+    return float(inter), area
+
+
 def containment(model: np.ndarray, size_a: tuple[int, int], size_b: tuple[int, int]) -> tuple[float, float]:
     """(share of A inside B, share of B inside A) for ``model`` mapping A's pixels to B's."""
     (wa, ha), (wb, hb) = size_a, size_b
-    b_in_a = cv2.transform(_corners(wb, hb)[None], cv2.invertAffineTransform(model))[0]
-    area_b = abs(cv2.contourArea(b_in_a))
+    inter, area_b = in_frame(cv2.transform(_corners(wb, hb)[None], cv2.invertAffineTransform(model))[0], size_a)
     if area_b <= 0:
         return 0.0, 0.0
-    inter, _ = cv2.intersectConvexConvex(_corners(wa, ha), b_in_a)
-    return float(inter) / (wa * ha), float(inter) / area_b
+    return inter / (wa * ha), inter / area_b
 
 
 def _tone_fit(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
