@@ -230,7 +230,7 @@ def unit_costs(pairs: list[tuple[str, str]], cache_dir: Path) -> dict:
         "ms_per_file_cached": round(1e3 * warm_s / len(files), 3),
         "ms_per_pair": round(1e3 * pair_s / max(1, len(pairs)), 2),
         "ms_per_pair_full_matching": round(1e3 * full_s / max(1, len(pairs)), 2),
-        "settled_by_quick_stage": round(sum(early for _, early in verdicts) / max(1, len(pairs)), 3),
+        "settled_by_quick_stage": round(sum(v.quick for v in verdicts) / max(1, len(pairs)), 3),
         # A real library's candidates are mostly other shots, not copies: the two costs apart.
         "ms_per_pair_same_photo": round(1e3 * float(np.mean(by_verdict[True] or [0.0])), 2),
         "ms_per_pair_different": round(1e3 * float(np.mean(by_verdict[False] or [0.0])), 2),

@@ -33,7 +33,7 @@ CLIPPED = (8.0, 247.0)  # a tile this dark or bright in either photo may have be
 # means the "overlap" is not one picture (e.g. a lit window matched inside a dark hall).
 GAIN_RANGE = (0.4, 2.5)
 MIN_TILES = 6  # fewer informative tiles than this: the overlap says nothing either way
-TONE_SAMPLE = 6000  # pixels the tone fit uses
+TONE_SAMPLE = 4000  # pixels the tone fit uses
 
 
 @dataclass(frozen=True)
@@ -92,13 +92,15 @@ def _tone_fit(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     from the quartiles, then refit a few times on the pixels that agree with the fit. A few thousand
     pixels settle two numbers: a sample keeps it well under a millisecond."""
     step = max(1, len(a) // TONE_SAMPLE)
-    a, b = a[::step].astype(np.float64), b[::step].astype(np.float64)
-    qa, qb = np.percentile(a, [25, 50, 75]), np.percentile(b, [25, 50, 75])
-    gain = (qa[2] - qa[0]) / max(qb[2] - qb[0], 1.0)
-    offset = qa[1] - gain * qb[1]
+    a, b = a[::step], b[::step]
+    n = len(a)
+    at = [n // 4, n // 2, (3 * n) // 4]  # quartiles by partition: a fraction of np.percentile's cost
+    qa, qb = np.partition(a, at)[at], np.partition(b, at)[at]
+    gain = float(qa[2] - qa[0]) / max(float(qb[2] - qb[0]), 1.0)
+    offset = float(qa[1]) - gain * float(qb[1])
     for _ in range(3):
         residual = np.abs(a - (gain * b + offset))
-        keep = residual <= max(3.0 * float(np.median(residual)), 4.0)
+        keep = residual <= max(3.0 * float(np.partition(residual, n // 2)[n // 2]), 4.0)
         if keep.sum() < 100:
             break
         ak, bk = a[keep], b[keep]

@@ -395,14 +395,16 @@ def decide(a: Features, b: Features, limits: Limits) -> Verdict:
     quick stage's rows rather than computing them again. Geometry that holds is then checked
     against the pixels; a pair that is not the same photo as it stands gets the mirror pass."""
     quick, evidence = _straight(a, b, limits)
-    if evidence.geometry_holds(limits):
+    holds = evidence.geometry_holds(limits)
+    if holds:
         evidence = _with_pixels(a, b, evidence)
         if evidence.pixels_agree(limits):
             return Verdict(True, quick, evidence)
-    # Not the same photo as it stands; maybe mirrored. A symmetric facade matches its own mirror
-    # image well enough to fool the straight geometry, so this runs whatever the straight verdict,
-    # except after an early "no" (many matches near the transform, clearly displaced: another shot).
-    if evidence.correlation is None and not (quick and not evidence.geometry_holds(limits)):
+    # Not the same photo as it stands; maybe mirrored. A mirror image has few straight matches,
+    # but a symmetric facade matches its own mirror image well enough to fool the straight
+    # geometry (then the pixels said no). Not tried where the straight geometry found plenty and
+    # they are displaced: another shot of the scene (a burst), most of a scan's "no"s.
+    if evidence.correlation is None and (holds or evidence.aligned < MIRROR_MIN_ALIGNED):
         mirror = _mirrored(a, b)
         if mirror is not None and mirror.geometry_holds(limits):
             mirror = _with_pixels(a, b, mirror)
