@@ -12,40 +12,80 @@ import sys
 import time
 
 from imgsim_desktop import __version__, paths
-
-
-class TerminalProgress:
-    """A one-line progress bar on stderr, only when stderr is a terminal."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self.started = time.monotonic()
-
-    def __call__(self, done: int, total: int, message: str) -> None:
-        if not self.enabled:
-            return
-        if total <= 0:
-            line = f"{message}…"
-        else:
-            elapsed = time.monotonic() - self.started
-            rate = done / elapsed if elapsed > 0 else 0.0
-            filled = int(30 * done / total)
-            eta = f"{(total - done) / rate:5.0f}s left" if rate > 0 and done < total else ""
-            line = f"[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} {rate:5.1f} photos/s {eta}"
-        width = 100
-        sys.stderr.write("\r" + line[:width].ljust(width))
-        sys.stderr.flush()
-
-    def finish(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r" + " " * 100 + "\r")
-            sys.stderr.flush()
+from imgsim_desktop.terminal import TerminalProgress, shown
 
 
 def _engine(args):
     from imgsim_desktop.core.engine import Engine
 
-    return Engine(args.data_dir, model=getattr(args, "model", None), device=args.device, threads=args.threads)
+    engine = Engine(args.data_dir, model=getattr(args, "model", None), device=args.device, threads=args.threads)
+    _report_recovery(engine.catalog)
+    return engine
+
+
+def _report_recovery(catalog) -> None:
+    """A cleanup killed earlier (kill -9, power cut) is completed or rolled back before anything else."""
+    from imgsim_desktop.core import cleanup
+
+    for note in cleanup.recover(catalog):
+        print(f"imgsim: {shown(note)}", file=sys.stderr)
+
+
+def cmd_history(args) -> int:
+    """Every finished cleanup, newest first: what went where; moves can be undone with `imgsim undo`."""
+    from imgsim_desktop.core.engine import CATALOG_NAME
+    from imgsim_desktop.storage.catalog import Catalog
+
+    with Catalog(paths.data_dir(args.data_dir) / CATALOG_NAME) as catalog:
+        _report_recovery(catalog)
+        batches: dict[str, list[dict]] = {}
+        for action in catalog.actions():
+            batches.setdefault(action["batch"], []).append(action)
+    if args.json:
+        for batch, steps in reversed(batches.items()):
+            print(json.dumps({"batch": batch, "steps": [{k: a[k] for k in ("action", "source", "target", "size", "at", "undone_at")} for a in steps]}))
+        return 0
+    if not batches:
+        print("no cleanups yet")
+    for batch, steps in reversed(batches.items()):
+        moves = [a for a in steps if a["action"] == "move"]
+        open_moves = [a for a in moves if not a["undone_at"]]
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(steps[0]["at"]))
+        hint = f"; undo: imgsim undo {batch}" if open_moves else (" (undone)" if moves else "")
+        print(f"{batch}  {when}  {len(steps)} step(s){hint}")
+        for a in steps[: args.limit]:
+            where = f" -> {shown(a['target'])}" if a["target"] else ""
+            print(f"  {a['action']:8} {shown(a['source'])}{where}{' (undone)' if a['undone_at'] else ''}")
+        if len(steps) > args.limit:
+            print(f"  … and {len(steps) - args.limit} more")
+    return 0
+
+
+def cmd_undo(args) -> int:
+    """Move the photos of one cleanup back where they were."""
+    from imgsim_desktop.core import cleanup
+    from imgsim_desktop.core.engine import CATALOG_NAME
+    from imgsim_desktop.storage.catalog import Catalog
+
+    with Catalog(paths.data_dir(args.data_dir) / CATALOG_NAME) as catalog:
+        _report_recovery(catalog)
+        if not catalog.actions(args.batch):
+            print(f"imgsim: no cleanup {shown(args.batch)} in the history (see `imgsim history`)", file=sys.stderr)
+            return 2
+        try:
+            restored = cleanup.undo(catalog, args.batch)
+        except cleanup.CleanupRefused as exc:
+            print(f"imgsim: {shown(exc)}", file=sys.stderr)
+            return 2
+    back = [r for r in restored if not r["error"]]
+    if args.json:
+        print(json.dumps({"batch": args.batch, "restored": restored}))
+    else:
+        print(f"moved {len(back)} file(s) back" + ("" if restored else " (nothing to undo: trashed files are restored from the system trash)"))
+        for r in restored:
+            if r["error"]:
+                print(f"  not restored: {shown(r['path'])}: {shown(r['error'])}", file=sys.stderr)
+    return 1 if len(back) < len(restored) else 0
 
 
 def cmd_index(args) -> int:
@@ -60,9 +100,9 @@ def cmd_index(args) -> int:
         print(json.dumps(out))
     else:
         for err in report.errors:
-            print(f"skipped {err['path']}: {err['error']}", file=sys.stderr)
+            print(f"skipped {shown(err['path'])}: {shown(err['error'])}", file=sys.stderr)
         for path in report.missing:
-            print(f"not found: {path}", file=sys.stderr)
+            print(f"not found: {shown(path)}", file=sys.stderr)
         print(
             f"indexed {report.indexed}, unchanged {report.skipped}, removed {report.removed}, errors {len(report.errors)} "
             f"in {report.seconds:.1f}s with {engine.spec.title} on {report.provider}"
@@ -84,73 +124,119 @@ def cmd_similar(args) -> int:
                 if args.json:
                     print(json.dumps({"query": os.path.abspath(image), "error": reason, "results": []}))
                 else:
-                    print(f"{image}: {reason}", file=sys.stderr)
+                    print(f"{shown(image)}: {shown(reason)}", file=sys.stderr)
                 continue
             if args.json:
                 print(json.dumps({"query": os.path.abspath(image), "results": [{"path": r.path, "score": round(r.score, 4)} for r in results]}))
             else:
-                print(f"{image}:")
+                print(f"{shown(image)}:")
                 for r in results:
-                    print(f"  {r.score:6.3f}  {r.path}")
+                    print(f"  {r.score:6.3f}  {shown(r.path)}")
                 if not results:
                     print("  (library is empty for this model: run `imgsim index FOLDER` first)")
     return status
 
 
 def cmd_duplicates(args) -> int:
-    from imgsim_desktop.core import cleanup
+    from imgsim_desktop.core import cleanup, cleanup_plan
     from imgsim_desktop.core.duplicates import find_groups
-    from imgsim_desktop.core.keeper import KeeperRules, choose
+    from imgsim_desktop.core.keeper import KeeperRules
     from imgsim_desktop.core.progress import Progress
 
     if args.not_duplicates:
         return _reject_pair(args)
+    mode, dest = None, None
+    if args.apply:
+        mode, *rest = args.apply
+        if mode not in ("trash", "move") or (mode == "move") != bool(rest) or len(rest) > 1:
+            print("imgsim: --apply takes 'trash' or 'move DIR'", file=sys.stderr)
+            return 2
+        dest = os.path.abspath(rest[0]) if rest else None
     rules = KeeperRules(
         order=args.keep.split(","),
         preferred_folders=[os.path.abspath(p) for p in args.prefer_folder],
         protected_folders=[os.path.abspath(p) for p in args.protect],
     )
     # Listing shows every tier; cleanup acts on exact copies and duplicates unless similar shots are asked for.
-    shown = args.tier or ["exact", "duplicate", "similar"]
+    shown_tiers = args.tier or ["exact", "duplicate", "similar"]
     applied_tiers = set(args.tier or ["exact", "duplicate"])
     unreadable: list[tuple[str, str]] = []
     with _engine(args) as engine:
+        if dest:  # refused before the scan, not after minutes of it
+            problem = cleanup.check_destination(dest, engine.catalog.roots(), rules.protected_folders)
+            if problem:
+                print(f"imgsim: {shown(problem)}; nothing was changed", file=sys.stderr)
+                return 2
         bar = TerminalProgress(not args.json)
-        groups = find_groups(engine.searcher, args.sensitivity, shown, Progress(bar), on_error=lambda p, r: unreadable.append((p, r)))
+        groups = find_groups(engine.searcher, args.sensitivity, shown_tiers, Progress(bar), on_error=lambda p, r: unreadable.append((p, r)))
         bar.finish()
-        plan = []
-        for group in groups:
-            rows = {m.path: row for m in group.members if (row := engine.catalog.photo(m.path)) is not None}
-            keeper, remove = choose(list(rows.values()), rules)
-            doomed = {r.path for r in remove} if group.tier in applied_tiers else set()
-            members = [
-                {
-                    "path": m.path,
-                    "score": m.score,
-                    "keep": m.path not in doomed,
-                    "suggested_keeper": m.path == keeper.path,
-                    "reason": _reason(group, m.path, keeper.path, rows),  # relative to the suggested keeper
-                }
-                for m in group.members
-            ]
-            plan.append({"tier": group.tier, "members": members})
+        rows = {m.path: row for g in groups for m in g.members if (row := engine.catalog.photo(m.path)) is not None}
+        doomed = cleanup_plan.suggested(groups, rows, rules, applied_tiers)
+        plan = [_group_plan(group, rows, doomed, rules) for group in groups]
         to_remove = [m["path"] for g in plan for m in g["members"] if not m["keep"]]
         result = None
-        if args.apply:
-            mode, *dest = args.apply
-            if mode not in ("trash", "move") or (mode == "move") != bool(dest) or len(dest) > 1:
-                print("imgsim: --apply takes 'trash' or 'move DIR'", file=sys.stderr)
+        if mode:
+            removals = cleanup_plan.plan(groups, rows, doomed, engine.catalog.fingerprints(list(rows)))
+            try:
+                with _stop_on_ctrl_c(not args.json) as stop:
+                    result = cleanup.apply(engine.catalog, removals, mode, dest, rules.protected_folders, should_stop=stop)
+            except cleanup.CleanupRefused as exc:
+                print(f"imgsim: {shown(exc)}; nothing was changed", file=sys.stderr)
                 return 2
-            result = cleanup.apply(engine.catalog, to_remove, mode, dest[0] if dest else None, rules.protected_folders)
     if args.json:
         out = {"sensitivity": args.sensitivity, "keep_rules": rules.order, "groups": plan}
         out["unreadable"] = [{"path": p, "error": r} for p, r in unreadable]
         if result is not None:
-            out["applied"] = {"batch": result.batch, "done": result.done, "failed": result.failed, "refused": result.refused}
+            out["applied"] = {"batch": result.batch, "done": result.done, "failed": result.failed, "refused": result.refused,
+                              "skipped": result.skipped, "stopped": result.stopped, "recovered": result.recovered}  # fmt: skip
         print(json.dumps(out))
     else:
         _print_plan(plan, to_remove, result, args.sensitivity, unreadable)
-    return 1 if result is not None and result.failed else 0
+    return 1 if result is not None and (result.failed or result.stopped) else 0
+
+
+def _group_plan(group, rows: dict, doomed: set[str], rules) -> dict:
+    from imgsim_desktop.core.keeper import choose
+
+    members = [rows[m.path] for m in group.members if m.path in rows]
+    keeper, _ = choose(members, rules)
+    return {
+        "tier": group.tier,
+        "members": [
+            {
+                "path": m.path,
+                "score": m.score,
+                "keep": m.path not in doomed,
+                "suggested_keeper": m.path == keeper.path,
+                "reason": _reason(group, m.path, keeper.path, rows),  # relative to the suggested keeper
+            }
+            for m in group.members
+        ],
+    }
+
+
+@contextlib.contextmanager
+def _stop_on_ctrl_c(tell: bool):
+    """During a cleanup, Ctrl+C stops after the file in hand (a second one interrupts at once:
+    the journal makes even that recoverable). Yields the 'stop now?' question for cleanup.apply."""
+    asked: list[int] = []
+
+    def handler(signum, _frame) -> None:
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(signum)
+        if tell:
+            print("\nimgsim: stopping after this file…", file=sys.stderr)
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread (called in-process): no handler, no stopping
+        yield lambda: False
+        return
+    try:
+        yield lambda: bool(asked)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 TIER_TITLES = {"exact": "exact copies", "duplicate": "duplicates", "similar": "similar shots"}
@@ -166,23 +252,30 @@ def _reason(group, path: str, keeper: str, rows: dict) -> dict:
 
 def _print_plan(plan: list[dict], to_remove: list[str], result, sensitivity: float, unreadable: list[tuple[str, str]]) -> None:
     for path, reason in unreadable:
-        print(f"could not check {path}: {reason}", file=sys.stderr)
+        print(f"could not check {shown(path)}: {shown(reason)}", file=sys.stderr)
     for n, group in enumerate(plan, 1):
         print(f"group {n}: {TIER_TITLES[group['tier']]} ({len(group['members'])} photos)")
         for m in group["members"]:
             action = "keep  " if m["keep"] else "remove"
-            print(f"  {m['score']:6.3f}  {action}{'*' if m['suggested_keeper'] else ' '} {m['path']}")
+            print(f"  {m['score']:6.3f}  {action}{'*' if m['suggested_keeper'] else ' '} {shown(m['path'])}")
             if not m["suggested_keeper"]:
-                print(f"                  {m['reason']['text']}")
+                print(f"                  {shown(m['reason']['text'])}")
     size = sum(os.path.getsize(p) for p in to_remove if os.path.exists(p)) if result is None else result.bytes_freed
     counts = ", ".join(f"{sum(g['tier'] == t for g in plan)} {title}" for t, title in TIER_TITLES.items())
     print(f"{counts} at sensitivity {sensitivity}; {len(to_remove)} suggested for removal ({size / 1e6:.1f} MB); * = suggested keeper")
     if result is None:
         print("nothing was changed; add --apply trash or --apply move DIR to clean up (similar shots only with --tier similar)")
     else:
-        print(f"{'trashed' if result.done and result.done[0]['action'] == 'trash' else 'moved'} {len(result.done)} file(s); batch {result.batch}")
+        verb = "trashed" if result.done and result.done[0]["action"] == "trash" else "moved"
+        untouched = len(to_remove) - len(result.done) - len(result.failed) - len(result.skipped) - len(result.refused)
+        stop = f"; stopped, {untouched} not attempted (left in place)" if result.stopped else ""
+        print(f"{verb} {len(result.done)} file(s){stop}; batch {result.batch}" + (f" (undo: imgsim undo {result.batch})" if verb == "moved" and result.done else ""))
         for f in result.failed:
-            print(f"  left in place: {f['path']}: {f['error']}", file=sys.stderr)
+            print(f"  left in place: {shown(f['path'])}: {shown(f['error'])}", file=sys.stderr)
+        for f in result.skipped:
+            print(f"  skipped: {shown(f['path'])}: {shown(f['reason'])}", file=sys.stderr)
+        for p in result.refused:
+            print(f"  protected, left alone: {shown(p)}", file=sys.stderr)
 
 
 def _reject_pair(args) -> int:
@@ -202,21 +295,25 @@ def _reject_pair(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from imgsim_desktop.core.backbones import add_user_model, list_models
+    from imgsim_desktop.core.backbones import ModelError, add_user_model, list_models
 
     data_dir = paths.data_dir(args.data_dir)
     if args.models_cmd == "add":
-        spec = add_user_model(
-            data_dir,
-            args.name,
-            args.file,
-            input_size=args.input_size,
-            mean=args.mean,
-            std=args.std,
-            resize=args.resize,
-            resize_mode=args.resize_mode,
-            output=args.output,
-        )
+        try:
+            spec = add_user_model(
+                data_dir,
+                args.name,
+                args.file,
+                input_size=args.input_size,
+                mean=args.mean,
+                std=args.std,
+                resize=args.resize,
+                resize_mode=args.resize_mode,
+                output=args.output,
+            )
+        except ModelError as exc:  # refused: one line, nothing changed
+            print(f"imgsim: {shown(exc)}", file=sys.stderr)
+            return 2
         print(f"added {spec.name}: {spec.embedding_dim}-d embedding from output '{spec.embedding_output}'")
         return 0
     specs = list_models(data_dir)
@@ -273,7 +370,7 @@ def cmd_status(args) -> int:
         print(json.dumps(out))
         return 0
     print(f"data dir:  {data_dir}")
-    print(f"folders:   {', '.join(stats['roots']) or '(none yet: imgsim index FOLDER)'}")
+    print(f"folders:   {', '.join(map(shown, stats['roots'])) or '(none yet: imgsim index FOLDER)'}")
     print(f"photos:    {stats['files']} ({stats['errors']} could not be read)")
     for model, count in sorted(stats["embeddings"].items()):
         print(f"embedded:  {count} with {model}")
@@ -283,7 +380,7 @@ def cmd_status(args) -> int:
     else:
         print("index:     exact search (no Annoy index needed yet)")
     for p, e in errors[:20]:
-        print(f"  unreadable: {p}: {e}")
+        print(f"  unreadable: {shown(p)}: {shown(e)}")
     return 0
 
 
@@ -294,12 +391,12 @@ def cmd_watch(args) -> int:
 
     def emit(event: str, human: str, **fields) -> None:
         stamp = time.strftime("%H:%M:%S")
-        print(json.dumps({"event": event, "time": stamp, **fields}) if args.json else f"{stamp} {human}", flush=True)
+        print(json.dumps({"event": event, "time": stamp, **fields}) if args.json else f"{stamp} {shown(human)}", flush=True)
 
     def on_batch(kind: str, report) -> None:
         for err in report.errors:
             if not args.json:
-                print(f"{time.strftime('%H:%M:%S')} skipped {err['path']}: {err['error']}", file=sys.stderr, flush=True)
+                print(f"{time.strftime('%H:%M:%S')} skipped {shown(err['path'])}: {shown(err['error'])}", file=sys.stderr, flush=True)
         for path in report.missing:
             emit("missing", f"not found: {path}", path=path)
         counts = f"indexed {report.indexed}, moved {report.moved}, copied {report.copied}, removed {report.removed}, errors {len(report.errors)}"
@@ -308,7 +405,7 @@ def cmd_watch(args) -> int:
 
     missing = [p for p in args.paths if not os.path.isdir(p)]
     if missing:
-        print(f"imgsim: not a folder: {', '.join(missing)}", file=sys.stderr)
+        print(f"imgsim: not a folder: {', '.join(map(shown, missing))}", file=sys.stderr)
         return 2
     with _engine(args) as engine:
         watcher = LibraryWatcher(
@@ -382,11 +479,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--apply", nargs="+", metavar="trash|move DIR", help="do the cleanup: move suggested copies to the trash or into DIR")
     p.set_defaults(func=cmd_duplicates)
 
+    p = sub.add_parser("history", parents=[common], help="what cleanups moved or trashed, newest first")
+    p.add_argument("--limit", type=int, default=20, help="steps shown per cleanup (default 20)")
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("undo", parents=[common], help="move the photos of one cleanup back where they were")
+    p.add_argument("batch", help="the cleanup's batch id (see `imgsim history`)")
+    p.set_defaults(func=cmd_undo)
+
     p = sub.add_parser("models", parents=[common], help="list backbones, or add your own ONNX model")
     msub = p.add_subparsers(dest="models_cmd")
     a = msub.add_parser("add", parents=[common], help="register an ONNX image model (N x 3 x H x W input)")
-    a.add_argument("name")
-    a.add_argument("file", type=_path)
+    a.add_argument("name", help="a plain name for the model: 1-64 letters, digits, '-', '_' or '.', not starting with '.' (not a path)")
+    a.add_argument("file", type=_path, help="the .onnx file; it is copied into the data folder once it passes the checks")
     a.add_argument("--input-size", type=int, required=True)
     a.add_argument("--mean", type=float, nargs=3, default=[123.675, 116.28, 103.53], help="per-channel mean in 0-255 units (default ImageNet)")
     a.add_argument("--std", type=float, nargs=3, default=[58.395, 57.12, 57.375], help="per-channel std in 0-255 units (default ImageNet)")
@@ -430,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ModelError, CatalogError) as exc:
-        print(f"imgsim: {exc}", file=sys.stderr)
+        print(f"imgsim: {shown(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\nimgsim: interrupted; finished batches are saved, run the same command again to resume", file=sys.stderr)

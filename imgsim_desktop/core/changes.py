@@ -11,6 +11,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 
+from imgsim_desktop.core.folders import deepest_lexical
 from imgsim_desktop.core.scanner import FileStat, ScanResult, is_candidate, iter_images
 from imgsim_desktop.storage.catalog import Catalog
 
@@ -24,8 +25,7 @@ class Work:
 
 def root_of(path: str, roots: list[str]) -> str | None:
     """The library folder ``path`` lies in (the deepest, if folders nest), or None."""
-    inside = [r for r in roots if path == r or path.startswith(r.rstrip(os.sep) + os.sep)]
-    return max(inside, key=len) if inside else None
+    return deepest_lexical(path, roots)
 
 
 def _ignored(path: str, root: str, excluded: list[str]) -> bool:

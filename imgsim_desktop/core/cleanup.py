@@ -1,31 +1,57 @@
 """Safe cleanup: photos go to the system trash or to a folder the user chose, never unlinked.
 
-Every step is logged in the catalog (what, from, to, when); moves can be undone. A file that
-cannot be trashed (no trash on that volume, permissions) is reported and left exactly where it is.
-Protected folders are refused here too, whatever the caller selected.
+A cleanup is a journaled transaction. Each step is logged in the catalog as 'pending' before the
+file is touched (with the name it will get, and the source's size, date and inode so it can be
+recognised later), the target name is logged again before every new try, and the step is closed
+as 'done' (or 'failed') after. A process killed at any point leaves pending steps that
+``recover`` (run before every cleanup and undo, and at the start of the CLI and the app) completes
+or rolls back from what is on the disk, so every file that left its place is in the history and
+Undo can bring it back. Nothing is ever replaced (core.safe_move), a copy across volumes is
+verified before its original is deleted, and each file is checked against what the scan saw just
+before it goes (core.cleanup_plan).
+
+One cleanup at a time per library: a lock file in the data folder, which the OS releases when the
+holder dies, so recovery can tell a crashed cleanup from one still running.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import itertools
 import os
-import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from filelock import FileLock, Timeout
 from send2trash import send2trash
 from send2trash.exceptions import TrashPermissionError
 
+from imgsim_desktop.core.cleanup_plan import Removal, reason_to_skip
+from imgsim_desktop.core.folders import really_inside, really_inside_any
+from imgsim_desktop.core.safe_move import NotVerified, copy_verified, fsync_folder, remove_quietly, rename_noreplace, sha256_of
 from imgsim_desktop.storage.catalog import Catalog
+
+LOCK_NAME = "cleanup.lock"
+LOCK_WAIT_S = 10
+
+
+class CleanupRefused(ValueError):
+    """The whole cleanup cannot start (a destination inside the library, another cleanup running)."""
 
 
 @dataclass
 class CleanupResult:
     batch: str
-    done: list[dict] = field(default_factory=list)  # {path, action, target}
+    done: list[dict] = field(default_factory=list)  # {path, action, target, size}
     failed: list[dict] = field(default_factory=list)  # {path, error}: left untouched
     refused: list[str] = field(default_factory=list)  # inside a protected folder
+    skipped: list[dict] = field(default_factory=list)  # {path, reason}: changed since the scan, keeper gone
+    stopped: bool = False  # the user stopped it (Ctrl+C, Cancel) or the destination filled up
+    recovered: list[str] = field(default_factory=list)  # what recovery did first about an interrupted cleanup
 
     @property
     def bytes_freed(self) -> int:
@@ -33,89 +59,298 @@ class CleanupResult:
 
 
 def inside(path: str, folders: list[str]) -> bool:
-    path = os.path.abspath(path)
-    return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in map(os.path.abspath, folders))
+    """``path`` lies in one of ``folders`` on the file system (symlinks, '..', letter case resolved)."""
+    return really_inside_any(path, folders)
 
 
-def _free_name(target: Path) -> Path:
-    """target, or target with ' (2)', ' (3)'... so nothing already in the folder is overwritten."""
-    if not target.exists():
-        return target
-    n = 2
-    while (candidate := target.with_name(f"{target.stem} ({n}){target.suffix}")).exists():
-        n += 1
-    return candidate
+class _Failed(Exception):
+    """One file's step did not happen; the message says why."""
 
 
-def _relocate(source: Path, target: Path) -> Path:
-    """Move one file to an exact new path that does not exist yet."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.rename(source, target)  # same volume: atomic, the photo exists under one name at all times
-    except OSError:
-        # Another volume: copy, check the copy, then remove the original (shutil.move would not check).
-        shutil.copy2(source, target)
-        if target.stat().st_size != source.stat().st_size:
-            target.unlink()
-            raise OSError(f"copy to {target} came out incomplete") from None
-        source.unlink()
-    return target
+def lock_for(catalog: Catalog, wait: float = LOCK_WAIT_S) -> FileLock:
+    return FileLock(str(Path(catalog.path).with_name(LOCK_NAME)), timeout=wait)
 
 
-def _move(source: Path, folder: Path) -> Path:
-    return _relocate(source, _free_name(folder / source.name))
+def check_destination(move_to: str, library_roots: list[str], protected: list[str]) -> str | None:
+    """Why photos must not be moved into ``move_to``, or None."""
+    if os.path.exists(move_to) and not os.path.isdir(move_to):
+        return f"{move_to} is a file, not a folder"
+    for root in library_roots:
+        if really_inside(move_to, root):
+            return f"{move_to} is inside the library folder {root}: the moved photos would be indexed again and come back as duplicates"
+    for folder in protected:
+        if really_inside(move_to, folder):
+            return f"{move_to} is inside the protected folder {folder}"
+    return None
 
 
-def apply(catalog: Catalog, paths: list[str], mode: str, move_to: str | None = None, protected: list[str] | None = None) -> CleanupResult:
-    """Trash (mode='trash') or move (mode='move', to ``move_to``) the given photos."""
+def apply(
+    catalog: Catalog,
+    removals: list[Removal],
+    mode: str,
+    move_to: str | None = None,
+    protected: list[str] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> CleanupResult:
+    """Trash (mode='trash') or move (mode='move', into ``move_to``) what ``removals`` name."""
     if mode not in ("trash", "move"):
         raise ValueError(f"unknown cleanup mode {mode!r}")
     if mode == "move" and not move_to:
         raise ValueError("moving needs a destination folder")
+    protected = list(protected or [])
+    if mode == "move":
+        move_to = os.path.abspath(move_to)
+        problem = check_destination(move_to, catalog.roots(), protected)
+        if problem:
+            raise CleanupRefused(problem)
     result = CleanupResult(batch=time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
-    for path in paths:
-        path = os.path.abspath(path)
-        if protected and inside(path, protected):
-            result.refused.append(path)
-            continue
-        try:
-            size = os.stat(path).st_size
-            if mode == "trash":
-                send2trash(path)
-                target = None
-            else:
-                target = str(_move(Path(path), Path(move_to)))
-        except (OSError, TrashPermissionError) as exc:
-            result.failed.append({"path": path, "error": _reason(exc, mode)})
-            continue
-        catalog.log_action(result.batch, mode, path, target, size)
-        catalog.remove_files([path])
-        result.done.append({"path": path, "action": mode, "target": target, "size": size})
+    with _locked(catalog):
+        result.recovered = _recover_locked(catalog)
+        if mode == "move":
+            os.makedirs(move_to, exist_ok=True)
+        for removal in removals:
+            if should_stop():
+                result.stopped = True
+                break
+            path = os.path.abspath(removal.path)
+            if protected and inside(path, protected):
+                result.refused.append(path)
+                continue
+            reason = reason_to_skip(removal)
+            if reason:
+                result.skipped.append({"path": path, "reason": reason})
+                continue
+            try:
+                target, size = _trash(catalog, result.batch, path) if mode == "trash" else _move(catalog, result.batch, path, move_to)
+            except _Failed as exc:
+                result.failed.append({"path": path, "error": str(exc)})
+                if getattr(exc, "full", False):
+                    result.stopped = True  # the destination is full: every later copy would fail the same way
+                    break
+                continue
+            catalog.remove_files([path])
+            result.done.append({"path": path, "action": mode, "target": target, "size": size})
     return result
-
-
-def _reason(exc: BaseException, mode: str) -> str:
-    if isinstance(exc, TrashPermissionError) or mode == "trash":
-        return f"cannot move to the trash here ({exc}); the file was left in place"
-    return f"cannot move ({getattr(exc, 'strerror', None) or exc}); the file was left in place"
 
 
 def undo(catalog: Catalog, batch: str) -> list[dict]:
     """Move the photos of a batch back where they were. Trashed files are restored from the
     system trash by the user (the trash keeps their original location)."""
     restored = []
-    for action in catalog.actions(batch):
-        if action["action"] != "move" or action["undone_at"]:
-            continue
-        source, target = Path(action["source"]), Path(action["target"])
-        if source.exists():
-            restored.append({"path": str(source), "error": "a file with that name is back already; left both alone"})
-            continue
-        if not target.exists():
-            restored.append({"path": str(source), "error": f"{target} is gone; nothing to move back"})
-            continue
-        _relocate(target, source)
-        catalog.mark_undone(action["id"])
-        catalog.log_action(batch, "restore", str(target), str(source), action["size"])
-        restored.append({"path": str(source), "error": None})
+    with _locked(catalog):
+        _recover_locked(catalog)
+        for action in catalog.actions(batch):
+            if action["action"] != "move" or action["undone_at"]:
+                continue
+            home, moved = action["source"], action["target"]
+            if os.path.lexists(home):
+                restored.append({"path": home, "error": "a file with that name is back already; left both alone"})
+                continue
+            if not os.path.exists(moved):
+                restored.append({"path": home, "error": f"{moved} is gone; nothing to move back"})
+                continue
+            if os.path.getsize(moved) != action["size"]:
+                restored.append({"path": home, "error": f"{moved} is not the photo that was moved there (its size changed); left alone"})
+                continue
+            os.makedirs(os.path.dirname(home), exist_ok=True)
+            try:
+                _relocate(catalog, batch, "restore", moved, home, renumber=False, undoes=action["id"])
+            except _Failed as exc:
+                restored.append({"path": home, "error": str(exc)})
+                continue
+            restored.append({"path": home, "error": None})
     return restored
+
+
+def recover(catalog: Catalog) -> list[str]:
+    """Finish or roll back the steps a killed cleanup left pending; one sentence per step.
+    Does nothing while another process holds the cleanup lock (it is still working)."""
+    try:
+        with lock_for(catalog, wait=0):
+            return _recover_locked(catalog)
+    except Timeout:
+        return []
+
+
+# --- one step ----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _locked(catalog: Catalog):
+    lock = lock_for(catalog)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise CleanupRefused("another cleanup or undo is running in this library; try again when it has finished") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _stat(path: str) -> os.stat_result:
+    try:
+        return os.stat(path)
+    except OSError as exc:
+        raise _Failed(f"cannot be read ({exc.strerror or exc}); nothing was done") from None
+
+
+def _trash(catalog: Catalog, batch: str, path: str) -> tuple[None, int]:
+    st = _stat(path)
+    step = catalog.begin_step(batch, "trash", path, None, st.st_size, st.st_mtime_ns, st.st_ino)
+    try:
+        send2trash(path)
+    except (OSError, TrashPermissionError) as exc:
+        note = f"cannot move to the trash here ({exc}); the file was left in place"
+        catalog.finish_step(step, "failed", note)
+        raise _Failed(note) from None
+    catalog.finish_step(step, "done")
+    return None, st.st_size
+
+
+def _move(catalog: Catalog, batch: str, path: str, folder: str) -> tuple[str, int]:
+    return _relocate(catalog, batch, "move", path, os.path.join(folder, os.path.basename(path)), renumber=True)
+
+
+def _relocate(catalog: Catalog, batch: str, action: str, source: str, target: str, renumber: bool, undoes: int | None = None) -> tuple[str, int]:
+    """Move ``source`` to ``target`` (or, with ``renumber``, to 'name (2).ext', 'name (3).ext'...
+    if taken), journaled. Raises _Failed with the user's reason when the file stays where it was."""
+    st = _stat(source)
+    name = _first_free(target) if renumber else target
+    step = catalog.begin_step(batch, action, source, name, st.st_size, st.st_mtime_ns, st.st_ino, undoes)
+    try:
+        try:
+            final = _claim(catalog, step, name, renumber, lambda n: rename_noreplace(source, n))
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            final = _copy_across(catalog, step, source, name, renumber, st)
+    except FileExistsError:
+        note = f"{target} exists; left both alone"
+        catalog.finish_step(step, "failed", note)
+        raise _Failed(note) from None
+    except _Failed as exc:
+        catalog.finish_step(step, "failed", str(exc))
+        raise
+    except OSError as exc:
+        note = f"cannot move ({exc.strerror or exc}); the file was left in place"
+        catalog.finish_step(step, "failed", note)
+        failure = _Failed(note)
+        failure.full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        raise failure from None
+    fsync_folder(os.path.dirname(final))
+    fsync_folder(os.path.dirname(source))
+    catalog.finish_step(step, "done")
+    return final, st.st_size
+
+
+def _copy_across(catalog: Catalog, step: int, source: str, name: str, renumber: bool, st: os.stat_result) -> str:
+    """Another volume: copy under a temporary name, verify, publish without replacing, then delete
+    the original. A failure at any point leaves the original and no copy."""
+    folder = os.path.dirname(name)
+    if not os.access(os.path.dirname(source), os.W_OK):
+        raise _Failed("its folder is read-only, so it cannot be moved out of it; the file was left in place")
+    temp = os.path.join(folder, f".imgsim-moving-{step}.part")
+    catalog.update_step(step, temp=temp)
+    try:
+        copy_verified(source, temp)
+    except NotVerified as exc:
+        raise _Failed(f"the copy could not be verified ({exc.strerror}); the file was left in place") from None
+    now = os.stat(source)
+    if (now.st_size, now.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+        remove_quietly(temp)
+        raise _Failed("it changed while being copied; the file was left in place")
+    try:
+        final = _claim(catalog, step, name, renumber, lambda n: rename_noreplace(temp, n))
+    except BaseException:
+        remove_quietly(temp)
+        raise
+    fsync_folder(folder)
+    try:
+        os.unlink(source)
+    except OSError as exc:
+        remove_quietly(final)  # our verified copy: without it nothing moved
+        raise _Failed(f"the original cannot be removed ({exc.strerror or exc}); the file was left in place") from None
+    return final
+
+
+def _claim(catalog: Catalog, step: int, name: str, renumber: bool, publish: Callable[[str], None]) -> str:
+    """Publish under ``name``; if another process took it meanwhile, under the next free number.
+    Each new name is journaled before it is tried."""
+    while True:
+        try:
+            publish(name)
+            return name
+        except FileExistsError:
+            if not renumber:
+                raise
+            name = _first_free(name)
+            catalog.update_step(step, target=name)
+
+
+def _first_free(target: str) -> str:
+    """``target``, or 'stem (n).ext' with the first n that is free now (a later publish may still
+    find it taken: _claim then tries the next)."""
+    if not os.path.lexists(target):
+        return target
+    stem, ext = os.path.splitext(target)
+    base = stem
+    if stem.endswith(")") and " (" in stem:  # 'x (2)' taken: go on with 'x (3)', not 'x (2) (2)'
+        head, _, number = stem.rpartition(" (")
+        if number[:-1].isdigit():
+            base = head
+    return next(c for n in itertools.count(2) if not os.path.lexists(c := f"{base} ({n}){ext}"))
+
+
+# --- recovery ----------------------------------------------------------------------------------
+
+
+def _recover_locked(catalog: Catalog) -> list[str]:
+    notes = []
+    for step in catalog.pending_steps():
+        state, note = (_recover_trash if step["action"] == "trash" else _recover_move)(step)
+        catalog.finish_step(step["id"], state, note)
+        if state == "done" and step["action"] == "move":
+            catalog.remove_files([step["source"]])
+        notes.append(note)
+    return notes
+
+
+def _is_source(path: str, step: dict) -> bool:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return (st.st_size, st.st_mtime_ns) == (step["size"], step["mtime_ns"])
+
+
+def _recover_trash(step: dict) -> tuple[str, str]:
+    if _is_source(step["source"], step):
+        return "abandoned", f"an interrupted cleanup had not yet trashed {step['source']}; it is where it was"
+    return "done", f"an interrupted cleanup had moved {step['source']} to the trash"
+
+
+def _recover_move(step: dict) -> tuple[str, str]:
+    source, target, verb = step["source"], step["target"], "moved" if step["action"] == "move" else "moved back"
+    if step["temp"]:
+        remove_quietly(step["temp"])  # a copy under our own temporary name: never published
+    source_here, target_here = _is_source(source, step), bool(target) and os.path.lexists(target)
+    if source_here and target_here:
+        if _same_file(source, target):
+            os.unlink(source)  # the move had published its copy (or link) and not yet removed the original
+            fsync_folder(os.path.dirname(source))
+            return "done", f"finished an interrupted cleanup: {source} {verb} to {target}"
+        return "abandoned", f"an interrupted cleanup had not {verb} {source}; it is where it was"
+    if source_here:
+        return "abandoned", f"an interrupted cleanup had not {verb} {source}; it is where it was"
+    if target_here and os.path.getsize(target) == step["size"]:
+        return "done", f"an interrupted cleanup had {verb} {source} to {target}; it is in the history now"
+    return "abandoned", f"an interrupted cleanup was about to move {source}, which is no longer there nor at {target}"
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Same inode (a link not yet unlinked) or same bytes (a verified copy not yet followed by the delete)."""
+    sa, sb = os.stat(a), os.stat(b)
+    if (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino):
+        return True
+    return sa.st_size == sb.st_size and sha256_of(a) == sha256_of(b)

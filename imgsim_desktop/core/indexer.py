@@ -24,6 +24,7 @@ from imgsim_desktop.core import verify
 from imgsim_desktop.core.backbones import Backbone, default_threads
 from imgsim_desktop.core.decode import Decoded, DecodeError, for_model, model_min_side, open_photo
 from imgsim_desktop.core.fingerprint import fingerprint_or_none
+from imgsim_desktop.core.folders import lexically_inside
 from imgsim_desktop.core.progress import Cancelled, Progress
 from imgsim_desktop.core.relink import relink_known_content
 from imgsim_desktop.core.scanner import FileStat, scan
@@ -111,7 +112,7 @@ def plan(catalog: Catalog, model: str, files: list[FileStat], roots: list[str]) 
 
 
 def _inside(path: str, roots: list[str]) -> bool:
-    return any(path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+    return any(path != root and lexically_inside(path, root) for root in roots)
 
 
 class Indexer:

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from imgsim_desktop.core.cleanup import inside
 from imgsim_desktop.core.file_format import canonical, file_format
+from imgsim_desktop.core.folders import really_inside_any as inside
 from imgsim_desktop.storage.catalog import PhotoRow
 
 # Camera originals and lossless formats before lossy re-encodes.

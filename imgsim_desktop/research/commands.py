@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from imgsim_desktop import paths
+from imgsim_desktop.terminal import TerminalProgress, shown
 
 
 def add_research_parsers(sub, common: argparse.ArgumentParser, with_model: argparse.ArgumentParser) -> None:
@@ -66,7 +67,6 @@ def _ks(text: str) -> tuple[int, ...]:
 
 
 def _bar(args):
-    from imgsim_desktop.cli import TerminalProgress  # the same one-line bar as `imgsim index`
     from imgsim_desktop.core.progress import Progress
 
     bar = TerminalProgress(not args.json)
@@ -79,7 +79,7 @@ def _run_perturb(args, originals: Path, out: Path, keep: bool, ks: tuple[int, ..
 
     def skipped(path: str, reason: str) -> None:
         if not args.json:
-            print(f"skipped {path}: {reason}", file=sys.stderr)
+            print(f"skipped {shown(path)}: {shown(reason)}", file=sys.stderr)
 
     bar, progress = _bar(args)
     work = out / "work"
@@ -103,7 +103,7 @@ def cmd_eval_perturb(args) -> int:
     try:
         report, chart = _run_perturb(args, args.originals, out, args.keep_copies, args.ks, args.seed)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"imgsim: {exc}", file=sys.stderr)
+        print(f"imgsim: {shown(exc)}", file=sys.stderr)
         return 2
     result = report.to_json() | {
         "seconds": round(time.perf_counter() - started, 1),
@@ -143,9 +143,9 @@ def cmd_eval_map(args) -> int:
         print(json.dumps(out))
     else:
         for path, reason in problems:
-            print(f"skipped {path}: {reason}", file=sys.stderr)
+            print(f"skipped {shown(path)}: {shown(reason)}", file=sys.stderr)
         how = "from the cache" if out["cached"] else f"computed in {found.seconds:.1f}s" + (" (t-SNE on a sample)" if found.sampled else "")
-        print(f"map of {len(found.paths)} photos ({found.model}) {how}; written to {args.out}")
+        print(f"map of {len(found.paths)} photos ({found.model}) {how}; written to {shown(args.out)}")
     return 0
 
 
@@ -194,7 +194,7 @@ def cmd_report(args) -> int:
             try:
                 perturb, chart = _run_perturb(args, args.perturb_originals, Path(tmp), keep=False)
             except (FileNotFoundError, ValueError) as exc:
-                print(f"imgsim: {exc}", file=sys.stderr)
+                print(f"imgsim: {shown(exc)}", file=sys.stderr)
                 return 2
         out = write_report(args.out, data_dir, samples, perturb, k=args.k, chart_png=chart, models=args.models, device=args.device)
     print(json.dumps({"report": str(out), "samples": samples}) if args.json else f"report written to {out} ({len(samples)} sample photos)")

@@ -8,6 +8,7 @@ items onto a different photo's vector.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -114,6 +115,13 @@ class Catalog:
                 (prefix, len(prefix) + 1, prefix + "/", prefix + "\\"),
             ).fetchall()
         return {r[1]: FileRecord(*r) for r in rows}
+
+    def fingerprints(self, paths: Iterable[str]) -> dict[str, str]:
+        """The stored content fingerprints of ``paths`` (those that have one)."""
+        found: dict[str, str] = {}
+        for rows in self._chunks_in("SELECT path, fingerprint FROM files WHERE fingerprint IS NOT NULL AND path IN ({})", list(paths)):
+            found.update(rows)
+        return found
 
     def file_by_path(self, path: str) -> FileRecord | None:
         with self._lock:
@@ -261,27 +269,54 @@ class Catalog:
 
     # --- cleanup log ---------------------------------------------------------------------------
 
-    def log_action(self, batch: str, action: str, source: str, target: str | None, size: int | None) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO actions (batch, action, source, target, size, at) VALUES (?,?,?,?,?,?)",
-                (batch, action, source, target, size, time.time()),
-            )
+    # The journal is written with synchronous=FULL: a step logged as begun must survive a power cut
+    # as surely as the rename it announces (WAL + NORMAL could lose the last commits).
+
+    def begin_step(self, batch: str, action: str, source: str, target: str | None, size: int | None,
+                   mtime_ns: int | None = None, inode: int | None = None, undoes: int | None = None) -> int:  # fmt: skip
+        """Log a cleanup step before it happens ('pending'); returns its id."""
+        with self._lock, self._durable():
+            return self._db.execute(
+                "INSERT INTO actions (batch, action, source, target, size, at, state, mtime_ns, inode, undoes) VALUES (?,?,?,?,?,?,'pending',?,?,?)",
+                (batch, action, source, target, size, time.time(), mtime_ns, inode, undoes),
+            ).lastrowid
+
+    def update_step(self, step: int, *, target: str | None = None, temp: str | None = None) -> None:
+        """A pending step's destination name or temporary copy changed: logged before it is used."""
+        with self._lock, self._durable():
+            self._db.execute("UPDATE actions SET target = COALESCE(?, target), temp = COALESCE(?, temp) WHERE id = ?", (target, temp, step))
+
+    def finish_step(self, step: int, state: str, note: str | None = None) -> None:
+        """Close a step: 'done' (the file is at its target; a restore also marks the move it undoes),
+        'failed' or 'abandoned' (nothing moved)."""
+        with self._lock, self._durable(), self._transaction():
+            self._db.execute("UPDATE actions SET state = ?, note = ?, temp = NULL WHERE id = ?", (state, note, step))
+            if state == "done":
+                self._db.execute(
+                    "UPDATE actions SET undone_at = ? WHERE id = (SELECT undoes FROM actions WHERE id = ?)", (time.time(), step)
+                )
+
+    def pending_steps(self) -> list[dict]:
+        return self._action_rows(" WHERE state = 'pending'", ())
 
     def actions(self, batch: str | None = None) -> list[dict]:
-        sql = "SELECT id, batch, action, source, target, size, at, undone_at FROM actions"
-        args: tuple = ()
-        if batch:
-            sql += " WHERE batch = ?"
-            args = (batch,)
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
-        keys = ("id", "batch", "action", "source", "target", "size", "at", "undone_at")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        """Finished cleanup steps (the history), oldest first."""
+        return self._action_rows(" WHERE state = 'done'" + (" AND batch = ?" if batch else ""), (batch,) if batch else ())
 
-    def mark_undone(self, action_id: int) -> None:
+    _ACTION_KEYS = ("id", "batch", "action", "source", "target", "size", "at", "undone_at", "state", "temp", "mtime_ns", "inode", "note", "undoes")
+
+    def _action_rows(self, where: str, args: tuple) -> list[dict]:
         with self._lock:
-            self._db.execute("UPDATE actions SET undone_at = ? WHERE id = ?", (time.time(), action_id))
+            rows = self._db.execute(f"SELECT {', '.join(self._ACTION_KEYS)} FROM actions{where} ORDER BY id", args).fetchall()
+        return [dict(zip(self._ACTION_KEYS, r, strict=True)) for r in rows]
+
+    @contextlib.contextmanager
+    def _durable(self):
+        self._db.execute("PRAGMA synchronous=FULL")
+        try:
+            yield
+        finally:
+            self._db.execute("PRAGMA synchronous=NORMAL")
 
     # --- "not duplicates" ----------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # How this build makes an embedding. Bump it whenever the same photo and model would give another
 # vector (decode size, preprocessing, weights): rows of an older recipe stay searchable and the next
 # indexing run embeds those photos again, as it does changed files.
@@ -34,15 +34,21 @@ CREATE TABLE IF NOT EXISTS files (
 );
 CREATE INDEX IF NOT EXISTS files_size ON files(size);
 CREATE TABLE IF NOT EXISTS excluded (path TEXT PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS actions (   -- every cleanup step, so it can be reviewed and moves undone
+CREATE TABLE IF NOT EXISTS actions (   -- every cleanup step: the journal that makes a crash recoverable, and the history
     id INTEGER PRIMARY KEY,
     batch TEXT NOT NULL,       -- one confirmed cleanup = one batch
     action TEXT NOT NULL,      -- 'trash' | 'move' | 'restore'
     source TEXT NOT NULL,
-    target TEXT,               -- where a moved file went (NULL for trash)
+    target TEXT,               -- where a moved file goes (NULL for trash)
     size INTEGER,
     at REAL NOT NULL,
-    undone_at REAL
+    undone_at REAL,
+    state TEXT NOT NULL DEFAULT 'done',  -- 'pending' (logged, maybe under way) | 'done' | 'failed' | 'abandoned' (v7)
+    temp TEXT,                 -- a cross-volume copy's temporary name at the destination (v7)
+    mtime_ns INTEGER,          -- the source as it was when the step began: recovery tells it apart (v7)
+    inode INTEGER,
+    note TEXT,                 -- why a step failed, or what recovery did (v7)
+    undoes INTEGER             -- a restore: the move it takes back (v7)
 );
 CREATE TABLE IF NOT EXISTS embeddings (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -76,4 +82,11 @@ def migrate(db: sqlite3.Connection, version: int) -> None:
     if version < 6:  # v6: embedding recipes; every older row is recipe 1 (the column default)
         if "recipe" not in {r[1] for r in db.execute("PRAGMA table_info(embeddings)")}:
             db.execute("ALTER TABLE embeddings ADD COLUMN recipe INTEGER NOT NULL DEFAULT 1")
+    if version < 7:  # v7: the cleanup journal; every older row was a finished step
+        columns = {r[1] for r in db.execute("PRAGMA table_info(actions)")}
+        for col, kind in (("state", "TEXT NOT NULL DEFAULT 'done'"), ("temp", "TEXT"), ("mtime_ns", "INTEGER"),
+                          ("inode", "INTEGER"), ("note", "TEXT"), ("undoes", "INTEGER")):  # fmt: skip
+            if col not in columns:
+                db.execute(f"ALTER TABLE actions ADD COLUMN {col} {kind}")
+    db.execute("CREATE INDEX IF NOT EXISTS actions_state ON actions(state)")  # here, not in SCHEMA: older tables lack the column until now
     db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from imgsim_desktop.core import explain
-from imgsim_desktop.core.cleanup import inside
+from imgsim_desktop.core.cleanup import check_destination, inside
 from imgsim_desktop.core.keeper import RULES
 from imgsim_desktop.core.settings import Settings
 from imgsim_desktop.ui.cleanup_dialogs import CleanupHistoryDialog, KeeperFoldersDialog
@@ -140,6 +140,8 @@ class DuplicatesPage(QWidget):
         controller.failed.connect(self._failed)
         controller.cleaned.connect(self._cleaned)
         controller.undone.connect(self._undone)
+        controller.recovered.connect(self._recovered)
+        controller.recover()  # a cleanup a crash interrupted is finished (or rolled back) first
 
     def scan(self) -> None:
         self.settings.dup_sensitivity = self.sensitivity.value() / 100
@@ -281,10 +283,13 @@ class DuplicatesPage(QWidget):
             move_to = QFileDialog.getExistingDirectory(self, "Move the selected photos to…")
             if not move_to:
                 return
-        if mode == "move" and inside(move_to, self.library_roots):
-            # The watcher would index them again and the next scan would offer them again.
-            QMessageBox.warning(self, "Choose another folder", f"{move_to} is inside your library, so the moved photos would come back as "
-                                "duplicates. Choose a folder outside the library folders.")  # fmt: skip
+        if mode == "move" and (problem := check_destination(move_to, self.library_roots, self.settings.protected_folders)):
+            QMessageBox.warning(self, "Choose another folder", f"{problem}.\n\nChoose a folder outside the library and the protected folders.")
+            return
+        emptied = [n for n, g in enumerate(self.tree.shown, 1) if g.tier != "similar" and all(m.path in paths for m in g.members)]
+        if emptied:
+            QMessageBox.warning(self, "One copy stays", f"Every photo of group {', '.join(map(str, emptied[:5]))} is ticked. A duplicate group "
+                                "keeps one copy: untick the one to keep.")  # fmt: skip
             return
         size = human_size(sum(self.tree.rows[p].size for p in paths if p in self.tree.rows))
         where = "to the Trash" if mode == "trash" else f"to\n{move_to}"
@@ -292,7 +297,7 @@ class DuplicatesPage(QWidget):
         if confirm and QMessageBox.question(self, "Clean up", f"Move {len(paths)} photos ({size}) {where}?\n\n{after}") != QMessageBox.StandardButton.Yes:
             return
         self.summary.setText("Cleaning up…")
-        self.controller.apply(paths, mode, move_to, self.settings.protected_folders)
+        self.controller.apply(self.tree.shown, self.tree.rows, set(paths), mode, move_to, self.settings.protected_folders)
 
     def _cleaned(self, result) -> None:
         moved = {d["path"] for d in result.done}
@@ -301,12 +306,22 @@ class DuplicatesPage(QWidget):
         trashed = any(d["action"] == "trash" for d in result.done)
         verb = "Moved to the Trash" if trashed else "Moved"
         self.last_result = result
-        if result.failed or result.refused:
+        if result.failed or result.refused or result.skipped:
             lines = [f"{os.path.basename(f['path'])}: {f['error']}" for f in result.failed]
+            lines += [f"{os.path.basename(f['path'])}: {f['reason']}" for f in result.skipped]
             lines += [f"{os.path.basename(p)}: in a protected folder; left alone" for p in result.refused]
+            if result.stopped:
+                lines.append("The destination is full: the rest were not tried.")
             QMessageBox.warning(self, "Some photos were left in place", f"{verb}: {len(moved)} photos. These were not touched:\n\n" + "\n".join(lines[:20]))
         size = human_size(result.bytes_freed)
         self.summary.setText((f"{verb}: {len(moved)} photos, {size} " + ("freed" if trashed else "out of the library")) if moved else "Nothing was moved.")
+
+    def _recovered(self, notes: list[str]) -> None:
+        self.library_changed.emit()
+        QMessageBox.information(self, "An interrupted cleanup was finished",
+                                "The last cleanup was interrupted (the app or the computer stopped). What was done about it:\n\n"
+                                + "\n".join(notes[:20]) + (f"\n… and {len(notes) - 20} more" if len(notes) > 20 else "")
+                                + "\n\nEvery moved photo is in the cleanup history, where moves can be undone.")  # fmt: skip
 
     def _undone(self, _batch: str, restored) -> None:
         back = [r["path"] for r in restored if not r["error"]]

@@ -13,7 +13,7 @@ from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
-from imgsim_desktop.core import keeper
+from imgsim_desktop.core import cleanup_plan, keeper
 from imgsim_desktop.core.cleanup import inside
 from imgsim_desktop.core.duplicates import Group
 from imgsim_desktop.storage.catalog import PhotoRow
@@ -69,11 +69,7 @@ class GroupTree(QTreeWidget):
         self._rebuild()
 
     def suggested(self, group: Group, rules: keeper.KeeperRules) -> set[str]:
-        members = [self.rows[m.path] for m in group.members if m.path in self.rows]
-        if len(members) < 2:
-            return set()
-        _, remove = keeper.choose(members, rules)
-        return {p.path for p in remove}
+        return cleanup_plan.suggested([group], self.rows, rules, [group.tier])  # the CLI's --apply picks the same
 
     def apply_rules(self, rules: keeper.KeeperRules, tiers: tuple[str, ...]) -> None:
         """Tick the suggested copies in the groups of ``tiers`` (the user asked for it)."""

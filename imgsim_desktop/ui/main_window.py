@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from imgsim_desktop import paths
 from imgsim_desktop.core.backbones import DEFAULT_MODEL, ModelError, get_model, list_models
 from imgsim_desktop.core.decode import IMAGE_EXTENSIONS
+from imgsim_desktop.core.folders import lexically_inside
 from imgsim_desktop.core.settings import Settings
 from imgsim_desktop.storage.catalog import PhotoRow
 from imgsim_desktop.storage.thumbs import ThumbCache
@@ -323,7 +324,7 @@ class MainWindow(QMainWindow):
 
     def exclude_subfolder(self, root: str) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Exclude a subfolder", root)
-        if folder and os.path.abspath(folder).startswith(root.rstrip(os.sep) + os.sep):
+        if folder and os.path.abspath(folder) != root and lexically_inside(os.path.abspath(folder), root):
             self.exclude_folder_path(os.path.abspath(folder))
         elif folder:
             QMessageBox.information(self, "Exclude a subfolder", f"Choose a folder inside {root}.")

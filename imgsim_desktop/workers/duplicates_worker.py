@@ -6,14 +6,18 @@ answer carries a request number so the page drops answers to scans it no longer 
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import QObject, Signal, Slot
 
-from imgsim_desktop.core import cleanup
+from imgsim_desktop.core import cleanup, cleanup_plan
 from imgsim_desktop.core.duplicates import find_groups
 from imgsim_desktop.core.engine import Engine
 from imgsim_desktop.core.file_format import file_format
 from imgsim_desktop.core.progress import Cancelled, Progress
 from imgsim_desktop.workers.lifecycle import WorkerController
+
+log = logging.getLogger(__name__)
 
 
 class _DuplicatesJob(QObject):
@@ -23,6 +27,7 @@ class _DuplicatesJob(QObject):
     cleaned = Signal(object)  # CleanupResult
     undone = Signal(str, object)  # batch, [{path, error}]
     log_ready = Signal(object)  # [action dict], newest last
+    recovered = Signal(object)  # [sentence]: what finishing an interrupted cleanup did
     failed = Signal(int, str)  # request (0: not a scan), message
 
     def __init__(self, data_dir: str, model: str, device: str, threads: int | None) -> None:
@@ -51,6 +56,7 @@ class _DuplicatesJob(QObject):
             self.failed.emit(request, "Scan cancelled.")
             return
         except Exception as exc:  # shown on the page; the app keeps running
+            log.exception("duplicates scan failed")
             self.failed.emit(request, f"The duplicates scan failed: {exc}")
             return
         self.groups_ready.emit(request, groups, rows, roots)
@@ -58,33 +64,64 @@ class _DuplicatesJob(QObject):
     def cancel_scan(self) -> None:  # called from the GUI thread: Progress is thread-safe
         self.control.cancel()
 
-    @Slot(object, str, str, object)
-    def apply(self, paths: list[str], mode: str, move_to: str, protected: list[str]) -> None:
+    @Slot(object, object, object, str, str, object)
+    def apply(self, groups, rows, chosen: set[str], mode: str, move_to: str, protected: list[str]) -> None:
         try:
-            result = cleanup.apply(self._get().catalog, paths, mode, move_to or None, protected)
+            catalog = self._get().catalog
+            removals = cleanup_plan.plan(groups, rows, chosen, catalog.fingerprints(list(rows)))
+            result = cleanup.apply(catalog, removals, mode, move_to or None, protected)
+        except cleanup.CleanupRefused as exc:
+            self.failed.emit(0, f"Nothing was moved: {exc}.")
+            return
         except Exception as exc:
+            log.exception("cleanup failed")
             self.failed.emit(0, f"Cleanup stopped: {exc}")
             return
+        if result.recovered:
+            self.recovered.emit(result.recovered)
         self.cleaned.emit(result)
+
+    @Slot()
+    def recover(self) -> None:
+        try:
+            notes = cleanup.recover(self._get().catalog)
+        except Exception as exc:  # the app keeps running; the next start tries again
+            log.exception("cleanup recovery failed")
+            self.failed.emit(0, f"An interrupted cleanup could not be finished: {exc}")
+            return
+        if notes:
+            self.recovered.emit(notes)
 
     @Slot(str)
     def undo(self, batch: str) -> None:
         try:
             restored = cleanup.undo(self._get().catalog, batch)
+        except cleanup.CleanupRefused as exc:
+            self.failed.emit(0, f"Nothing was moved back: {exc}.")
+            return
         except Exception as exc:
+            log.exception("undo failed")
             self.failed.emit(0, f"Undo stopped: {exc}")
             return
         self.undone.emit(batch, restored)
 
     @Slot(str, object)
     def reject(self, path: str, others: list[str]) -> None:
-        catalog = self._get().catalog
-        for other in others:
-            catalog.reject_pair(path, other)
+        try:
+            catalog = self._get().catalog
+            for other in others:
+                catalog.reject_pair(path, other)
+        except Exception as exc:
+            log.exception("remembering 'not duplicates' failed")
+            self.failed.emit(0, f"'Not duplicates' could not be saved: {exc}")
 
     @Slot()
     def load_log(self) -> None:
-        self.log_ready.emit(self._get().catalog.actions())
+        try:
+            self.log_ready.emit(self._get().catalog.actions())
+        except Exception as exc:
+            log.exception("reading the cleanup history failed")
+            self.failed.emit(0, f"The cleanup history could not be read: {exc}")
 
     @Slot()
     def close(self) -> None:
@@ -100,9 +137,11 @@ class DuplicatesController(WorkerController):
     cleaned = Signal(object)
     undone = Signal(str, object)
     log_ready = Signal(object)
+    recovered = Signal(object)
     failed = Signal(int, str)
     _scan = Signal(int, float, object)
-    _apply = Signal(object, str, str, object)
+    _apply = Signal(object, object, object, str, str, object)
+    _recover = Signal()
     _undo = Signal(str)
     _reject = Signal(str, object)
     _load_log = Signal()
@@ -111,8 +150,9 @@ class DuplicatesController(WorkerController):
         super().__init__(parent)
         self._request = 0
         job = _DuplicatesJob(str(data_dir), model, device, threads)
-        self._start(job, ("progress", "groups_ready", "scan_problem", "cleaned", "undone", "log_ready", "failed"),
-                    [(self._scan, job.scan), (self._apply, job.apply), (self._undo, job.undo), (self._reject, job.reject), (self._load_log, job.load_log)])  # fmt: skip
+        self._start(job, ("progress", "groups_ready", "scan_problem", "cleaned", "undone", "log_ready", "recovered", "failed"),
+                    [(self._scan, job.scan), (self._apply, job.apply), (self._undo, job.undo), (self._reject, job.reject),
+                     (self._load_log, job.load_log), (self._recover, job.recover)])  # fmt: skip
 
     @property
     def latest(self) -> int:
@@ -127,8 +167,14 @@ class DuplicatesController(WorkerController):
     def cancel_scan(self) -> None:
         self._job.cancel_scan()
 
-    def apply(self, paths: list[str], mode: str, move_to: str | None, protected: list[str]) -> None:
-        self._apply.emit(list(paths), mode, move_to or "", list(protected))
+    def apply(self, groups, rows: dict, chosen: set[str], mode: str, move_to: str | None, protected: list[str]) -> None:
+        """Remove ``chosen`` members of ``groups`` (as the scan saw them in ``rows``); each is checked
+        against the disk right before it goes (core.cleanup_plan)."""
+        self._apply.emit(list(groups), dict(rows), set(chosen), mode, move_to or "", list(protected))
+
+    def recover(self) -> None:
+        """Finish or roll back a cleanup that a crash interrupted; ``recovered`` says what was done."""
+        self._recover.emit()
 
     def undo(self, batch: str) -> None:
         self._undo.emit(batch)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -10,12 +9,11 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from imgsim_desktop.core.engine import Engine
+from imgsim_desktop.core.folders import lexically_inside
 from imgsim_desktop.core.progress import Progress
 from imgsim_desktop.workers.lifecycle import stop_thread
 
-
-def _inside(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+_inside = lexically_inside
 
 
 class _IndexJob(QObject):

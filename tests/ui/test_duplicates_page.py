@@ -118,7 +118,7 @@ def test_move_cleanup_is_logged_and_undone(qtbot, library, data_dir, tmp_path, m
     warned: list[str] = []
     monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text, *a, **k: warned.append(text))
     page.clean_up("move", move_to=str(library / "misc" / "dupes"))  # inside the library: they would come back
-    assert warned and "inside your library" in warned[0] and not asked
+    assert warned and "is inside the library folder" in warned[0] and not asked
     page.clean_up("move", move_to=str(tmp_path / "set aside"))
     assert asked and asked[0].startswith(f"Move {len(chosen)} photos (") and "set aside" in asked[0]
     qtbot.waitUntil(lambda: win.library_model.total() == before - len(chosen), timeout=20_000)
@@ -191,3 +191,62 @@ def test_format_column_shows_the_real_format_and_a_lying_name(qtbot):
     assert honest.toolTip(column) == "" and webp.toolTip(column) == ""
     # The keeper rules judge the bytes too: the WebP outranks both JPEGs, the renamed one included.
     assert tree.ticked == {str(paths[0]), str(paths[1])}
+
+
+def test_a_photo_changed_after_the_scan_is_left_and_named(qtbot, library, data_dir, tmp_path, monkeypatch):
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text, *a, **k: warnings.append(text))
+    win, page = _open_duplicates(qtbot, data_dir)
+    chosen = page.tree.visible_ticked()
+    changed = Path(chosen[0])
+    changed.write_bytes((PHOTOS / "labelled" / "cat.jpg").read_bytes())  # replaced while the user was deciding
+    page.clean_up("move", move_to=str(tmp_path / "out"), confirm=False)
+    qtbot.waitUntil(lambda: bool(warnings), timeout=20_000)
+    assert changed.name in warnings[0] and "changed since the scan" in warnings[0]
+    assert changed.read_bytes() == (PHOTOS / "labelled" / "cat.jpg").read_bytes()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(Path(p).name for p in chosen[1:])
+    win.close()
+
+
+def test_ticking_every_copy_of_a_photo_is_refused_before_anything_moves(qtbot, library, data_dir, tmp_path, monkeypatch):
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text, *a, **k: warnings.append(text))
+    win, page = _open_duplicates(qtbot, data_dir)
+    group = next(g for g in page.tree.shown if g.tier != "similar")
+    for member in group.members:
+        item = page.tree._items[member.path]
+        item.setCheckState(0, Qt.CheckState.Checked)
+    page.trash_button.click()
+    assert warnings and "keeps one copy" in warnings[0]
+    assert all(Path(m.path).exists() for m in group.members)
+    win.close()
+
+
+def test_an_interrupted_cleanup_is_finished_at_start_and_the_user_told(qtbot, library, data_dir, tmp_path, monkeypatch):
+    import os
+
+    from imgsim_desktop.core.engine import CATALOG_NAME
+    from imgsim_desktop.storage.catalog import Catalog
+
+    dog = library / "misc" / "dog.jpg"
+    st = dog.stat()
+    (tmp_path / "out").mkdir()
+    with Catalog(data_dir / CATALOG_NAME) as catalog:  # a cleanup killed right after its rename
+        catalog.begin_step("crashed", "move", str(dog), str(tmp_path / "out" / "dog.jpg"), st.st_size, st.st_mtime_ns, st.st_ino)
+    os.rename(dog, tmp_path / "out" / "dog.jpg")
+    told: list[str] = []
+    monkeypatch.setattr(QMessageBox, "information", lambda _p, title, text, *a, **k: told.append(title + "\n" + text))
+    win = MainWindow(data_dir=str(data_dir))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: bool(told), timeout=20_000)
+    assert "interrupted cleanup" in told[0] and "dog.jpg" in told[0]
+    win.dup_page.open_history()
+    dialog = win.dup_page.history_dialog
+    qtbot.waitUntil(lambda: dialog.tree.topLevelItemCount() == 1 and dialog.undo_button.isEnabled() is not None, timeout=10_000)
+    dialog.tree.setCurrentItem(dialog.tree.topLevelItem(0))
+    assert dialog.undo_button.isEnabled()
+    dialog.undo_button.click()
+    qtbot.waitUntil(dog.exists, timeout=10_000)
+    dialog.close()
+    win.close()

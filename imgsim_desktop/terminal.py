@@ -1,0 +1,57 @@
+"""What the terminal commands print besides JSON: a progress line, and file names made harmless.
+
+A file name may hold any byte but '/' and NUL: ``b\\e[1A\\e[2K\\r...`` printed raw moves the cursor
+and rewrites lines the user already read (a fake "0 suggested for removal"). Every name a human
+line shows goes through ``shown``; ``--json`` output is escaped by the JSON encoder already.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+def shown(text: object) -> str:
+    """``text`` with control and format characters (ESC, CR, newline, bidi overrides...) written
+    as escapes, so a name prints as one inert line."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte of the name (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+class TerminalProgress:
+    """A one-line progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.started = time.monotonic()
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        if not self.enabled:
+            return
+        if total <= 0:
+            line = f"{shown(message)}…"
+        else:
+            elapsed = time.monotonic() - self.started
+            rate = done / elapsed if elapsed > 0 else 0.0
+            filled = int(30 * done / total)
+            eta = f"{(total - done) / rate:5.0f}s left" if rate > 0 and done < total else ""
+            line = f"[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} {rate:5.1f} photos/s {eta}"
+        width = 100
+        sys.stderr.write("\r" + line[:width].ljust(width))
+        sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r" + " " * 100 + "\r")
+            sys.stderr.flush()
