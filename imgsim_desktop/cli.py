@@ -538,7 +538,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"imgsim: {shown(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\nimgsim: interrupted; finished batches are saved, run the same command again to resume", file=sys.stderr)
+        if args.command in ("duplicates", "undo"):
+            message = "interrupted; the file in hand is finished or put back at the next start, and `imgsim history` lists what moved"
+        else:
+            message = "interrupted; finished batches are saved, run the same command again to resume"
+        print(f"\nimgsim: {message}", file=sys.stderr)
         return 130
 
 

@@ -162,3 +162,55 @@ def test_duplicates_say_why_relative_to_the_suggested_keeper(indexed, capsys, mo
     assert "keep  *" in lines[keeper_line] and "wider frame" not in lines[keeper_line + 1]
     jpeg_line = next(i for i, line in enumerate(lines) if line.endswith("ukbench09380.jpeg"))
     assert lines[jpeg_line + 1].strip().startswith("This photo is the keeper with a wider frame")
+
+
+def test_apply_move_into_the_library_is_refused_before_the_scan(indexed, capsys):
+    before = sorted(p.name for p in indexed.iterdir())
+    code, _, err = run(capsys, "duplicates", "--apply", "move", str(indexed / "dupes"))
+    assert code == 2 and "inside the library folder" in err and "nothing was changed" in err
+    assert sorted(p.name for p in indexed.iterdir()) == before
+
+
+def test_apply_move_then_history_and_undo_bring_everything_back(indexed, capsys, tmp_path):
+    before = {p.name: p.read_bytes() for p in indexed.iterdir()}
+    code, out, _ = run(capsys, "duplicates", "--json", "--apply", "move", str(tmp_path / "aside"))
+    applied = json.loads(out)["applied"]
+    assert code == 0 and applied["done"] and not applied["failed"] and applied["skipped"] == []
+    moved = {Path(d["path"]).name for d in applied["done"]}
+    assert moved and not any((indexed / n).exists() for n in moved)
+    code, out, _ = run(capsys, "history")
+    assert code == 0 and applied["batch"] in out and f"imgsim undo {applied['batch']}" in out
+    code, out, _ = run(capsys, "undo", applied["batch"])
+    assert code == 0 and out.startswith(f"moved {len(moved)} file(s) back")
+    assert {p.name: p.read_bytes() for p in indexed.iterdir()} == before
+    code, _, err = run(capsys, "undo", "no-such-batch")
+    assert code == 2 and "no cleanup no-such-batch" in err
+
+
+def test_hostile_file_names_cannot_rewrite_the_terminal(tmp_path, data_dir, capsys):
+    lib = tmp_path / "lib"
+    [photo] = copy_photos(lib, ["labelled/dog.jpg"])
+    hostile = lib / "b\x1b[1A\x1b[2K\rfake.jpg"
+    photo.rename(hostile)
+    (lib / "copy.jpg").write_bytes(hostile.read_bytes())
+    assert run(capsys, "index", str(lib))[0] == 0
+    code, out, _ = run(capsys, "duplicates")
+    assert code == 0 and "\x1b" not in out and "\r" not in out and "b\\x1b[1A\\x1b[2K\\x0dfake.jpg" in out
+    code, out, _ = run(capsys, "duplicates", "--json")
+    assert str(hostile) in [m["path"] for g in json.loads(out)["groups"] for m in g["members"]]  # JSON keeps the real name
+
+
+def test_ctrl_c_during_a_cleanup_stops_after_the_file_in_hand(capsys):
+    import os
+    import signal
+
+    from imgsim_desktop.cli import _stop_on_ctrl_c
+
+    with _stop_on_ctrl_c(tell=True) as stop:
+        assert not stop()
+        os.kill(os.getpid(), signal.SIGINT)  # the first Ctrl+C only asks to stop
+        assert stop()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)  # a second one interrupts at once
+    assert "stopping after this file" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
