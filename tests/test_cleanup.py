@@ -293,17 +293,17 @@ def test_a_name_taken_between_the_check_and_the_move_is_not_replaced(engine, tmp
     """The race, made certain: the free name the check found is taken by the time of the move."""
     dest = tmp_path / "out"
     dest.mkdir()
-    real_first_free = cleanup._first_free
+    real_first_free = cleanup._Names.first_free
     taken = []
 
-    def first_free_then_taken(target):
-        name = real_first_free(target)
+    def first_free_then_taken(self, target):
+        name = real_first_free(self, target)
         if not taken:  # another process writes exactly this name right now
             Path(name).write_bytes(b"the other process's photo")
             taken.append(name)
         return name
 
-    monkeypatch.setattr(cleanup, "_first_free", first_free_then_taken)
+    monkeypatch.setattr(cleanup._Names, "first_free", first_free_then_taken)
     dog = engine.lib / "dog.jpg"
     data = dog.read_bytes()
     result = cleanup.apply(engine.catalog, chosen(engine, dog), "move", str(dest))

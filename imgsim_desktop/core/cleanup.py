@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import itertools
 import os
 import time
 import uuid
@@ -108,29 +107,36 @@ def apply(
         result.recovered = _recover_locked(catalog)
         if mode == "move":
             os.makedirs(move_to, exist_ok=True)
-        for removal in removals:
-            if should_stop():
-                result.stopped = True
-                break
-            path = os.path.abspath(removal.path)
-            if protected and inside(path, protected):
-                result.refused.append(path)
-                continue
-            reason = reason_to_skip(removal)
-            if reason:
-                result.skipped.append({"path": path, "reason": reason})
-                continue
-            try:
-                target, size = _trash(catalog, result.batch, path) if mode == "trash" else _move(catalog, result.batch, path, move_to)
-            except _Failed as exc:
-                result.failed.append({"path": path, "error": str(exc)})
-                if getattr(exc, "full", False):
-                    result.stopped = True  # the destination is full: every later copy would fail the same way
-                    break
-                continue
-            catalog.remove_files([path])
-            result.done.append({"path": path, "action": mode, "target": target, "size": size})
+        names = _Names()
+        try:
+            _apply_each(catalog, removals, mode, move_to, protected, should_stop, result, names)
+        finally:
+            catalog.remove_files([d["path"] for d in result.done])  # one transaction; a crash before it is caught by the next scan
     return result
+
+
+def _apply_each(catalog, removals, mode, move_to, protected, should_stop, result: CleanupResult, names: _Names) -> None:
+    for removal in removals:
+        if should_stop():
+            result.stopped = True
+            break
+        path = os.path.abspath(removal.path)
+        if protected and inside(path, protected):
+            result.refused.append(path)
+            continue
+        reason = reason_to_skip(removal)
+        if reason:
+            result.skipped.append({"path": path, "reason": reason})
+            continue
+        try:
+            target, size = _trash(catalog, result.batch, path) if mode == "trash" else _move(catalog, result.batch, path, move_to, names)
+        except _Failed as exc:
+            result.failed.append({"path": path, "error": str(exc)})
+            if getattr(exc, "full", False):
+                result.stopped = True  # the destination is full: every later copy would fail the same way
+                break
+            continue
+        result.done.append({"path": path, "action": mode, "target": target, "size": size})
 
 
 def undo(catalog: Catalog, batch: str) -> list[dict]:
@@ -154,7 +160,7 @@ def undo(catalog: Catalog, batch: str) -> list[dict]:
                 continue
             os.makedirs(os.path.dirname(home), exist_ok=True)
             try:
-                _relocate(catalog, batch, "restore", moved, home, renumber=False, undoes=action["id"])
+                _relocate(catalog, batch, "restore", moved, home, None, undoes=action["id"])
             except _Failed as exc:
                 restored.append({"path": home, "error": str(exc)})
                 continue
@@ -208,23 +214,23 @@ def _trash(catalog: Catalog, batch: str, path: str) -> tuple[None, int]:
     return None, st.st_size
 
 
-def _move(catalog: Catalog, batch: str, path: str, folder: str) -> tuple[str, int]:
-    return _relocate(catalog, batch, "move", path, os.path.join(folder, os.path.basename(path)), renumber=True)
+def _move(catalog: Catalog, batch: str, path: str, folder: str, names: _Names) -> tuple[str, int]:
+    return _relocate(catalog, batch, "move", path, os.path.join(folder, os.path.basename(path)), names)
 
 
-def _relocate(catalog: Catalog, batch: str, action: str, source: str, target: str, renumber: bool, undoes: int | None = None) -> tuple[str, int]:
-    """Move ``source`` to ``target`` (or, with ``renumber``, to 'name (2).ext', 'name (3).ext'...
-    if taken), journaled. Raises _Failed with the user's reason when the file stays where it was."""
+def _relocate(catalog: Catalog, batch: str, action: str, source: str, target: str, names: _Names | None, undoes: int | None = None) -> tuple[str, int]:
+    """Move ``source`` to ``target`` (or, given ``names``, to 'name (2).ext', 'name (3).ext'... if
+    taken), journaled. Raises _Failed with the user's reason when the file stays where it was."""
     st = _stat(source)
-    name = _first_free(target) if renumber else target
+    name = names.first_free(target) if names else target
     step = catalog.begin_step(batch, action, source, name, st.st_size, st.st_mtime_ns, st.st_ino, undoes)
     try:
         try:
-            final = _claim(catalog, step, name, renumber, lambda n: rename_noreplace(source, n))
+            final = _claim(catalog, step, name, names, lambda n: rename_noreplace(source, n))
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
-            final = _copy_across(catalog, step, source, name, renumber, st)
+            final = _copy_across(catalog, step, source, name, names, st)
     except FileExistsError:
         note = f"{target} exists; left both alone"
         catalog.finish_step(step, "failed", note)
@@ -244,7 +250,7 @@ def _relocate(catalog: Catalog, batch: str, action: str, source: str, target: st
     return final, st.st_size
 
 
-def _copy_across(catalog: Catalog, step: int, source: str, name: str, renumber: bool, st: os.stat_result) -> str:
+def _copy_across(catalog: Catalog, step: int, source: str, name: str, names: _Names | None, st: os.stat_result) -> str:
     """Another volume: copy under a temporary name, verify, publish without replacing, then delete
     the original. A failure at any point leaves the original and no copy."""
     folder = os.path.dirname(name)
@@ -261,7 +267,7 @@ def _copy_across(catalog: Catalog, step: int, source: str, name: str, renumber: 
         remove_quietly(temp)
         raise _Failed("it changed while being copied; the file was left in place")
     try:
-        final = _claim(catalog, step, name, renumber, lambda n: rename_noreplace(temp, n))
+        final = _claim(catalog, step, name, names, lambda n: rename_noreplace(temp, n))
     except BaseException:
         remove_quietly(temp)
         raise
@@ -274,7 +280,7 @@ def _copy_across(catalog: Catalog, step: int, source: str, name: str, renumber: 
     return final
 
 
-def _claim(catalog: Catalog, step: int, name: str, renumber: bool, publish: Callable[[str], None]) -> str:
+def _claim(catalog: Catalog, step: int, name: str, names: _Names | None, publish: Callable[[str], None]) -> str:
     """Publish under ``name``; if another process took it meanwhile, under the next free number.
     Each new name is journaled before it is tried."""
     while True:
@@ -282,24 +288,31 @@ def _claim(catalog: Catalog, step: int, name: str, renumber: bool, publish: Call
             publish(name)
             return name
         except FileExistsError:
-            if not renumber:
+            if names is None:
                 raise
-            name = _first_free(name)
+            name = names.first_free(name)
             catalog.update_step(step, target=name)
 
 
-def _first_free(target: str) -> str:
-    """``target``, or 'stem (n).ext' with the first n that is free now (a later publish may still
-    find it taken: _claim then tries the next)."""
-    if not os.path.lexists(target):
-        return target
-    stem, ext = os.path.splitext(target)
-    base = stem
-    if stem.endswith(")") and " (" in stem:  # 'x (2)' taken: go on with 'x (3)', not 'x (2) (2)'
+class _Names:
+    """Free names in the destination for one cleanup. It remembers the next ' (n)' per name, so ten
+    thousand 'IMG_0001.jpg' into one folder cost a probe or two each, not one per earlier copy. A
+    name found free may still be taken before the publish: _claim then asks again."""
+
+    def __init__(self) -> None:
+        self._next: dict[tuple[str, str], int] = {}
+
+    def first_free(self, target: str) -> str:
+        if not os.path.lexists(target):
+            return target
+        stem, ext = os.path.splitext(target)
         head, _, number = stem.rpartition(" (")
-        if number[:-1].isdigit():
-            base = head
-    return next(c for n in itertools.count(2) if not os.path.lexists(c := f"{base} ({n}){ext}"))
+        base = head if head and number.endswith(")") and number[:-1].isdigit() else stem  # 'x (2)' taken: 'x (3)', not 'x (2) (2)'
+        n = self._next.get((base, ext), 2)
+        while os.path.lexists(candidate := f"{base} ({n}){ext}"):
+            n += 1
+        self._next[(base, ext)] = n + 1
+        return candidate
 
 
 # --- recovery ----------------------------------------------------------------------------------
