@@ -320,7 +320,7 @@ class DuplicatesPage(QWidget):
         self.library_changed.emit()
         QMessageBox.information(self, "An interrupted cleanup was finished",
                                 "The last cleanup was interrupted (the app or the computer stopped). What was done about it:\n\n"
-                                + "\n".join(notes[:20]) + (f"\n… and {len(notes) - 20} more" if len(notes) > 20 else "")
+                                + "\n".join(f"• {n[:1].upper()}{n[1:]}." for n in notes[:20]) + (f"\n… and {len(notes) - 20} more" if len(notes) > 20 else "")
                                 + "\n\nEvery moved photo is in the cleanup history, where moves can be undone.")  # fmt: skip
 
     def _undone(self, _batch: str, restored) -> None:
