@@ -1,10 +1,37 @@
-"""core/, storage/ and research/ must run without Qt: the CLI, benchmarks and headless tests depend on it."""
+"""Layer directions, declared in pyproject.toml ([tool.importlinter]) and checked here: ui -> workers
+-> research -> core -> storage, no import cycles inside a package, and no Qt below workers. Also
+checked the other way round: core/, storage/ and research/ really import with Qt absent."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "imgsim_desktop"
+REPO = Path(__file__).resolve().parent.parent
+
+PACKAGE = REPO / "imgsim_desktop"
+
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess:
+    tool = Path(sys.executable).with_name("lint-imports")
+    return subprocess.run([str(tool), "--config", str(root / "pyproject.toml")], cwd=root, capture_output=True, text=True, timeout=300)
+
+
+def test_declared_layer_contracts_hold():
+    out = _lint_imports(REPO)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert "3 kept, 0 broken" in out.stdout
+
+
+def test_an_upward_import_breaks_the_contracts(tmp_path):
+    """The contracts are not vacuous: storage importing core, as storage/thumbs.py once did, fails."""
+    shutil.copytree(PACKAGE, tmp_path / "imgsim_desktop", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    with open(tmp_path / "imgsim_desktop" / "storage" / "thumbs.py", "a") as fh:
+        fh.write("\nfrom imgsim_desktop.core.decode import open_image  # noqa\n")
+    out = subprocess.run([str(Path(sys.executable).with_name("lint-imports")), "--config", str(tmp_path / "pyproject.toml")],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert out.returncode != 0 and "imgsim_desktop.storage.thumbs -> imgsim_desktop.core.decode" in out.stdout, out.stdout[-2000:]
 
 BLOCK_QT = """
 import importlib.abc, sys

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from conftest import PHOTOS
-from imgsim_desktop.storage.thumbs import ThumbCache, level_for
+from imgsim_desktop.core.thumbnails import thumb_cache
+from imgsim_desktop.storage.thumbs import level_for
 
 
 def _cached_files(folder):
@@ -15,7 +16,7 @@ def _cached_files(folder):
 def test_grid_thumbnails_are_cached_and_previews_keep_their_detail(tmp_path):
     photo = PHOTOS / "scenes" / "aloeL.jpg"  # 1282 x 1110
     mtime = photo.stat().st_mtime_ns
-    cache = ThumbCache(tmp_path / "thumbs")
+    cache = thumb_cache(tmp_path / "thumbs")
 
     small = cache.get(str(photo), mtime, level_for(200))
     assert max(small.size) == 256
@@ -31,7 +32,7 @@ def test_grid_thumbnails_are_cached_and_previews_keep_their_detail(tmp_path):
 
 def test_cache_stays_under_its_cap_dropping_the_least_recently_used(tmp_path):
     photos = sorted((PHOTOS / "aib").glob("*.jpg"))[:6]
-    cache = ThumbCache(tmp_path / "thumbs", cap_bytes=0)
+    cache = thumb_cache(tmp_path / "thumbs", cap_bytes=0)
     for i, photo in enumerate(photos):
         cache.get(str(photo), photo.stat().st_mtime_ns, 256)
         os.utime(cache._file(str(photo), photo.stat().st_mtime_ns, 256), (1000 + i, 1000 + i))  # used in this order

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageFont
 
+from imgsim_desktop.research.profiles import PROFILE_TITLES, PROFILES
+
 if TYPE_CHECKING:
     from imgsim_desktop.research.perturb import PerturbReport
 
@@ -24,8 +26,6 @@ TICKS = [i / 5 for i in range(6)]
 
 
 def draw_perturb_chart(report: PerturbReport, png_path: Path) -> None:
-    from imgsim_desktop.research.perturb import PROFILE_TITLES, PROFILES
-
     image = Image.new("RGB", (WIDTH, HEIGHT), "white")
     draw = ImageDraw.Draw(image)
     fonts = {size: ImageFont.load_default(size=size) for size in (12, 14, 17)}

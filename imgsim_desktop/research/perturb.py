@@ -30,16 +30,9 @@ from imgsim_desktop.core.indexer import Indexer
 from imgsim_desktop.core.progress import Cancelled, Progress
 from imgsim_desktop.core.scanner import scan
 from imgsim_desktop.core.search import Searcher
+from imgsim_desktop.research.profiles import PROFILE_TITLES, PROFILES  # noqa: F401  (also imported from here)
 from imgsim_desktop.storage.catalog import Catalog
 
-PROFILES = ("jpeg", "rescale", "crop", "colour_blur", "rotate_overlay")
-PROFILE_TITLES = {
-    "jpeg": "JPEG recompression",
-    "rescale": "downscale + upscale",
-    "crop": "crop",
-    "colour_blur": "colour/brightness + blur",
-    "rotate_overlay": "rotation + overlay",
-}
 METRICS = ("precision", "recall", "f1")
 COPY_QUALITY = 95  # copies are saved nearly lossless, so each profile's own change dominates
 

@@ -3,17 +3,20 @@
 Two sizes are kept (256 and 512 px on the long side) so that small tiles stay cheap and large
 tiles on HiDPI screens stay sharp. A key covers path, mtime and size, so an edited photo gets a
 new thumbnail and an old one is never shown.
+
+Making a thumbnail means decoding the photo, which is core's job: the cache is handed the maker
+(core.thumbnails.thumb_cache wires in core.decode), so storage imports nothing above it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
 
-from imgsim_desktop.core.decode import open_image
 from imgsim_desktop.storage.disk_cache import prune_lru
 
 LEVELS = (256, 512)
@@ -28,8 +31,10 @@ DEFAULT_CAP_BYTES = 2 * 1024**3  # ~60k photos at both sizes; the oldest-used th
 
 
 class ThumbCache:
-    def __init__(self, folder: Path, cap_bytes: int = DEFAULT_CAP_BYTES) -> None:
+    def __init__(self, folder: Path, make: Callable[[str, int], Image.Image], cap_bytes: int = DEFAULT_CAP_BYTES) -> None:
+        """``make(path, edge)``: the photo decoded and scaled to ``edge`` px on its long side (raises on a bad file)."""
         self.folder = Path(folder)
+        self.make = make
         self.cap_bytes = cap_bytes
 
     def prune(self) -> int:
@@ -48,7 +53,7 @@ class ThumbCache:
         they are asked for one photo at a time and would fill the disk for little gain.
         """
         if level > LEVELS[-1]:
-            return _scaled(path, level)
+            return self.make(path, level)
 
         cached = self._file(path, mtime_ns, level)
         try:
@@ -59,15 +64,9 @@ class ThumbCache:
             return image
         except (OSError, ValueError):
             pass  # missing or damaged: make it again
-        image = _scaled(path, level)
+        image = self.make(path, level)
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.{id(image)}.tmp")
         image.save(tmp, "JPEG", quality=85)
         os.replace(tmp, cached)  # concurrent writers of the same key both land a whole file
         return image
-
-
-def _scaled(path: str, edge: int) -> Image.Image:
-    image, _ = open_image(path, min_side=edge)
-    image.thumbnail((edge, edge), Image.Resampling.LANCZOS, reducing_gap=2.0)
-    return image

@@ -32,8 +32,8 @@ from imgsim_desktop.core.backbones import DEFAULT_MODEL, ModelError, get_model, 
 from imgsim_desktop.core.decode import IMAGE_EXTENSIONS
 from imgsim_desktop.core.folders import lexically_inside
 from imgsim_desktop.core.settings import Settings
+from imgsim_desktop.core.thumbnails import thumb_cache
 from imgsim_desktop.storage.catalog import PhotoRow
-from imgsim_desktop.storage.thumbs import ThumbCache
 from imgsim_desktop.ui.duplicates_page import DuplicatesPage
 from imgsim_desktop.ui.index_status import IndexStatus
 from imgsim_desktop.ui.library_sidebar import LibrarySidebar
@@ -73,7 +73,7 @@ class MainWindow(QMainWindow):
         self._resumed = False
         self._provider = "…"
         self.last_report = None  # the latest finished indexing run
-        self.thumbs = ThumbnailLoader(ThumbCache(self.data_dir / "thumbs"), workers=2, parent=self)
+        self.thumbs = ThumbnailLoader(thumb_cache(self.data_dir / "thumbs"), workers=2, parent=self)
         self._build_ui()
         self.pixmaps = PixmapCache(self.thumbs, [self.library_model, self.results_model], self.devicePixelRatioF, self)
         self.pixmaps.failed.connect(self._thumb_failed)

@@ -11,8 +11,8 @@ from PIL import Image
 from PySide6.QtGui import QImage
 
 from conftest import PHOTOS
+from imgsim_desktop.core.thumbnails import thumb_cache
 from imgsim_desktop.storage.catalog import PhotoRow
-from imgsim_desktop.storage.thumbs import ThumbCache
 from imgsim_desktop.ui.compare_view import SCENE_WIDTH, CompareView
 from imgsim_desktop.workers.thumb_loader import ThumbnailLoader
 
@@ -29,7 +29,7 @@ def _row(path: Path, taken_at: str | None = None) -> PhotoRow:
 
 @pytest.fixture
 def loader(tmp_path):
-    loader = ThumbnailLoader(ThumbCache(tmp_path / "thumbs"), workers=1)
+    loader = ThumbnailLoader(thumb_cache(tmp_path / "thumbs"), workers=1)
     yield loader
     loader.shutdown()
 

@@ -10,8 +10,8 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from conftest import PHOTOS, copy_photos
 from imgsim_desktop.core.engine import CATALOG_NAME, Engine
+from imgsim_desktop.core.thumbnails import thumb_cache
 from imgsim_desktop.storage.catalog import Catalog, PhotoRow
-from imgsim_desktop.storage.thumbs import ThumbCache
 from imgsim_desktop.ui.main_window import MainWindow
 from imgsim_desktop.ui.photo_grid import PhotoGrid
 from imgsim_desktop.ui.photo_model import Item, PhotoListModel
@@ -104,7 +104,7 @@ def test_preview_follows_its_photo_through_reloads_and_closes_when_it_leaves(qtb
     photos = sorted((PHOTOS / "aib").glob("*.jpg"))[:10]
     grid, model = _grid_of(photos[3:])
     qtbot.addWidget(grid)
-    loader = ThumbnailLoader(ThumbCache(tmp_path / "thumbs"), workers=1)
+    loader = ThumbnailLoader(thumb_cache(tmp_path / "thumbs"), workers=1)
     dialog = PreviewDialog(grid, loader, model.row_of(str(photos[5])))
     dialog.show()
     model.set_items([Item(PhotoRow(i, str(p), 1, 1, None, None, None, None)) for i, p in enumerate(photos)])
