@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imgsim_desktop.storage.path_text import PathSafeConnection
 from imgsim_desktop.storage.records import ContentRecord, Embedded, FileRecord, PhotoRow, Relink  # noqa: F401 (also imported from here)
 from imgsim_desktop.storage.schema import EMBEDDING_RECIPE, SCHEMA, SCHEMA_VERSION, migrate  # noqa: F401
 
@@ -33,7 +34,7 @@ class Catalog:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
+            self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None, factory=PathSafeConnection)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable up to the last checkpointed commit, never corrupt
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -44,7 +45,8 @@ class Catalog:
         version = self._one("SELECT value FROM meta WHERE key='schema_version'")
         if version is not None and int(version) > SCHEMA_VERSION:
             raise CatalogError(f"{self.path}: catalog was written by a newer imgsim (schema {version})")
-        migrate(self._db, int(version or SCHEMA_VERSION))
+        if version is None or int(version) != SCHEMA_VERSION:  # opening writes nothing when nothing changes (a full disk still opens)
+            migrate(self._db, int(version or SCHEMA_VERSION))
 
     def close(self) -> None:
         with self._lock:

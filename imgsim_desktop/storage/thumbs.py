@@ -43,7 +43,7 @@ class ThumbCache:
         return prune_lru(self.folder, self.cap_bytes)
 
     def _file(self, path: str, mtime_ns: int, level: int) -> Path:
-        key = hashlib.sha1(f"{path}\0{mtime_ns}\0{level}".encode()).hexdigest()
+        key = hashlib.sha1(f"{path}\0{mtime_ns}\0{level}".encode("utf-8", "surrogateescape")).hexdigest()  # names that are not UTF-8 too
         return self.folder / key[:2] / f"{key}.jpg"
 
     def get(self, path: str, mtime_ns: int, level: int) -> Image.Image:

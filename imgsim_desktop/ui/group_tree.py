@@ -17,7 +17,7 @@ from imgsim_desktop.core import cleanup_plan, keeper
 from imgsim_desktop.core.cleanup import inside
 from imgsim_desktop.core.duplicates import Group
 from imgsim_desktop.storage.catalog import PhotoRow
-from imgsim_desktop.ui.text import format_tooltip, human_size, photo_format, resolution, taken
+from imgsim_desktop.ui.text import format_tooltip, human_size, photo_format, readable, resolution, taken
 
 TIER_TITLES = {"exact": "Exact copies", "duplicate": "Duplicates", "similar": "Similar shots"}
 COLUMNS = ["Photo", "Suggestion", "Resolution", "Size", "Format", "Taken", "Folder", "Similarity"]
@@ -114,6 +114,7 @@ class GroupTree(QTreeWidget):
         current = self.current_path()
         self.clear()
         self._items = {}
+        self._paths: list[str] = []  # items hold an index here: a Qt string would drop a name's undecodable bytes
         self.shown = [g for g in self.groups if g.tier in self.tiers]
         for number, group in enumerate(self.shown, 1):
             top = QTreeWidgetItem(self)
@@ -142,9 +143,10 @@ class GroupTree(QTreeWidget):
     def _add_member(self, top: QTreeWidgetItem, group: Group, member) -> None:
         row = self.rows.get(member.path)
         item = QTreeWidgetItem(top)
-        item.setData(0, PathRole, member.path)
-        item.setText(0, os.path.basename(member.path))
-        item.setToolTip(0, member.path)
+        item.setData(0, PathRole, len(self._paths))
+        self._paths.append(member.path)
+        item.setText(0, readable(os.path.basename(member.path)))
+        item.setToolTip(0, readable(member.path))
         if row is not None:
             # Format from the file's first bytes; the scan's worker already read them (the cache
             # answers here), so filling thousands of rows does no disk reads on the GUI thread.
@@ -153,7 +155,7 @@ class GroupTree(QTreeWidget):
             for col, value in enumerate(values, 2):
                 item.setText(col, value)
             item.setToolTip(4, format_tooltip(row.path, row.size, row.mtime_ns))
-        item.setText(6, os.path.dirname(member.path))
+        item.setText(6, readable(os.path.dirname(member.path)))
         item.setText(7, "1.000" if member is group.members[0] else f"{member.score:.3f}")
         item.setIcon(0, self._placeholder)  # the row has its final height before the thumbnail comes
         if inside(member.path, self.protected):
@@ -166,8 +168,12 @@ class GroupTree(QTreeWidget):
             item.setText(1, "remove" if tick else "keep")
         self._items[member.path] = item
 
+    def _path_of(self, item: QTreeWidgetItem | None) -> str | None:
+        key = item.data(0, PathRole) if item is not None else None
+        return self._paths[key] if isinstance(key, int) and 0 <= key < len(self._paths) else None
+
     def _item_changed(self, item: QTreeWidgetItem, column: int) -> None:
-        path = item.data(0, PathRole)
+        path = self._path_of(item)
         if self._filling or column != 0 or not path:
             return
         if item.checkState(0) == Qt.CheckState.Checked:
@@ -190,7 +196,7 @@ class GroupTree(QTreeWidget):
         item = self.itemAt(0, 0)
         bottom = self.viewport().height()
         while item is not None and self.visualItemRect(item).top() < bottom:
-            path = item.data(0, PathRole)
+            path = self._path_of(item)
             row = self.rows.get(path) if path else None
             if row is not None and path not in self._asked:
                 self._asked.add(path)
@@ -207,8 +213,7 @@ class GroupTree(QTreeWidget):
     # --- what the user points at ---------------------------------------------------------------
 
     def current_path(self) -> str | None:
-        item = self.currentItem()
-        return item.data(0, PathRole) if item is not None else None
+        return self._path_of(self.currentItem())
 
     def current_group(self) -> Group | None:
         item = self.currentItem()

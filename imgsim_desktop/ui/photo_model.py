@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
 from imgsim_desktop.storage.catalog import PhotoRow
+from imgsim_desktop.ui.text import readable
 
 PathRole = Qt.ItemDataRole.UserRole + 1
 ScoreRole = Qt.ItemDataRole.UserRole + 2
@@ -119,9 +120,9 @@ class PhotoListModel(QAbstractListModel):
             return None
         it = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return it.name
+            return readable(it.name)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return it.photo.path if it.score is None else f"{it.photo.path}\nsimilarity {it.score:.3f}"
+            return readable(it.photo.path) if it.score is None else f"{readable(it.photo.path)}\nsimilarity {it.score:.3f}"
         if role == Qt.ItemDataRole.DecorationRole:
             return self.thumbnail_for(it) if self.thumbnail_for else None
         if role == PathRole:

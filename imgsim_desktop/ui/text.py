@@ -5,6 +5,15 @@ from __future__ import annotations
 from imgsim_desktop.core.file_format import file_format
 
 
+def readable(path: str) -> str:
+    """A file name as a label can show it. A name that is not valid UTF-8 holds undecodable bytes
+    (as lone surrogates) that Qt would silently drop ("caf\\xe9.jpg" shown as "caf.jpg", another
+    file's name): they are shown as \\xNN instead."""
+    if path.isascii():
+        return path
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def human_size(n: float) -> str:
     for unit in ("bytes", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
