@@ -152,11 +152,15 @@ def cmd_duplicates(args) -> int:
             print("imgsim: --apply takes 'trash' or 'move DIR'", file=sys.stderr)
             return 2
         dest = os.path.abspath(rest[0]) if rest else None
-    rules = KeeperRules(
-        order=args.keep.split(","),
-        preferred_folders=[os.path.abspath(p) for p in args.prefer_folder],
-        protected_folders=[os.path.abspath(p) for p in args.protect],
-    )
+    try:
+        rules = KeeperRules(
+            order=[r.strip() for r in args.keep.split(",") if r.strip()],
+            preferred_folders=[os.path.abspath(p) for p in args.prefer_folder],
+            protected_folders=[os.path.abspath(p) for p in args.protect],
+        )
+    except ValueError as exc:
+        print(f"imgsim: --keep: {exc}", file=sys.stderr)
+        return 2
     # Listing shows every tier; cleanup acts on exact copies and duplicates unless similar shots are asked for.
     shown_tiers = args.tier or ["exact", "duplicate", "similar"]
     applied_tiers = set(args.tier or ["exact", "duplicate"])
@@ -460,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("similar", parents=[common, with_model], help="photos most like the given image(s)")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("-k", type=int, default=10, help="number of results per query (default 10)")
+    p.add_argument("-k", type=_positive, default=10, help="number of results per query (default 10)")
     p.set_defaults(func=cmd_similar)
 
     p = sub.add_parser("duplicates", parents=[common, with_model], help="groups of near-identical photos")
@@ -518,6 +522,16 @@ def _path(text: str):
     from pathlib import Path
 
     return Path(text).expanduser()
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -214,3 +214,11 @@ def test_ctrl_c_during_a_cleanup_stops_after_the_file_in_hand(capsys):
             os.kill(os.getpid(), signal.SIGINT)  # a second one interrupts at once
     assert "stopping after this file" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_bad_options_are_one_clear_line(data_dir, capsys):
+    code, _, err = run(capsys, "duplicates", "--keep", "bogus")
+    assert code == 2 and err.strip() == "imgsim: --keep: unknown keeper rule(s): bogus; known: resolution, size, oldest, newest, format, folder"
+    with pytest.raises(SystemExit) as stop:
+        main(["similar", "x.jpg", "-k", "-3"])
+    assert stop.value.code == 2 and "-3: must be at least 1" in capsys.readouterr().err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from imgsim_desktop.core.keeper import RULES, KeeperRules
@@ -23,6 +23,7 @@ class Settings:
     keep_rule: str = "format"  # the first keeper rule after preferred folders (as the CLI's default)
     preferred_folders: list = field(default_factory=list)  # copies here are kept first
     protected_folders: list = field(default_factory=list)  # never selected, never touched
+    notices: list = field(default_factory=list, repr=False, compare=False)  # what load() had to ignore; not saved
 
     def keeper_rules(self) -> KeeperRules:
         order = ["folder", self.keep_rule] if self.keep_rule in RULES else ["folder"]
@@ -31,20 +32,50 @@ class Settings:
 
     @classmethod
     def load(cls, data_dir: Path) -> Settings:
-        try:
-            raw = json.loads((data_dir / SETTINGS_NAME).read_text())
-        except (FileNotFoundError, json.JSONDecodeError, OSError):
-            return cls()
-        known = {f.name: f.type for f in fields(cls)}
-        values = {k: v for k, v in raw.items() if k in known}
+        """The saved settings; anything unreadable or out of range falls back to its default, and
+        ``notices`` says what was ignored (the app shows it once)."""
         settings = cls()
-        for key, value in values.items():
-            if isinstance(value, type(getattr(settings, key))):
-                setattr(settings, key, value)
+        path = data_dir / SETTINGS_NAME
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError:
+            return settings
+        except (json.JSONDecodeError, OSError, UnicodeDecodeError) as exc:
+            settings.notices.append(f"{path} could not be read ({exc}); using the default settings")
+            return settings
+        if not isinstance(raw, dict):
+            settings.notices.append(f"{path} does not hold settings (a JSON object); using the default settings")
+            return settings
+        for key, value in raw.items():
+            check = _CHECKS.get(key)
+            if check is None:
+                continue  # from a newer or older version: ignored
+            if check(value):
+                setattr(settings, key, list(value) if isinstance(value, list) else value)
+            else:
+                settings.notices.append(f"setting {key} = {json.dumps(value)} is not valid; using {json.dumps(getattr(settings, key))}")
         return settings
 
     def save(self, data_dir: Path) -> None:
         target = data_dir / SETTINGS_NAME
         tmp = target.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.write_text(json.dumps({k: v for k, v in asdict(self).items() if k != "notices"}, indent=2))
         os.replace(tmp, target)
+
+
+def _whole(low: int, high: int):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+
+
+# What a saved value may be: the ranges the settings dialog and the zoom slider offer.
+_CHECKS = {
+    "model": lambda v: isinstance(v, str) and bool(v),
+    "device": lambda v: v in ("auto", "cpu", "gpu"),
+    "threads": _whole(0, 256),
+    "thumb_size": _whole(80, 320),
+    "k": _whole(1, 500),
+    "dup_sensitivity": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0,
+    "keep_rule": lambda v: v in RULES,
+    "preferred_folders": lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
+    "protected_folders": lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
+}

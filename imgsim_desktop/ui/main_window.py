@@ -63,6 +63,9 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.data_dir = paths.data_dir(data_dir)
         self.settings = Settings.load(self.data_dir)
+        if self.settings.notices:  # said once the window is up; the defaults are in use meanwhile
+            notices = list(self.settings.notices)
+            QTimer.singleShot(0, lambda: QMessageBox.warning(self, "Some settings were reset", "\n".join(notices)))
         if model:
             self.settings.model = model
         self.spec = self._usable_model(self.settings.model)

@@ -19,3 +19,20 @@ def test_window_opens_on_existing_library(qtbot, tmp_path, data_dir):
     assert window.last_report.skipped == 3 and window.last_report.indexed == 0  # the start-up catch-up found nothing new
     assert window.device_label.text() in ("EfficientNet-Lite0 · CPU", "EfficientNet-Lite0 · CUDA")
     window.close()
+
+
+def test_broken_settings_open_with_defaults_and_a_notice(qtbot, data_dir, monkeypatch):
+    import json
+
+    from PySide6.QtWidgets import QMessageBox
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "settings.json").write_text(json.dumps({"thumb_size": 0, "k": 30}))  # 0 once divided by zero in the thumbnail threads
+    told: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, title, text, *a, **k: told.append(f"{title}: {text}"))
+    win = MainWindow(data_dir=str(data_dir))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: bool(told), timeout=5_000)
+    assert "thumb_size = 0" in told[0] and win.zoom.value() == 160 and win.settings.k == 30
+    win.close()

@@ -1,0 +1,29 @@
+"""Saved settings: anything unreadable or out of range falls back to its default, with a notice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from imgsim_desktop.core.settings import SETTINGS_NAME, Settings
+
+
+@pytest.mark.parametrize("text", ["null", "[1, 2]", '"x"', "{not json", "\xff\xfe"])
+def test_a_file_that_is_not_settings_gives_the_defaults_and_says_so(tmp_path, text):
+    (tmp_path / SETTINGS_NAME).write_bytes(text.encode("latin-1"))
+    settings = Settings.load(tmp_path)
+    assert settings == Settings() and len(settings.notices) == 1 and SETTINGS_NAME in settings.notices[0]
+
+
+def test_out_of_range_values_fall_back_one_by_one(tmp_path):
+    saved = {"thumb_size": 0, "k": 40, "threads": -1, "device": "tpu", "dup_sensitivity": 7, "keep_rule": "resolution",
+             "protected_folders": "/not/a/list", "preferred_folders": ["/photos/best"], "future_option": 1}  # fmt: skip
+    (tmp_path / SETTINGS_NAME).write_text(json.dumps(saved))
+    settings = Settings.load(tmp_path)
+    assert (settings.thumb_size, settings.k, settings.threads, settings.device) == (160, 40, 0, "auto")
+    assert settings.dup_sensitivity == 0.5 and settings.keep_rule == "resolution" and settings.preferred_folders == ["/photos/best"]
+    assert settings.protected_folders == [] and len(settings.notices) == 5
+    assert any("thumb_size = 0" in n for n in settings.notices)
+    settings.save(tmp_path)
+    assert "notices" not in json.loads((tmp_path / SETTINGS_NAME).read_text())
