@@ -95,6 +95,8 @@ def cmd_index(args) -> int:
         bar = TerminalProgress(not args.json)
         report = engine.index(args.paths, Progress(bar))
         bar.finish()
+        if args.rebuild and not report.cancelled:
+            engine.searcher.rebuild()  # whatever its state: the way out of a damaged index
     out = report.to_json()
     if args.json:
         print(json.dumps(out))
@@ -360,7 +362,8 @@ def cmd_status(args) -> int:
         errors = catalog.errors()
     spec = get_model(args.model, data_dir)
     backbone = Backbone(spec, device=args.device, threads=args.threads)
-    index_meta = AnnoyStore(data_dir / "indexes", spec.name, spec.embedding_dim)._current()
+    store = AnnoyStore(data_dir / "indexes", spec.name, spec.embedding_dim)
+    index_meta, index_problem = store._current(), store.check()
     out = {
         "version": __version__,
         "data_dir": str(data_dir),
@@ -368,6 +371,7 @@ def cmd_status(args) -> int:
         "model": spec.name,
         "provider": backbone.provider,
         "annoy_index": index_meta,
+        "annoy_index_problem": index_problem,
     }
     if args.json:
         out["error_files"] = [{"path": p, "error": e} for p, e in errors]
@@ -379,7 +383,9 @@ def cmd_status(args) -> int:
     for model, count in sorted(stats["embeddings"].items()):
         print(f"embedded:  {count} with {model}")
     print(f"model:     {spec.title} on {backbone.provider}")
-    if index_meta:
+    if index_problem:
+        print(f"index:     DAMAGED: {shown(index_problem)}; searches are exact until `imgsim index FOLDER --rebuild`")
+    elif index_meta:
         print(f"index:     Annoy, {index_meta['count']} vectors, {index_meta['n_trees']} trees, generation {index_meta['generation']}")
     else:
         print("index:     exact search (no Annoy index needed yet)")
@@ -460,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", parents=[common, with_model], help="add folders to the library and index them")
     p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--rebuild", action="store_true", help="also rebuild the search index from the catalog (after damage; it is checked on every load)")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("similar", parents=[common, with_model], help="photos most like the given image(s)")

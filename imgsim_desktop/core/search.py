@@ -26,6 +26,7 @@ EXACT_LIMIT = 20_000
 # Rebuild Annoy once the exact delta grows past this share of the index.
 REBUILD_FRACTION = 0.05
 REBUILD_MIN = 2_000
+SCORE_TOLERANCE = 0.02  # Annoy's float32 cosines match the catalog's to ~1e-6; more is a damaged index
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,20 @@ class Searcher:
         matrix = np.concatenate(vecs) if vecs else np.zeros((0, dim), np.float32)
         return AnnIndex(loaded, delta_ids, matrix, stale)
 
+    def _scores_hold(self, hits: list[Hit], vector: np.ndarray) -> bool:
+        """The index's scores agree with the catalog's vectors (k of them: cheap)."""
+        wanted = [h.vector_id for h in hits]
+        stored = {}
+        for ids, vecs in self.catalog.iter_vectors(self.model, wanted):
+            stored.update(zip(ids.tolist(), vecs @ vector, strict=True))
+        return all(h.vector_id in stored and abs(stored[h.vector_id] - h.score) < SCORE_TOLERANCE for h in hits)
+
+    def _exact(self) -> AnnIndex:
+        live = self.catalog.vector_ids(self.model)
+        vecs = [v for _, v in self.catalog.iter_vectors(self.model)]
+        matrix = np.concatenate(vecs) if vecs else np.zeros((0, self.backbone.spec.embedding_dim), np.float32)
+        return AnnIndex(None, live, matrix, set())
+
     @property
     def ann(self) -> AnnIndex:
         return self._ann or self.refresh()
@@ -157,7 +172,14 @@ class Searcher:
 
     def similar_to_vector(self, vector: np.ndarray, k: int, exclude: str | None = None) -> list[Result]:
         vector = normalise(vector)
-        hits = self.ann.query(vector, k + (1 if exclude else 0))
+        ann = self.ann
+        hits = ann.query(vector, k + (1 if exclude else 0))
+        if ann.loaded is not None and not self._scores_hold(hits, vector):
+            # The index answers what the stored vectors deny (a file damaged past its checksum
+            # sample): search exactly now, and have it rebuilt.
+            self.store.problem = "the search index gave scores its photos' stored vectors do not have; it is rebuilt"
+            self._ann = ann = self._exact()
+            hits = ann.query(vector, k + (1 if exclude else 0))
         names = self.catalog.paths_for_vectors(h.vector_id for h in hits)
         out = [Result(names[h.vector_id], max(-1.0, min(1.0, h.score))) for h in hits if h.vector_id in names and names[h.vector_id] != exclude]
         return out[:k]

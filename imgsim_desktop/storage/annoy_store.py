@@ -9,6 +9,7 @@ midway leaves the previous index in service.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -20,6 +21,35 @@ from pathlib import Path
 import numpy as np
 from annoy import AnnoyIndex
 from filelock import FileLock
+
+SAMPLE_EDGE = 64 * 1024
+SAMPLE_SLICE = 16 * 1024
+SAMPLE_SLICES = 64
+
+
+def _sampled_digest(path: Path) -> str:
+    """A cheap identity of a big index file: its size and BLAKE2 of its head, tail and 64 evenly
+    spaced slices (about 1.1 MB read whatever the size). A scribbled or truncated file fails it;
+    the score check in core.search catches what a sample misses."""
+    digest = hashlib.blake2b(digest_size=16)
+    size = path.stat().st_size
+    digest.update(size.to_bytes(8, "little"))
+    with open(path, "rb") as fh:
+        if size <= 2 * SAMPLE_EDGE + SAMPLE_SLICES * SAMPLE_SLICE:
+            digest.update(fh.read())
+            return digest.hexdigest()
+        digest.update(fh.read(SAMPLE_EDGE))
+        step = (size - 2 * SAMPLE_EDGE) // (SAMPLE_SLICES + 1)
+        for n in range(1, SAMPLE_SLICES + 1):
+            fh.seek(SAMPLE_EDGE + n * step)
+            digest.update(fh.read(SAMPLE_SLICE))
+        fh.seek(size - SAMPLE_EDGE)
+        digest.update(fh.read(SAMPLE_EDGE))
+    return digest.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
 
 
 def _safe(model: str) -> str:
@@ -91,6 +121,7 @@ class AnnoyStore:
         self.dim = dim
         self._stem = _safe(model)
         self.pointer = self.dir / f"{self._stem}.json"
+        self.problem: str | None = None  # why the last load() refused the index
 
     def _current(self) -> dict | None:
         try:
@@ -144,6 +175,8 @@ class AnnoyStore:
             "count": int(len(ids)),
             "n_trees": trees,
             "built_at": time.time(),
+            "ann_digest": _sampled_digest(ann_path),  # checked on every load: a damaged file is never searched
+            "ids_digest": _file_digest(ids_path),
         }
         tmp_ptr = self.pointer.with_suffix(".json.tmp")
         with open(tmp_ptr, "w") as fh:
@@ -156,20 +189,43 @@ class AnnoyStore:
         return meta
 
     def load(self) -> LoadedIndex | None:
-        """Memory-map the current generation, or None when there is none (or it is unreadable)."""
+        """Memory-map the current generation, or None when there is none or it is damaged
+        (``problem`` then says why; the caller searches exactly and rebuilds)."""
+        self.problem = None
         meta = self._current()
         if meta is None:
+            return None
+        self.problem = self.check(meta)
+        if self.problem:
             return None
         index = AnnoyIndex(self.dim, "angular")
         try:
             index.load(str(self.dir / meta["ann"]), prefault=False)
             ids = np.load(self.dir / meta["ids"])
-        except (OSError, ValueError):
+        except (OSError, ValueError) as exc:
+            self.problem = f"the search index cannot be read ({exc})"
             return None
         if len(ids) != index.get_n_items():
             index.unload()
+            self.problem = "the search index and its id map disagree"
             return None
         return LoadedIndex(index, ids, meta["generation"], meta["built_at"], meta["n_trees"], self.dir / meta["ann"])
+
+    def check(self, meta: dict | None = None) -> str | None:
+        """Why the current index must not be used, or None. Indexes built before digests were
+        recorded are checked for size only (the next rebuild records them)."""
+        meta = meta or self._current()
+        if meta is None:
+            return None
+        ann, ids = self.dir / meta["ann"], self.dir / meta["ids"]
+        try:
+            if meta.get("ann_digest") and _sampled_digest(ann) != meta["ann_digest"]:
+                return f"{ann.name} is damaged (its checksum differs from the one recorded when it was built)"
+            if meta.get("ids_digest") and _file_digest(ids) != meta["ids_digest"]:
+                return f"{ids.name} is damaged (its checksum differs from the one recorded when it was built)"
+        except OSError as exc:
+            return f"the search index cannot be read ({exc.strerror or exc})"
+        return None
 
     def _collect_garbage(self, keep: int) -> None:
         """Drop older generations and leftovers of killed builds. A reader that still has an old
