@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from imgsim_desktop import paths
     from imgsim_desktop.core.backbones import ModelError
+    from imgsim_desktop.core.engine import CATALOG_NAME
+    from imgsim_desktop.storage.catalog import Catalog, CatalogError
     from imgsim_desktop.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
@@ -34,8 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     app.setDesktopFileName("imgsim-desktop")
     app.setWindowIcon(QIcon(str(paths.resources_dir() / "imgsim.svg")))
     try:
+        with Catalog(paths.data_dir(args.data_dir) / CATALOG_NAME):  # an empty or damaged catalog is refused here, not shown as an empty library
+            pass
         window = MainWindow(data_dir=args.data_dir, model=args.model)
-    except (ModelError, OSError) as exc:  # missing or damaged models, an unwritable data folder
+    except (ModelError, CatalogError, OSError) as exc:  # missing or damaged models or catalog, an unwritable data folder
         print(f"imgsim cannot start: {exc}", file=sys.stderr)
         if not args.startup_probe:  # a probe runs unattended: a modal box would wait forever
             QMessageBox.critical(None, "imgsim cannot start", f"{exc}\n\nRun `imgsim-desktop --self-test` in a terminal for details.")

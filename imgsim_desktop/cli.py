@@ -8,6 +8,7 @@ import faulthandler
 import json
 import os
 import signal
+import sqlite3
 import sys
 import time
 
@@ -58,6 +59,22 @@ def cmd_history(args) -> int:
             print(f"  {a['action']:8} {shown(a['source'])}{where}{' (undone)' if a['undone_at'] else ''}")
         if len(steps) > args.limit:
             print(f"  … and {len(steps) - args.limit} more")
+    return 0
+
+
+def cmd_restore_catalog(args) -> int:
+    """Put the catalog's backup (folders, exclusions, files, cleanup history, "not duplicates") in
+    place of a damaged catalog; the next `imgsim index` embeds the photos again."""
+    from imgsim_desktop.core.engine import CATALOG_NAME
+    from imgsim_desktop.storage.catalog import Catalog
+
+    path = paths.data_dir(args.data_dir) / CATALOG_NAME
+    counts = Catalog.restore(path)
+    if args.json:
+        print(json.dumps({"restored": counts}))
+    else:
+        print(f"restored {counts['roots']} folder(s), {counts['files']} photo record(s) and {counts['actions']} cleanup step(s) from the backup; "
+              "the damaged catalog is kept beside it. Run `imgsim index FOLDER` to embed the photos again.")  # fmt: skip
     return 0
 
 
@@ -490,6 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--apply", nargs="+", metavar="trash|move DIR", help="do the cleanup: move suggested copies to the trash or into DIR")
     p.set_defaults(func=cmd_duplicates)
 
+    p = sub.add_parser("restore-catalog", parents=[common], help="replace a damaged catalog by its backup (made daily and after each cleanup)")
+    p.set_defaults(func=cmd_restore_catalog)
+
     p = sub.add_parser("history", parents=[common], help="what cleanups moved or trashed, newest first")
     p.add_argument("--limit", type=int, default=20, help="steps shown per cleanup (default 20)")
     p.set_defaults(func=cmd_history)
@@ -551,12 +571,16 @@ def main(argv: list[str] | None = None) -> int:
 
         args.sensitivity = DEFAULT_SENSITIVITY
     from imgsim_desktop.core.backbones import ModelError
-    from imgsim_desktop.storage.catalog import CatalogError
+    from imgsim_desktop.storage.catalog import CatalogError, restore_hint
 
     try:
         return args.func(args)
     except (ModelError, CatalogError) as exc:
         print(f"imgsim: {shown(exc)}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:  # pages scribbled over: say so, and what brings the library back
+        catalog = paths.data_dir(getattr(args, "data_dir", None)) / "catalog.sqlite3"
+        print(f"imgsim: the catalog {shown(catalog)} is damaged ({exc}); nothing was changed. {restore_hint(catalog)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if args.command in ("duplicates", "undo"):

@@ -112,6 +112,8 @@ def apply(
             _apply_each(catalog, removals, mode, move_to, protected, should_stop, result, names)
         finally:
             catalog.remove_files([d["path"] for d in result.done])  # one transaction; a crash before it is caught by the next scan
+    if result.done:
+        catalog.backup_if_due(every_s=0)  # the history just grew: the backup keeps it
     return result
 
 

@@ -20,6 +20,7 @@ class Engine:
     def __init__(self, data_dir: str | os.PathLike | None = None, model: str | None = None, device: str = "auto", threads: int | None = None) -> None:
         self.data_dir = paths.data_dir(data_dir)
         self.catalog = Catalog(self.data_dir / CATALOG_NAME)
+        self.catalog.backup_if_due()  # folders and cleanup history survive a damaged catalog
         self.index_dir = self.data_dir / "indexes"
         self.spec: ModelSpec = get_model(model, self.data_dir)
         self.device = device

@@ -27,12 +27,47 @@ class CatalogError(Exception):
     pass
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+BACKUP_SUFFIX = ".backup.sqlite3"
+BACKUP_EVERY_S = 24 * 3600
+# What a backup keeps: what the user told us and did (folders, exclusions, "not duplicates", the
+# cleanup history) and what the files are. Embeddings are left out: they are most of the size and
+# indexing makes them again.
+BACKED_UP = ("meta", "roots", "excluded", "files", "actions", "rejected_pairs")
+
+
+def backup_path(path: Path) -> Path:
+    return path.with_name(path.name.removesuffix(".sqlite3") + BACKUP_SUFFIX)
+
+
+def _refuse_if_not_a_catalog(path: Path) -> None:
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(16)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if header != SQLITE_HEADER:
+        what = "is empty" if not header else "is not a catalog (damaged or overwritten)"
+        raise CatalogError(f"{path} {what}; nothing was changed. {restore_hint(path)}")
+
+
+def restore_hint(path: Path) -> str:
+    backup = backup_path(path)
+    if backup.exists():
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(backup.stat().st_mtime))
+        return f"`imgsim restore-catalog` brings back the library folders and the cleanup history from the backup of {when}"
+    return "There is no backup of it; move it away to start a new library"
+
+
 class Catalog:
     """Thread-safe wrapper over one SQLite connection (calls are short; a lock serialises them)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _refuse_if_not_a_catalog(self.path)  # never start an empty library over one that existed
         try:
             self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None, factory=PathSafeConnection)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -117,6 +152,63 @@ class Catalog:
                 (prefix, len(prefix) + 1, prefix + "/", prefix + "\\"),
             ).fetchall()
         return {r[1]: FileRecord(*r) for r in rows}
+
+    # --- backup --------------------------------------------------------------------------------
+
+    def backup_if_due(self, every_s: float = BACKUP_EVERY_S) -> bool:
+        """Back up (see BACKED_UP) when the last backup is older than ``every_s``. Never raises:
+        a backup that cannot be written (a full disk) must not stop the library from working."""
+        target = backup_path(self.path)
+        try:
+            if target.exists() and time.time() - target.stat().st_mtime < every_s:
+                return False
+            self.backup()
+            return True
+        except (OSError, sqlite3.Error):
+            return False
+
+    def backup(self) -> Path:
+        """Write BACKED_UP tables to the backup file beside the catalog (through a temporary
+        file and a rename, so a crash leaves the previous backup whole)."""
+        target = backup_path(self.path)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        with self._lock:
+            self._db.execute("ATTACH DATABASE ? AS bak", (str(tmp),))
+            try:
+                for table in BACKED_UP:
+                    self._db.execute(f"CREATE TABLE bak.{table} AS SELECT * FROM main.{table}")
+            finally:
+                self._db.execute("DETACH DATABASE bak")
+        os.replace(tmp, target)
+        return target
+
+    @classmethod
+    def restore(cls, path: Path) -> dict[str, int]:
+        """Replace a damaged catalog by its backup: the damaged file is kept beside it as
+        ``*.damaged-<time>``; returns the rows restored per table. Embeddings are made again by
+        the next indexing run."""
+        path = Path(path)
+        backup = backup_path(path)
+        if not backup.exists():
+            raise CatalogError(f"no backup of {path} to restore ({backup} does not exist)")
+        if path.exists():
+            aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.replace(path, aside)
+            for extra in ("-wal", "-shm"):
+                Path(str(path) + extra).unlink(missing_ok=True)
+        counts = {}
+        with cls(path) as fresh, fresh._lock:
+            fresh._db.execute("ATTACH DATABASE ? AS bak", (str(backup),))  # not inside a transaction: SQLite refuses that
+            try:
+                with fresh._transaction():
+                    for table in BACKED_UP[1:]:  # not meta: the fresh catalog keeps its own schema version
+                        have = {r[1] for r in fresh._db.execute(f"PRAGMA bak.table_info({table})")}
+                        cols = ", ".join(c for c in (r[1] for r in fresh._db.execute(f"PRAGMA main.table_info({table})")) if c in have)
+                        counts[table] = fresh._db.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM bak.{table}").rowcount
+            finally:
+                fresh._db.execute("DETACH DATABASE bak")
+        return counts
 
     def fingerprints(self, paths: Iterable[str]) -> dict[str, str]:
         """The stored content fingerprints of ``paths`` (those that have one)."""

@@ -36,3 +36,16 @@ def test_broken_settings_open_with_defaults_and_a_notice(qtbot, data_dir, monkey
     qtbot.waitUntil(lambda: bool(told), timeout=5_000)
     assert "thumb_size = 0" in told[0] and win.zoom.value() == 160 and win.settings.k == 30
     win.close()
+
+
+def test_the_app_refuses_an_emptied_catalog_instead_of_showing_an_empty_library(qtbot, data_dir, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from imgsim_desktop.__main__ import main
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "catalog.sqlite3").write_bytes(b"")
+    told: list[str] = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda _p, title, text, *a, **k: told.append(text))
+    assert main(["--data-dir", str(data_dir)]) == 1
+    assert told and "is empty" in told[0] and (data_dir / "catalog.sqlite3").read_bytes() == b""

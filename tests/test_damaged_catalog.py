@@ -1,0 +1,75 @@
+"""A damaged or emptied catalog is never taken for a new, empty library: it is refused with a clear
+message, and `imgsim restore-catalog` brings back the folders and the cleanup history from the
+backup made daily and after each cleanup."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import copy_photos
+from imgsim_desktop.cli import main
+from imgsim_desktop.storage.catalog import Catalog, CatalogError, backup_path
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def library_with_history(tmp_path, data_dir, capsys):
+    lib = tmp_path / "lib"
+    [dog] = copy_photos(lib, ["labelled/dog.jpg"])
+    (lib / "dog copy.jpg").write_bytes(dog.read_bytes())
+    copy_photos(lib, ["labelled/cat.jpg"])
+    assert run(capsys, "index", str(lib))[0] == 0
+    code, out, _ = run(capsys, "duplicates", "--json", "--apply", "move", str(tmp_path / "aside"))
+    assert code == 0 and json.loads(out)["applied"]["done"]
+    assert backup_path(data_dir / "catalog.sqlite3").exists()  # written after the cleanup
+    return lib, json.loads(out)["applied"]["batch"]
+
+
+def test_an_emptied_catalog_is_refused_not_started_afresh(library_with_history, data_dir, capsys):
+    catalog = data_dir / "catalog.sqlite3"
+    catalog.write_bytes(b"")
+    for extra in ("-wal", "-shm"):
+        (data_dir / f"catalog.sqlite3{extra}").unlink(missing_ok=True)
+    code, _, err = run(capsys, "status")
+    assert code == 2 and "is empty" in err and "restore-catalog" in err
+    assert catalog.read_bytes() == b""  # nothing was changed
+    with pytest.raises(CatalogError):
+        Catalog(catalog)
+
+
+def test_restore_brings_back_folders_and_history(library_with_history, data_dir, capsys):
+    lib, batch = library_with_history
+    catalog = data_dir / "catalog.sqlite3"
+    with open(catalog, "r+b") as fh:
+        fh.write(b"scribbled over by another program")
+    code, _, err = run(capsys, "history")
+    assert code == 2 and "not a catalog" in err
+    code, out, _ = run(capsys, "restore-catalog")
+    assert code == 0 and "restored 1 folder(s)" in out
+    assert list(data_dir.glob("catalog.sqlite3.damaged-*"))  # the damaged one is kept
+    code, out, _ = run(capsys, "history")
+    assert code == 0 and batch in out
+    code, out, _ = run(capsys, "index", str(lib), "--json")
+    assert code == 0 and json.loads(out)["indexed"] == 2  # embedded again
+    code, out, _ = run(capsys, "undo", batch)
+    assert code == 0 and (lib / "dog copy.jpg").exists()
+
+
+def test_scribbled_pages_end_in_one_clear_line(library_with_history, data_dir, capsys):
+    catalog = data_dir / "catalog.sqlite3"
+    with Catalog(catalog) as c:  # everything in the main file, then its pages damaged past the header
+        c._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(catalog.read_bytes())
+    page = 4096
+    for start in range(page, len(data), page):
+        data[start + 8 : start + 600] = b"\xa5" * 592
+    catalog.write_bytes(bytes(data))
+    code, _, err = run(capsys, "duplicates")
+    assert code == 2 and "is damaged" in err and "restore-catalog" in err and "Traceback" not in err
