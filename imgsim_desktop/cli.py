@@ -109,6 +109,8 @@ def cmd_index(args) -> int:
     from imgsim_desktop.core.progress import Progress
 
     with _engine(args) as engine:
+        if args.retry_failed:
+            engine.catalog.forget_errors()
         bar = TerminalProgress(not args.json)
         report = engine.index(args.paths, Progress(bar))
         bar.finish()
@@ -483,6 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", parents=[common, with_model], help="add folders to the library and index them")
     p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--retry-failed", action="store_true", help="try every file that failed before again, changed or not (unreadable files are retried anyway)")
     p.add_argument("--rebuild", action="store_true", help="also rebuild the search index from the catalog (after damage; it is checked on every load)")
     p.set_defaults(func=cmd_index)
 

@@ -222,3 +222,43 @@ def test_embeddings_an_older_release_made_stay_searchable_and_are_made_again(tmp
         assert Path(engine.similar(PHOTOS / "labelled/dog.jpg", k=1)[0].path).name == "dog.jpg"
     recipes = sqlite3.connect(data_dir / CATALOG_NAME).execute("SELECT DISTINCT recipe FROM embeddings").fetchall()
     assert recipes == [(EMBEDDING_RECIPE,)]
+
+
+def test_a_file_unreadable_once_is_retried_when_it_can_be_read(tmp_path, data_dir):
+    import os
+
+    from imgsim_desktop.core.engine import Engine
+
+    if os.geteuid() == 0:
+        pytest.skip("root reads files whatever their permissions")
+    lib = tmp_path / "lib"
+    [photo] = copy_photos(lib, ["labelled/dog.jpg"])
+    photo.chmod(0)
+    with Engine(data_dir) as engine:
+        first = engine.index([str(lib)])
+        photo.chmod(0o644)
+        second = engine.index([str(lib)])
+    assert first.errors and "cannot read file" in first.errors[0]["error"]
+    assert second.indexed == 1 and not second.errors
+
+
+def test_unreadable_failures_are_retried_content_failures_wait_for_a_change(tmp_path, data_dir):
+    from imgsim_desktop.core.engine import Engine
+    from imgsim_desktop.core.indexer import plan
+    from imgsim_desktop.core.scanner import scan
+    from imgsim_desktop.storage.records import Embedded
+
+    lib = tmp_path / "lib"
+    copy_photos(lib, ["labelled/dog.jpg", "labelled/cat.jpg"])
+    with Engine(data_dir) as engine:
+        files = scan([str(lib)]).files
+        dog, cat = sorted(files, key=lambda f: f.path)[::-1]
+        engine.catalog.add_root(str(lib))
+        engine.catalog.store_batch(engine.spec.name, [
+            Embedded(dog.path, dog.size, dog.mtime_ns, error="cannot read file: Permission denied"),
+            Embedded(cat.path, cat.size, cat.mtime_ns, error="not an image Pillow can read (unrecognised or corrupt content)"),
+        ])  # fmt: skip
+        todo = {f.path for f in plan(engine.catalog, engine.spec.name, files, [str(lib)]).todo}
+        assert todo == {dog.path}
+        assert engine.catalog.forget_errors() == 2  # `imgsim index --retry-failed`
+        assert {f.path for f in plan(engine.catalog, engine.spec.name, files, [str(lib)]).todo} == {dog.path, cat.path}

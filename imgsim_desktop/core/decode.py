@@ -63,6 +63,15 @@ class DecodeError(Exception):
     """A file that cannot be turned into pixels; str() is a reason fit for the user."""
 
 
+UNREADABLE = "cannot read file: "  # the reason's start when the file could not be read at all
+
+
+def is_transient(reason: str) -> bool:
+    """A failure that may pass without the file changing (permission denied, a disk or network
+    share that was away): retried on the next run. Content errors wait until the file changes."""
+    return reason.startswith(UNREADABLE)
+
+
 @dataclass(frozen=True)
 class Preprocess:
     """How a backbone wants its pixels: square ``input_size``, from a resize then centre crop or a stretch."""
@@ -130,7 +139,7 @@ def open_photo(path: str | os.PathLike, min_side: int | None = None) -> Photo:
         raise DecodeError("not an image Pillow can read (unrecognised or corrupt content)") from None
     except OSError as exc:
         if exc.errno is not None:  # a real I/O problem: missing file, no permission, disk error
-            raise DecodeError(f"cannot read file: {exc.strerror or exc}") from None
+            raise DecodeError(f"{UNREADABLE}{exc.strerror or exc}") from None
         raise DecodeError(_explain(exc)) from None  # Pillow's content errors carry no errno
     except (SyntaxError, ValueError, RuntimeError, EOFError) as exc:  # e.g. PPM header parse, AVIF/HEIF plugins
         raise DecodeError(_explain(exc)) from None

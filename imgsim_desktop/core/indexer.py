@@ -22,7 +22,7 @@ import numpy as np
 
 from imgsim_desktop.core import verify
 from imgsim_desktop.core.backbones import Backbone, default_threads
-from imgsim_desktop.core.decode import Decoded, DecodeError, for_model, model_min_side, open_photo
+from imgsim_desktop.core.decode import Decoded, DecodeError, for_model, is_transient, model_min_side, open_photo
 from imgsim_desktop.core.fingerprint import fingerprint_or_none
 from imgsim_desktop.core.folders import lexically_inside
 from imgsim_desktop.core.progress import Cancelled, Progress
@@ -102,8 +102,8 @@ def plan(catalog: Catalog, model: str, files: list[FileStat], roots: list[str]) 
         rec = known.get(f.path)
         if rec is None or (rec.size, rec.mtime_ns) != (f.size, f.mtime_ns):
             todo.append(f)
-        elif rec.error is not None or rec.id in embedded:
-            skipped += 1  # unchanged: a known failure is not retried until the file changes
+        elif (rec.error is not None and not is_transient(rec.error)) or rec.id in embedded:
+            skipped += 1  # unchanged: a bad file's content is not decoded again until the file changes
         else:
             todo.append(f)  # unchanged, but not yet embedded with this model
     present = {f.path for f in files}

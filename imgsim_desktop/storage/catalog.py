@@ -441,6 +441,12 @@ class Catalog:
                 "embeddings": per_model,
             }
 
+    def forget_errors(self) -> int:
+        """Drop the records of files that failed (they hold no embedding): the next run tries them
+        again as new files. Returns how many."""
+        with self._lock, self._transaction():
+            return self._db.execute("DELETE FROM files WHERE error IS NOT NULL").rowcount
+
     def errors(self) -> list[tuple[str, str]]:
         with self._lock:
             return self._db.execute("SELECT path, error FROM files WHERE error IS NOT NULL ORDER BY path").fetchall()
