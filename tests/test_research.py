@@ -337,3 +337,22 @@ def test_cli_report_and_map_on_a_library(library_copy, tmp_path, capsys):
     assert printed["photos"] == 60 and not printed["cached"] and printed["unreadable"] == []
     with Image.open(tmp_path / "map.png") as img:
         assert img.width >= 8 * 8 and img.getextrema() != ((245, 245), (245, 245), (245, 245))  # thumbnails were drawn
+
+
+def test_report_and_map_never_replace_a_file_they_did_not_write(library_copy, tmp_path, capsys):
+    photo = tmp_path / "holiday.jpg"
+    photo.write_bytes((PHOTOS / "labelled" / "dog.jpg").read_bytes())
+    before = photo.read_bytes()
+    other_png = tmp_path / "drawing.png"
+    Image.new("RGB", (4, 4)).save(other_png)
+    for argv in (["report", "--out", str(photo), "--samples", "1", "--models", MODEL], ["eval", "map", "--out", str(other_png)],
+                 ["report", "--out", str(tmp_path), "--samples", "1"], ["eval", "map", "--out", str(tmp_path)]):  # fmt: skip
+        assert main([*argv, "--data-dir", str(library_copy)]) == 2
+        err = capsys.readouterr().err
+        assert ("was not written by imgsim" in err or "is a folder" in err) and "Traceback" not in err
+    assert photo.read_bytes() == before and not list(tmp_path.glob("*.tmp"))
+    out = tmp_path / "map.png"
+    assert main(["eval", "map", "--data-dir", str(library_copy), "--out", str(out)]) == 0
+    assert main(["eval", "map", "--data-dir", str(library_copy), "--out", str(out)]) == 0  # its own map: replaced
+    assert main(["eval", "map", "--data-dir", str(library_copy), "--out", str(other_png), "--force"]) == 0
+    capsys.readouterr()

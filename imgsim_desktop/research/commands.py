@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from imgsim_desktop import paths
+from imgsim_desktop.research.output_file import refusal
 from imgsim_desktop.terminal import TerminalProgress, shown
 
 
@@ -35,10 +36,12 @@ def add_research_parsers(sub, common: argparse.ArgumentParser, with_model: argpa
     m = esub.add_parser("map", parents=[common, with_model], help="2-D map of the library (PCA + t-SNE) as a PNG of thumbnails")
     m.add_argument("--out", type=_path, default=Path("map.png"), help="PNG to write (default map.png)")
     m.add_argument("--grid", action="store_true", help="tidy grid: one thumbnail per cell")
+    m.add_argument("--force", action="store_true", help="replace --out even if imgsim did not write it")
     m.set_defaults(func=cmd_eval_map)
 
     r = sub.add_parser("report", parents=[common], help="self-contained HTML report: neighbours per backbone, perturbation metrics")
     r.add_argument("--out", required=True, type=_path, help="HTML file to write")
+    r.add_argument("--force", action="store_true", help="replace --out even if imgsim did not write it")
     which = r.add_mutually_exclusive_group()
     which.add_argument("--samples", type=int, default=6, help="number of library photos to show (default 6, chosen evenly)")
     which.add_argument("--photo", action="append", type=_path, metavar="P", help="a photo to show (repeatable)")
@@ -123,6 +126,9 @@ def cmd_eval_map(args) -> int:
     from imgsim_desktop.core.engine import Engine
     from imgsim_desktop.research.collection_map import grid_snap, load_or_compute
 
+    if problem := refusal(args.out, ".png", args.force):
+        print(f"imgsim: {shown(problem)}", file=sys.stderr)
+        return 2
     bar, progress = _bar(args)
     started = time.perf_counter()
     with Engine(args.data_dir, model=args.model, device=args.device) as engine:
@@ -175,14 +181,28 @@ def _draw_map(photo_paths: list[str], xy, cells, png: Path, canvas: int = 2400) 
             continue
         thumb.thumbnail((tile, tile))
         image.paste(thumb, (x + (tile - thumb.width) // 2, y + (tile - thumb.height) // 2))
+    from PIL.PngImagePlugin import PngInfo
+
+    from imgsim_desktop.research.output_file import MARK
+
+    info = PngInfo()
+    info.add_text("Software", MARK)  # a later run may replace its own map, never another PNG
     png.parent.mkdir(parents=True, exist_ok=True)
-    image.save(png, "PNG")
+    tmp = png.with_name(png.name + ".tmp")
+    try:
+        image.save(tmp, "PNG", pnginfo=info)
+        os.replace(tmp, png)
+    finally:
+        tmp.unlink(missing_ok=True)
     return problems
 
 
 def cmd_report(args) -> int:
     from imgsim_desktop.research.report import write_report
 
+    if problem := refusal(args.out, ".html", args.force):
+        print(f"imgsim: {shown(problem)}", file=sys.stderr)
+        return 2
     data_dir = paths.data_dir(args.data_dir)
     samples = [os.path.abspath(p) for p in args.photo] if args.photo else _sample_photos(data_dir, args.samples)
     if not samples and not args.perturb_originals:

@@ -18,6 +18,7 @@ from pathlib import Path
 from imgsim_desktop.core.decode import DecodeError, open_image
 from imgsim_desktop.core.progress import Progress
 from imgsim_desktop.research.backbone_compare import BackboneSearch
+from imgsim_desktop.research.output_file import HTML_MARK
 from imgsim_desktop.research.perturb import METRICS, PROFILE_TITLES, PROFILES, PerturbReport, write_chart
 
 THUMB = 160  # px, longer side
@@ -80,6 +81,7 @@ def write_report(
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        HTML_MARK,  # lets a later run tell its own report from a file it must not replace
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>imgsim research report</title><style>{STYLE}</style></head><body>",
         "<h1>imgsim research report</h1>",
@@ -100,8 +102,11 @@ def write_report(
     out_html = Path(out_html)
     out_html.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_html.with_name(out_html.name + ".tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    os.replace(tmp, out_html)
+    try:
+        tmp.write_text("\n".join(parts), encoding="utf-8")
+        os.replace(tmp, out_html)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out_html
 
 
