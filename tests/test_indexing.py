@@ -262,3 +262,20 @@ def test_unreadable_failures_are_retried_content_failures_wait_for_a_change(tmp_
         assert todo == {dog.path}
         assert engine.catalog.forget_errors() == 2  # `imgsim index --retry-failed`
         assert {f.path for f in plan(engine.catalog, engine.spec.name, files, [str(lib)]).todo} == {dog.path, cat.path}
+
+
+def test_symlinked_photos_and_folders_are_named_not_silently_skipped(tmp_path, data_dir):
+    from imgsim_desktop.core.engine import Engine
+
+    real = tmp_path / "real"
+    [photo] = copy_photos(real, ["labelled/dog.jpg"])
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "album").symlink_to(real, target_is_directory=True)
+    (lib / "dog.jpg").symlink_to(photo)
+    (lib / "notes.txt").symlink_to(tmp_path / "nowhere.txt")  # a dangling link to no photo: nothing to say
+    with Engine(data_dir) as engine:
+        report = engine.index([str(lib)])
+    said = {Path(e["path"]).name: e["error"] for e in report.errors}
+    assert report.indexed == 0 and set(said) == {"album", "dog.jpg"}
+    assert all("symbolic link to a" in why and "not followed" in why for why in said.values())

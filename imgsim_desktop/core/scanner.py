@@ -70,7 +70,11 @@ def iter_images(root: str, result: ScanResult, excluded: frozenset[str] = frozen
             continue
         subdirs = []
         for entry in entries:
-            if entry.name.startswith(".") or entry.is_symlink():
+            if entry.name.startswith("."):
+                continue
+            if entry.is_symlink():
+                if reason := _link_note(entry.path):
+                    result.problems.append((entry.path, reason))
                 continue
             try:
                 if entry.is_dir(follow_symlinks=False):
@@ -82,6 +86,22 @@ def iter_images(root: str, result: ScanResult, excluded: frozenset[str] = frozen
             except OSError as exc:
                 result.problems.append((entry.path, f"cannot stat: {exc.strerror or exc}"))
         stack.extend(reversed(subdirs))
+
+
+LINK_NOTE = "a symbolic link to {}, not followed (a photo reached by two paths would look like a copy of itself); add {} instead"
+
+
+def _link_note(path: str) -> str | None:
+    """Why a link to a folder or a photo was left out (said, never silent); None for other links."""
+    try:
+        target = os.path.realpath(path)
+        if os.path.isdir(target):
+            return LINK_NOTE.format("a folder", f"{target} itself")
+        if os.path.isfile(target) and is_candidate(target):
+            return LINK_NOTE.format("a photo", f"the folder of {target}")
+    except OSError:
+        pass
+    return None
 
 
 def scan(paths: list[str], excluded: list[str] | None = None, check: Callable[[], None] | None = None) -> ScanResult:
