@@ -221,6 +221,19 @@ def test_cached_features_give_the_same_evidence(tmp_path):
     assert cache.get(str(a), 10, 21, b"v1") is None and cache.get(str(a), 10, 20, b"v2") is None
 
 
+def test_a_damaged_or_swapped_feature_cache_entry_is_made_again_never_trusted(tmp_path):
+    cache = FeatureCache(tmp_path / "cache")
+    cache.put("/p/left.jpg", 10, 20, b"v1", b"left features")
+    cache.put("/p/right.jpg", 11, 21, b"v1", b"right features")
+    left, right = cache._file("/p/left.jpg", 10, 20, b"v1"), cache._file("/p/right.jpg", 11, 21, b"v1")
+    right.write_bytes(left.read_bytes())  # one photo's entry under the other's name
+    assert cache.get("/p/right.jpg", 11, 21, b"v1") is None and not right.exists()
+    damaged = bytearray(left.read_bytes())
+    damaged[-1] ^= 1
+    left.write_bytes(bytes(damaged))
+    assert cache.get("/p/left.jpg", 10, 20, b"v1") is None
+
+
 def test_quick_stage_settles_only_clear_cases(tmp_path):
     make_copies(tmp_path)
     names = ["scenes/aloeL.jpg", "scenes/aloeR.jpg", "scenes/rubberwhale1.png", "scenes/rubberwhale2.png", "scenes/apple.jpg", "scenes/orange.jpg"]
@@ -267,9 +280,9 @@ def test_feature_cache_stays_under_its_cap_dropping_the_least_recently_used(tmp_
     for i, key in enumerate(keys):
         cache.put(*key, b"x" * 1000)
         os.utime(cache._file(*key), (1000 + i, 1000 + i))  # written in this order, long ago
-    cache.cap_bytes = 3500  # room for three entries
+    cache.cap_bytes = 3 * 1020 + 100  # room for three entries (1,000 bytes and a 20-byte seal each)
     assert cache.get(*keys[0]) == b"x" * 1000  # a hit: the oldest entry becomes the newest used
-    assert cache.prune() == 2000
+    assert cache.prune() == 2 * 1020
     assert cache.get(*keys[0]) is not None and cache.get(*keys[1]) is None and cache.get(*keys[2]) is None
     assert all(cache.get(*k) is not None for k in keys[3:])
 

@@ -5,6 +5,10 @@ A key covers path, size, mtime and the caller's format tag, so an edited photo, 
 by another version of the verifier, are never found. One small file per photo (like the
 thumbnail cache), written whole with an atomic rename, so readers in other threads or processes
 never see half an entry.
+
+Each entry starts with a checksum over the photo's identity (path, size, mtime, format) and the
+payload: a damaged entry, or one copied or swapped onto another photo's name, fails it and is made
+again, never trusted (a swapped entry once turned a stereo pair into "duplicates").
 """
 
 from __future__ import annotations
@@ -21,6 +25,12 @@ FEATURE_CACHE = "verify-features"  # folder next to the catalog
 # compares) so the first duplicates scan need not decode anything: this cap holds a 110k-photo
 # library's; the least recently used go first.
 DEFAULT_CAP_BYTES = 6 * 1024**3
+MAGIC = b"IFC1"
+CHECK_BYTES = 16
+
+
+def _seal(identity: bytes, data: bytes) -> bytes:
+    return hashlib.blake2b(identity + b"\0" + data, digest_size=CHECK_BYTES).digest()
 
 
 class FeatureCache:
@@ -36,8 +46,12 @@ class FeatureCache:
         """Keep the cache under its cap (a hit bumps an entry's time). Returns the bytes freed."""
         return prune_lru(self.folder, self.cap_bytes)
 
+    @staticmethod
+    def _identity(path: str, size: int, mtime_ns: int, fmt: bytes) -> bytes:
+        return b"\0".join((os.fsencode(path), str(size).encode(), str(mtime_ns).encode(), fmt))
+
     def _file(self, path: str, size: int, mtime_ns: int, fmt: bytes) -> Path:
-        key = hashlib.sha1(b"\0".join((os.fsencode(path), str(size).encode(), str(mtime_ns).encode(), fmt))).hexdigest()
+        key = hashlib.sha1(self._identity(path, size, mtime_ns, fmt)).hexdigest()
         return self.folder / key[:2] / f"{key}.bin"
 
     def has(self, path: str, size: int, mtime_ns: int, fmt: bytes) -> bool:
@@ -46,8 +60,14 @@ class FeatureCache:
     def get(self, path: str, size: int, mtime_ns: int, fmt: bytes) -> bytes | None:
         entry = self._file(path, size, mtime_ns, fmt)
         try:
-            data = entry.read_bytes()
+            raw = entry.read_bytes()
         except OSError:
+            return None
+        head = len(MAGIC) + CHECK_BYTES
+        data = raw[head:]
+        if raw[: len(MAGIC)] != MAGIC or raw[len(MAGIC) : head] != _seal(self._identity(path, size, mtime_ns, fmt), data):
+            with contextlib.suppress(OSError):
+                entry.unlink()  # damaged or not this photo's: made again by the caller
             return None
         with contextlib.suppress(OSError):
             os.utime(entry)  # recently used: pruned last
@@ -59,7 +79,7 @@ class FeatureCache:
         tmp = target.with_name(f"{target.stem}.{os.getpid()}.{id(data)}.tmp")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(data)
+            tmp.write_bytes(MAGIC + _seal(self._identity(path, size, mtime_ns, fmt), data) + data)
             os.replace(tmp, target)
         except OSError:
             with contextlib.suppress(OSError):
