@@ -6,7 +6,9 @@ scale with ``draft()`` (libjpeg's DCT scaling), which is most of the speed of in
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # Refuse anything above this many pixels (~ a 16k x 16k panorama): a decompression bomb guard
 # that is ours, so the message is clear and no Pillow warning leaks.
 MAX_PIXELS = 268_000_000
+# Memory, not pixels, is what a decode can run out of: a 16-bit 16000 x 16000 PNG is 497 KB on
+# disk and under MAX_PIXELS, but 512 MB decoded. Each decode states what it will hold (pixels x
+# bytes per pixel of its mode, plus its conversion) and is refused above MAX_DECODE_BYTES; decodes
+# running at once share DECODE_BUDGET_BYTES, so a pool of them cannot add up past it.
+MAX_DECODE_BYTES = 1536 * 1024**2
+BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "LA": 2, "PA": 2, "La": 2, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2,
+                   "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3, "RGBA": 4, "RGBa": 4, "RGBX": 4, "CMYK": 4, "I": 4, "F": 4}  # fmt: skip
 Image.MAX_IMAGE_PIXELS = None  # our own check below replaces Pillow's warning/error pair
 # Pillow warns (UserWarning) about damaged EXIF/ICC/metadata that it still decodes, from Image.open() as well as
 # load(). Filtered once, process-wide and only for Pillow's modules: warnings.catch_warnings() swaps the global
@@ -130,9 +139,11 @@ def open_photo(path: str | os.PathLike, min_side: int | None = None) -> Photo:
     """
     path = Path(path)
     try:
-        if path.stat().st_size == 0:
+        file_size = path.stat().st_size
+        if file_size == 0:
             raise DecodeError("empty file (0 bytes)")
         img = Image.open(path)
+        img._imgsim_file_size = file_size  # for the hollow-JPEG check
     except DecodeError:
         raise
     except UnidentifiedImageError:
@@ -165,10 +176,74 @@ def _explain(exc: BaseException) -> str:
     return f"corrupt image data ({text or type(exc).__name__})"
 
 
+class _Budget:
+    """Bytes of decoded pixels that may be held at once, across threads: a decode waits for room
+    (one alone always gets in, so nothing waits forever)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def hold(self, need: int):
+        with self._cond:
+            self._cond.wait_for(lambda: self.used == 0 or self.used + need <= self.limit)
+            self.used += need
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.used -= need
+                self._cond.notify_all()
+
+
+def _default_budget() -> int:
+    try:
+        physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        physical = 8 * 1024**3
+    return max(MAX_DECODE_BYTES, physical // 4)  # a quarter of the RAM for pixels in flight
+
+
+DECODE_BUDGET = _Budget(_default_budget())
+
+
+def _refuse_hollow_jpeg(img: Image.Image, width: int, height: int) -> None:
+    """A JPEG header can claim any size; libjpeg pads what the data lacks with grey, so a 50 KB
+    file "of" 16000 x 16000 would decode, and be embedded, as a huge grey picture. Every 8 x 8
+    block of a real JPEG costs at least about 4 bits even when flat, so a file under a quarter of
+    that (width x height / 512 bytes) cannot hold the picture its header claims."""
+    size = getattr(img, "_imgsim_file_size", None)
+    if img.format == "JPEG" and size is not None and size < width * height / 512:
+        raise DecodeError(f"the header claims {width}x{height} pixels but the file holds data for far fewer (damaged or forged)")
+
+
+def decode_bytes(img: Image.Image, min_side: int | None) -> int:
+    """What decoding ``img`` will hold at its peak: its pixels at the mode's depth (a JPEG's
+    reduced by draft), twice over for the conversion to 8-bit RGB."""
+    width, height = img.size
+    if min_side and img.format == "JPEG":
+        scale = 1
+        while scale < 8 and min(width, height) // (scale * 2) >= min_side:
+            scale *= 2  # draft() reduces by 1/2, 1/4 or 1/8
+        width, height = -(-width // scale), -(-height // scale)
+    return width * height * (BYTES_PER_PIXEL.get(img.mode, 4) + 3)
+
+
 def _prepare(img: Image.Image, min_side: int | None) -> tuple[Image.Image, tuple[int, int], tuple[str | None, str | None]]:
     width, height = img.size
     if width * height > MAX_PIXELS:
         raise DecodeError(f"image too large ({width}x{height} pixels, limit {MAX_PIXELS / 1e6:g} MP)")
+    _refuse_hollow_jpeg(img, width, height)
+    need = decode_bytes(img, min_side)
+    if need > MAX_DECODE_BYTES:
+        raise DecodeError(f"image too large to decode safely ({width}x{height} {img.mode} pixels need {need / 1024**3:.1f} GB, "
+                          f"limit {MAX_DECODE_BYTES / 1024**3:.1f} GB)")  # fmt: skip
+    with DECODE_BUDGET.hold(need):
+        return _prepare_within_budget(img, min_side, width, height)
+
+
+def _prepare_within_budget(img: Image.Image, min_side: int | None, width: int, height: int):
     exif = img.getexif()
     orientation = exif.get(0x0112, 1)
     facts = _exif_facts(exif) if exif else (None, None)
@@ -179,9 +254,17 @@ def _prepare(img: Image.Image, min_side: int | None) -> tuple[Image.Image, tuple
         scale = min_side / min(img.size)
         img.draft("RGB", (max(1, int(img.size[0] * scale)), max(1, int(img.size[1] * scale))))
     img.load()
+    if min_side and img.mode in WIDE_MODES and min(img.size) > 2 * min_side:
+        # 16-bit and float pixels: shrink in their own depth first (Pillow's box filter), so the
+        # conversion to 8-bit works on a few MB instead of float copies of the whole image.
+        factor = min(img.size) / (2 * min_side)
+        img = img.resize((max(1, round(img.size[0] / factor)), max(1, round(img.size[1] / factor))), Image.Resampling.BOX)
     if orientation != 1:
         img = ImageOps.exif_transpose(img)
     return _to_rgb(img), (width, height), facts
+
+
+WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -191,9 +274,10 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         img, mode = img.convert("RGBA"), "RGBA"  # tRNS colour key
     if mode == "RGB":
         return img
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        # 16-bit and float greyscale: scale by the format's range, not clip at 255.
-        arr = np.asarray(img, dtype=np.float64)
+    if mode in WIDE_MODES:
+        # 16-bit and float greyscale: scale by the format's range, not clip at 255. float32 is
+        # plenty for 16-bit values and half the memory of float64.
+        arr = np.asarray(img, dtype=np.float32)
         top = arr.max(initial=0)
         if mode.startswith("I;16"):
             peak = 65535.0  # the mode says 16 bits: a dark image must stay dark
