@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import faulthandler
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import sys
@@ -554,6 +556,21 @@ def _path(text: str):
     return Path(text).expanduser()
 
 
+def _disk_full(exc: BaseException) -> bool:
+    return getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "database or disk is full" in str(exc)
+
+
+def _disk_full_message(data_dir) -> str:
+    """One line: how much space is left, and what can be deleted without losing anything."""
+    from imgsim_desktop.storage.disk_cache import folder_bytes
+
+    free = shutil.disk_usage(data_dir).free
+    caches = [(name, folder_bytes(data_dir / name)) for name in ("verify-features", "thumbs", "maps")]
+    spare = ", ".join(f"{data_dir / name} ({size / 1e6:,.0f} MB)" for name, size in caches if size)
+    tail = f" These caches can be deleted safely (they are made again when needed): {spare}." if spare else ""
+    return f"the disk holding {data_dir} is full ({free / 1e6:,.0f} MB free); what was committed before is kept.{tail}"
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -581,7 +598,17 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelError, CatalogError) as exc:
         print(f"imgsim: {shown(exc)}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if not _disk_full(exc):
+            raise
+        print(f"imgsim: {_disk_full_message(paths.data_dir(getattr(args, 'data_dir', None)))}", file=sys.stderr)
+        return 2
     except sqlite3.DatabaseError as exc:  # pages scribbled over: say so, and what brings the library back
+        if _disk_full(exc):
+            print(f"imgsim: {_disk_full_message(paths.data_dir(getattr(args, 'data_dir', None)))}", file=sys.stderr)
+            return 2
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            raise
         catalog = paths.data_dir(getattr(args, "data_dir", None)) / "catalog.sqlite3"
         print(f"imgsim: the catalog {shown(catalog)} is damaged ({exc}); nothing was changed. {restore_hint(catalog)}", file=sys.stderr)
         return 2

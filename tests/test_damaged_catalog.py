@@ -73,3 +73,37 @@ def test_scribbled_pages_end_in_one_clear_line(library_with_history, data_dir, c
     catalog.write_bytes(bytes(data))
     code, _, err = run(capsys, "duplicates")
     assert code == 2 and "is damaged" in err and "restore-catalog" in err and "Traceback" not in err
+
+
+def test_a_full_disk_is_one_line_saying_what_can_go(tmp_path, data_dir, capsys, monkeypatch):
+    import sqlite3
+
+    from imgsim_desktop.storage.catalog import Catalog as _Catalog
+
+    lib = tmp_path / "lib"
+    copy_photos(lib, ["labelled/dog.jpg"])
+    assert run(capsys, "index", str(lib))[0] == 0
+    copy_photos(lib, ["labelled/cat.jpg"])
+
+    def full(*_a, **_k):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(_Catalog, "store_batch", full)
+    code, _, err = run(capsys, "index", str(lib))
+    assert code == 2 and "is full" in err and "MB free" in err and "verify-features" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_caches_stop_writing_before_the_disk_is_full(tmp_path, monkeypatch):
+    from imgsim_desktop.storage import disk_cache
+    from imgsim_desktop.storage.feature_cache import FeatureCache
+
+    cache = FeatureCache(tmp_path / "cache")
+    monkeypatch.setattr(disk_cache, "RESERVE_BYTES", 1 << 62)  # as if the disk had less than the reserve left
+    disk_cache._room.clear()
+    cache.put("/p/a.jpg", 1, 2, b"v1", b"features")
+    assert cache.get("/p/a.jpg", 1, 2, b"v1") is None and not any((tmp_path / "cache").rglob("*.bin"))
+    monkeypatch.setattr(disk_cache, "RESERVE_BYTES", 0)
+    disk_cache._room.clear()
+    cache.put("/p/a.jpg", 1, 2, b"v1", b"features")
+    assert cache.get("/p/a.jpg", 1, 2, b"v1") == b"features"

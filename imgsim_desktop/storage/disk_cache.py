@@ -11,6 +11,43 @@ import time
 from pathlib import Path
 
 STRAY_AFTER_S = 3600  # a temp file this old is a crash's leftover, not a write in progress
+# Caches yield before the catalog: below this much free space they stop writing, so the disk's
+# last space goes to the catalog and the index, which are not disposable.
+RESERVE_BYTES = 1024**3
+_ROOM_CHECK_S = 5.0
+_room: dict[str, tuple[float, bool]] = {}
+
+
+def room_to_cache(folder: Path) -> bool:
+    """Whether a cache may write one more entry in ``folder`` (asked at most every few seconds)."""
+    key = str(folder)
+    now = time.monotonic()
+    known = _room.get(key)
+    if known and now - known[0] < _ROOM_CHECK_S:
+        return known[1]
+    try:
+        probe = Path(folder)
+        while not probe.exists() and probe.parent != probe:
+            probe = probe.parent
+        st = os.statvfs(probe) if hasattr(os, "statvfs") else None
+        free = st.f_bavail * st.f_frsize if st else None
+        ok = free is None or free > RESERVE_BYTES
+    except OSError:
+        ok = True
+    _room[key] = (now, ok)
+    return ok
+
+
+def folder_bytes(folder: Path) -> int:
+    """What a cache folder holds on disk (for the message that says what can be deleted)."""
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
 
 
 def prune_lru(folder: Path, cap_bytes: int) -> int:

@@ -18,7 +18,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from imgsim_desktop.storage.disk_cache import prune_lru
+from imgsim_desktop.storage.disk_cache import prune_lru, room_to_cache
 
 FEATURE_CACHE = "verify-features"  # folder next to the catalog
 # The indexer stores every photo's features (~55 KB on disk, with the small image the pixel check
@@ -75,6 +75,8 @@ class FeatureCache:
 
     def put(self, path: str, size: int, mtime_ns: int, fmt: bytes, data: bytes) -> None:
         """Store an entry; a full or read-only disk only means the entry is not cached."""
+        if not room_to_cache(self.folder):
+            return  # the disk is nearly full: the catalog needs the space more
         target = self._file(path, size, mtime_ns, fmt)
         tmp = target.with_name(f"{target.stem}.{os.getpid()}.{id(data)}.tmp")
         try:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from imgsim_desktop.storage.disk_cache import prune_lru
+from imgsim_desktop.storage.disk_cache import prune_lru, room_to_cache
 
 LEVELS = (256, 512)
 
@@ -65,6 +65,8 @@ class ThumbCache:
         except (OSError, ValueError):
             pass  # missing or damaged: make it again
         image = self.make(path, level)
+        if not room_to_cache(self.folder):
+            return image  # shown, not stored: the disk is nearly full
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.{id(image)}.tmp")
         image.save(tmp, "JPEG", quality=85)
