@@ -3,6 +3,7 @@ left in place, moves undone, nothing replaced, files checked against the scan ri
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import os
@@ -358,3 +359,79 @@ def test_terminal_names_are_shown_escaped():
     hostile = "b\x1b[1A\x1b[2K\rfake.jpg"
     assert shown(hostile) == "b\\x1b[1A\\x1b[2K\\x0dfake.jpg" and shown("Été 2024.jpg") == "Été 2024.jpg"
     assert "\u202e" not in shown("gpj.\u202eexe") and "\n" not in shown("a\nb")
+
+
+# --- from a review of the crash windows ---------------------------------------------------------
+
+
+def test_a_step_recovery_cannot_finish_waits_and_the_rest_goes_on(tmp_path, monkeypatch):
+    from imgsim_desktop.storage.catalog import Catalog
+
+    (tmp_path / "card").mkdir()
+    (tmp_path / "dest").mkdir()
+    stuck, free = tmp_path / "card" / "a.jpg", tmp_path / "card" / "b.jpg"
+    stuck.write_bytes(b"a" * 100)
+    free.write_bytes(b"b" * 100)
+    with Catalog(tmp_path / "catalog.sqlite3") as catalog:
+        for photo in (stuck, free):  # both killed after their link, before the unlink of the original
+            st = photo.stat()
+            catalog.begin_step("b1", "move", str(photo), str(tmp_path / "dest" / photo.name), st.st_size, st.st_mtime_ns, st.st_ino)
+            os.link(photo, tmp_path / "dest" / photo.name)
+        real_unlink = os.unlink
+
+        def read_only_card(path, *a, **k):
+            if str(path) == str(stuck):
+                raise OSError(errno.EROFS, "Read-only file system", str(path))
+            real_unlink(path, *a, **k)
+
+        monkeypatch.setattr(cleanup.os, "unlink", read_only_card)
+        notes = cleanup.recover(catalog)
+        assert any("cannot be finished yet" in n for n in notes) and not free.exists()
+        assert [s["source"] for s in catalog.pending_steps()] == [str(stuck)]
+        monkeypatch.setattr(cleanup.os, "unlink", real_unlink)  # the card is writable again
+        cleanup.recover(catalog)
+        assert catalog.pending_steps() == [] and not stuck.exists() and (tmp_path / "dest" / "a.jpg").exists()
+
+
+def test_an_unlink_error_that_was_not_true_keeps_the_copy(engine, tmp_path, monkeypatch):
+    force_cross_device(monkeypatch)
+    dog = engine.lib / "dog.jpg"
+    data = dog.read_bytes()
+    real_unlink = os.unlink
+
+    def unlink_then_complain(path, *a, **k):
+        real_unlink(path, *a, **k)
+        if str(path) == str(dog):
+            raise OSError(errno.EIO, "Input/output error", str(path))  # a network share's retransmit
+
+    monkeypatch.setattr(cleanup.os, "unlink", unlink_then_complain)
+    result = cleanup.apply(engine.catalog, chosen(engine, dog), "move", str(tmp_path / "out"))
+    assert (tmp_path / "out" / "dog.jpg").read_bytes() == data and len(result.done) == 1
+
+
+def test_one_file_under_two_names_is_not_its_own_keeper(tmp_path, data_dir):
+    eng, keep, copy, _, rows = exact_pair(tmp_path, data_dir)
+    with eng:
+        copy.unlink()
+        os.link(keep, copy)  # the "copy" is the keeper itself (a folder indexed twice, a hard link)
+        rows = {str(keep): rows[str(keep)], str(copy): dataclasses.replace(rows[str(keep)], path=str(copy))}  # as a scan of both names sees them
+        plan = cleanup_plan.plan([group_of("exact", keep, copy)], rows, {str(copy)})
+        result = cleanup.apply(eng.catalog, plan, "trash")
+    assert result.done == [] and "last one" in result.skipped[0]["reason"] and keep.exists()
+
+
+def test_the_link_fallback_takes_its_new_name_back_when_the_old_cannot_go(tmp_path, monkeypatch):
+    monkeypatch.setattr(safe_move, "_RENAMEAT2", None)  # as on macOS, or a file system without the flag
+    source, target = tmp_path / "a.jpg", tmp_path / "b.jpg"
+    source.write_bytes(b"photo")
+    real_unlink = os.unlink
+
+    def read_only_folder(path, *a, **k):
+        if str(path) == str(source):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        real_unlink(path, *a, **k)
+
+    monkeypatch.setattr(safe_move.os, "unlink", read_only_folder)
+    with pytest.raises(PermissionError):
+        safe_move.rename_noreplace(str(source), str(target))
+    assert source.read_bytes() == b"photo" and not target.exists() and source.stat().st_nlink == 1

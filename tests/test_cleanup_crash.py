@@ -98,7 +98,7 @@ def _undo_all(data_dir: Path) -> None:
             assert all(r["error"] is None for r in cleanup.undo(catalog, batch))
 
 
-@pytest.mark.parametrize("state", ["logged only", "renamed", "partial copy", "published copy", "linked", "name taken by another"])
+@pytest.mark.parametrize("state", ["logged only", "renamed", "partial copy", "published copy", "linked", "name taken by another", "same bytes by another"])
 def test_recovery_of_each_crash_window(tmp_path, state):
     lib, dest = tmp_path / "lib", tmp_path / "dest"
     lib.mkdir()
@@ -115,7 +115,11 @@ def test_recovery_of_each_crash_window(tmp_path, state):
             temp = dest / f".imgsim-moving-{step}.part"
             catalog.update_step(step, temp=str(temp))
             temp.write_bytes(data[: len(data) // 2])
-        elif state == "published copy":
+        elif state == "published copy":  # verified, journaled by inode, published; the original not yet deleted
+            target.write_bytes(data)
+            os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))  # copy_verified keeps the dates
+            catalog.update_step(step, copy_inode=target.stat().st_ino)
+        elif state == "same bytes by another":  # another library moved its own copy of this photo to that name
             target.write_bytes(data)
         elif state == "linked":
             os.link(photo, target)
@@ -125,13 +129,16 @@ def test_recovery_of_each_crash_window(tmp_path, state):
         assert len(notes) == 1 and catalog.pending_steps() == []
         moved = state in ("renamed", "published copy", "linked")
         assert [a["source"] for a in catalog.actions()] == ([str(photo)] if moved else [])
-        assert sorted(p.name for p in dest.iterdir()) == (["IMG_1.jpg"] if moved or state == "name taken by another" else [])
+        others = ("name taken by another", "same bytes by another")
+        assert sorted(p.name for p in dest.iterdir()) == (["IMG_1.jpg"] if moved or state in others else [])
         if moved:
             assert not photo.exists() and target.read_bytes() == data
             assert cleanup.undo(catalog, "b1")[0]["error"] is None
         assert photo.read_bytes() == data
         if state == "name taken by another":
             assert target.read_bytes() == b"someone else's photo"
+        if state == "same bytes by another":  # equal bytes are not proof: both files stay
+            assert target.read_bytes() == data
 
 
 def test_recovery_waits_while_another_cleanup_holds_the_library(tmp_path):

@@ -31,7 +31,7 @@ from send2trash.exceptions import TrashPermissionError
 
 from imgsim_desktop.core.cleanup_plan import Removal, reason_to_skip
 from imgsim_desktop.core.folders import really_inside, really_inside_any
-from imgsim_desktop.core.safe_move import NotVerified, copy_verified, fsync_folder, remove_quietly, rename_noreplace, sha256_of
+from imgsim_desktop.core.safe_move import NotVerified, copy_verified, fsync_folder, remove_quietly, rename_noreplace
 from imgsim_desktop.storage.catalog import Catalog
 
 LOCK_NAME = "cleanup.lock"
@@ -157,8 +157,9 @@ def undo(catalog: Catalog, batch: str) -> list[dict]:
             if not os.path.exists(moved):
                 restored.append({"path": home, "error": f"{moved} is gone; nothing to move back"})
                 continue
-            if os.path.getsize(moved) != action["size"]:
-                restored.append({"path": home, "error": f"{moved} is not the photo that was moved there (its size changed); left alone"})
+            st = os.lstat(moved)
+            if st.st_size != action["size"] or (action["mtime_ns"] and st.st_mtime_ns != action["mtime_ns"]):
+                restored.append({"path": home, "error": f"{moved} is not the photo that was moved there (it changed since); left alone"})
                 continue
             os.makedirs(os.path.dirname(home), exist_ok=True)
             try:
@@ -258,12 +259,13 @@ def _copy_across(catalog: Catalog, step: int, source: str, name: str, names: _Na
     folder = os.path.dirname(name)
     if not os.access(os.path.dirname(source), os.W_OK):
         raise _Failed("its folder is read-only, so it cannot be moved out of it; the file was left in place")
-    temp = os.path.join(folder, f".imgsim-moving-{step}.part")
+    temp = os.path.join(folder, f".imgsim-moving-{step}-{uuid.uuid4().hex[:8]}.part")  # unique across libraries moving here
     catalog.update_step(step, temp=temp)
     try:
         copy_verified(source, temp)
     except NotVerified as exc:
         raise _Failed(f"the copy could not be verified ({exc.strerror}); the file was left in place") from None
+    catalog.update_step(step, copy_inode=os.lstat(temp).st_ino)  # recovery accepts the target only by this identity
     now = os.stat(source)
     if (now.st_size, now.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
         remove_quietly(temp)
@@ -277,9 +279,19 @@ def _copy_across(catalog: Catalog, step: int, source: str, name: str, names: _Na
     try:
         os.unlink(source)
     except OSError as exc:
+        if not _unchanged(source, st):
+            return final  # the error was not true (a network share's retransmit): the original is gone, the copy is the photo
         remove_quietly(final)  # our verified copy: without it nothing moved
         raise _Failed(f"the original cannot be removed ({exc.strerror or exc}); the file was left in place") from None
     return final
+
+
+def _unchanged(path: str, st: os.stat_result) -> bool:
+    try:
+        now = os.lstat(path)
+    except OSError:
+        return False
+    return (now.st_size, now.st_mtime_ns, now.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 def _claim(catalog: Catalog, step: int, name: str, names: _Names | None, publish: Callable[[str], None]) -> str:
@@ -323,7 +335,11 @@ class _Names:
 def _recover_locked(catalog: Catalog) -> list[str]:
     notes = []
     for step in catalog.pending_steps():
-        state, note = (_recover_trash if step["action"] == "trash" else _recover_move)(step)
+        try:
+            state, note = (_recover_trash if step["action"] == "trash" else _recover_move)(step)
+        except OSError as exc:  # e.g. the source's card went read-only meanwhile: this step waits, the others go on
+            notes.append(f"an interrupted cleanup step for {step['source']} cannot be finished yet ({exc.strerror or exc}); it is tried again next time")
+            continue
         catalog.finish_step(step["id"], state, note)
         if state == "done" and step["action"] == "move":
             catalog.remove_files([step["source"]])
@@ -340,7 +356,7 @@ def _is_source(path: str, step: dict) -> bool:
 
 
 def _recover_trash(step: dict) -> tuple[str, str]:
-    if _is_source(step["source"], step):
+    if os.path.lexists(step["source"]):  # changed or not, it is still there: it was not trashed
         return "abandoned", f"an interrupted cleanup had not yet trashed {step['source']}; it is where it was"
     return "done", f"an interrupted cleanup had moved {step['source']} to the trash"
 
@@ -349,23 +365,26 @@ def _recover_move(step: dict) -> tuple[str, str]:
     source, target, verb = step["source"], step["target"], "moved" if step["action"] == "move" else "moved back"
     if step["temp"]:
         remove_quietly(step["temp"])  # a copy under our own temporary name: never published
-    source_here, target_here = _is_source(source, step), bool(target) and os.path.lexists(target)
-    if source_here and target_here:
-        if _same_file(source, target):
-            os.unlink(source)  # the move had published its copy (or link) and not yet removed the original
-            fsync_folder(os.path.dirname(source))
-            return "done", f"finished an interrupted cleanup: {source} {verb} to {target}"
-        return "abandoned", f"an interrupted cleanup had not {verb} {source}; it is where it was"
+    source_here, ours = _is_source(source, step), _ours_at_target(step)
+    if source_here and ours:
+        os.unlink(source)  # the move had published its copy (or link) and not yet removed the original
+        fsync_folder(os.path.dirname(source))
+        return "done", f"finished an interrupted cleanup: {source} {verb} to {target}"
     if source_here:
         return "abandoned", f"an interrupted cleanup had not {verb} {source}; it is where it was"
-    if target_here and os.path.getsize(target) == step["size"]:
+    if ours:
         return "done", f"an interrupted cleanup had {verb} {source} to {target}; it is in the history now"
     return "abandoned", f"an interrupted cleanup was about to move {source}, which is no longer there nor at {target}"
 
 
-def _same_file(a: str, b: str) -> bool:
-    """Same inode (a link not yet unlinked) or same bytes (a verified copy not yet followed by the delete)."""
-    sa, sb = os.stat(a), os.stat(b)
-    if (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino):
-        return True
-    return sa.st_size == sb.st_size and sha256_of(a) == sha256_of(b)
+def _ours_at_target(step: dict) -> bool:
+    """The file at the target is the one this step moved: the source's own inode (a rename, or a
+    link not yet unlinked) or the verified copy's. Equal bytes are not enough: another library may
+    have moved its own copy of the same photo there."""
+    try:
+        st = os.lstat(step["target"]) if step["target"] else None
+    except OSError:
+        return False
+    if st is None or st.st_size != step["size"]:
+        return False
+    return st.st_ino in {i for i in (step["inode"], step["copy_inode"]) if i}

@@ -84,7 +84,7 @@ def reason_to_skip(removal: Removal) -> str | None:
         return None
     if not removal.keepers:
         return "every photo of its group was chosen; one copy is always kept"
-    intact = [k for k in removal.keepers if _changed(k, "") is None]
+    intact = [k for k in removal.keepers if _changed(k, "") is None and not _same_inode(k.path, removal.path)]
     if not intact:
         names = ", ".join(os.path.basename(k.path) for k in removal.keepers[:3])
         return f"the copies it would leave ({names}) are gone or changed since the scan, so it is the last one"
@@ -96,6 +96,16 @@ def reason_to_skip(removal: Removal) -> str | None:
         except OSError as exc:
             return f"cannot be read to confirm it is still identical ({exc.strerror or exc})"
     return None
+
+
+def _same_inode(a: str, b: str) -> bool:
+    """One file under two names (a folder added twice, through a link and by its real path; a
+    hard link): no keeper of itself."""
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 def _changed(seen: Seen, what: str) -> str | None:

@@ -62,7 +62,11 @@ def rename_noreplace(source: str, target: str) -> None:
             raise OSError(err, os.strerror(err), source, None, target)
         # this file system does not take the flag: the portable way below
     os.link(source, target)  # FileExistsError if the name is taken; EXDEV across volumes
-    os.unlink(source)
+    try:
+        os.unlink(source)
+    except OSError:
+        os.unlink(target)  # the old name cannot go (a read-only folder): take the new one back, nothing moved
+        raise
 
 
 def copy_verified(source: str, temp: str) -> str:

@@ -48,6 +48,10 @@ def _refuse_if_not_a_catalog(path: Path) -> None:
         return
     except OSError as exc:
         raise CatalogError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not header and not backup_path(path).exists():
+        # Being created right now by another thread or process (SQLite writes the header with the
+        # first commit), or a creation that never got that far: a library that never held anything.
+        return
     if header != SQLITE_HEADER:
         what = "is empty" if not header else "is not a catalog (damaged or overwritten)"
         raise CatalogError(f"{path} {what}; nothing was changed. {restore_hint(path)}")
@@ -375,10 +379,13 @@ class Catalog:
                 (batch, action, source, target, size, time.time(), mtime_ns, inode, undoes),
             ).lastrowid
 
-    def update_step(self, step: int, *, target: str | None = None, temp: str | None = None) -> None:
-        """A pending step's destination name or temporary copy changed: logged before it is used."""
+    def update_step(self, step: int, *, target: str | None = None, temp: str | None = None, copy_inode: int | None = None) -> None:
+        """A pending step's destination name, temporary copy or verified copy's inode: logged before it is used."""
         with self._lock, self._durable():
-            self._db.execute("UPDATE actions SET target = COALESCE(?, target), temp = COALESCE(?, temp) WHERE id = ?", (target, temp, step))
+            self._db.execute(
+                "UPDATE actions SET target = COALESCE(?, target), temp = COALESCE(?, temp), copy_inode = COALESCE(?, copy_inode) WHERE id = ?",
+                (target, temp, copy_inode, step),
+            )
 
     def finish_step(self, step: int, state: str, note: str | None = None) -> None:
         """Close a step: 'done' (the file is at its target; a restore also marks the move it undoes),
@@ -397,7 +404,7 @@ class Catalog:
         """Finished cleanup steps (the history), oldest first."""
         return self._action_rows(" WHERE state = 'done'" + (" AND batch = ?" if batch else ""), (batch,) if batch else ())
 
-    _ACTION_KEYS = ("id", "batch", "action", "source", "target", "size", "at", "undone_at", "state", "temp", "mtime_ns", "inode", "note", "undoes")
+    _ACTION_KEYS = ("id", "batch", "action", "source", "target", "size", "at", "undone_at", "state", "temp", "mtime_ns", "inode", "copy_inode", "note", "undoes")
 
     def _action_rows(self, where: str, args: tuple) -> list[dict]:
         with self._lock:

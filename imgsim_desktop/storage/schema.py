@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS actions (   -- every cleanup step: the journal that m
     temp TEXT,                 -- a cross-volume copy's temporary name at the destination (v7)
     mtime_ns INTEGER,          -- the source as it was when the step began: recovery tells it apart (v7)
     inode INTEGER,
+    copy_inode INTEGER,        -- a cross-volume copy's inode, once verified: recovery knows the target is ours (v7)
     note TEXT,                 -- why a step failed, or what recovery did (v7)
     undoes INTEGER             -- a restore: the move it takes back (v7)
 );
@@ -85,7 +86,7 @@ def migrate(db: sqlite3.Connection, version: int) -> None:
     if version < 7:  # v7: the cleanup journal; every older row was a finished step
         columns = {r[1] for r in db.execute("PRAGMA table_info(actions)")}
         for col, kind in (("state", "TEXT NOT NULL DEFAULT 'done'"), ("temp", "TEXT"), ("mtime_ns", "INTEGER"),
-                          ("inode", "INTEGER"), ("note", "TEXT"), ("undoes", "INTEGER")):  # fmt: skip
+                          ("inode", "INTEGER"), ("copy_inode", "INTEGER"), ("note", "TEXT"), ("undoes", "INTEGER")):  # fmt: skip
             if col not in columns:
                 db.execute(f"ALTER TABLE actions ADD COLUMN {col} {kind}")
     db.execute("CREATE INDEX IF NOT EXISTS actions_state ON actions(state)")  # here, not in SCHEMA: older tables lack the column until now

@@ -42,9 +42,14 @@ def test_the_app_refuses_an_emptied_catalog_instead_of_showing_an_empty_library(
     from PySide6.QtWidgets import QMessageBox
 
     from imgsim_desktop.__main__ import main
+    from imgsim_desktop.storage.catalog import Catalog
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    with Catalog(data_dir / "catalog.sqlite3") as catalog:
+        catalog.add_root("/photos")
+        catalog.backup()  # a library that existed: it has a backup
     (data_dir / "catalog.sqlite3").write_bytes(b"")
+    for extra in ("-wal", "-shm"):
+        (data_dir / f"catalog.sqlite3{extra}").unlink(missing_ok=True)
     told: list[str] = []
     monkeypatch.setattr(QMessageBox, "critical", lambda _p, title, text, *a, **k: told.append(text))
     assert main(["--data-dir", str(data_dir)]) == 1
