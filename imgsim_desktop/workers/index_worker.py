@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -12,6 +13,8 @@ from imgsim_desktop.core.engine import Engine
 from imgsim_desktop.core.folders import lexically_inside
 from imgsim_desktop.core.progress import Progress
 from imgsim_desktop.workers.lifecycle import stop_thread
+
+log = logging.getLogger(__name__)
 
 _inside = lexically_inside
 
@@ -45,6 +48,7 @@ class _IndexJob(QObject):
             with Engine(data_dir, model=model, device=device, threads=threads) as engine:
                 report = engine.index(folders, self.control)
         except Exception as exc:  # shown to the user in the status bar; the app keeps running
+            log.exception("indexing failed")  # the traceback goes to the log; the user gets one line
             self.failed.emit(f"Indexing stopped: {exc}")
             return
         self.finished.emit(report)

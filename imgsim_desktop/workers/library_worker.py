@@ -3,6 +3,7 @@ GUI can drop answers to questions it no longer asks."""
 
 from __future__ import annotations
 
+import logging
 import os
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -11,6 +12,8 @@ from imgsim_desktop.core.decode import DecodeError
 from imgsim_desktop.core.engine import Engine
 from imgsim_desktop.storage.catalog import PhotoRow
 from imgsim_desktop.workers.lifecycle import WorkerController
+
+log = logging.getLogger(__name__)
 
 
 def _outside_photo(path: str) -> PhotoRow:
@@ -44,6 +47,7 @@ class _LibraryJob(QObject):
             catalog = engine.catalog
             self.photos_ready.emit(request, catalog.photos(engine.spec.name), catalog.roots(), catalog.known_paths())
         except Exception as exc:
+            log.exception("reading the library failed")  # the traceback goes to the log; the user gets one line
             self.failed.emit(request, f"Cannot read the library: {exc}")
 
     @Slot(int, str, int)
@@ -58,6 +62,7 @@ class _LibraryJob(QObject):
         except (DecodeError, OSError) as exc:
             self.failed.emit(request, f"{path}: {exc}")
         except Exception as exc:
+            log.exception("search failed")  # the traceback goes to the log; the user gets one line
             self.failed.emit(request, f"Search failed: {exc}")
 
     @Slot(int, str, str)
@@ -70,6 +75,7 @@ class _LibraryJob(QObject):
             else:
                 engine.catalog.exclude(folder)
         except Exception as exc:
+            log.exception("changing the library failed")  # the traceback goes to the log; the user gets one line
             self.failed.emit(request, f"Cannot change the library: {exc}")
             return
         self.load_photos(request)

@@ -3,6 +3,7 @@ recovery and the HTML report. One QThread; each long job can be cancelled and re
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -10,6 +11,8 @@ from PySide6.QtCore import QObject, Signal, Slot
 from imgsim_desktop.core.engine import Engine
 from imgsim_desktop.core.progress import Cancelled, Progress
 from imgsim_desktop.workers.lifecycle import WorkerController
+
+log = logging.getLogger(__name__)
 
 
 class _ResearchJob(QObject):
@@ -36,6 +39,7 @@ class _ResearchJob(QObject):
         except Cancelled:
             self.failed.emit(job, "Cancelled.")
         except Exception as exc:  # shown in the tool's window; the app keeps running
+            log.exception("research job failed")  # the traceback goes to the log; the user gets one line
             self.failed.emit(job, f"{exc}")
 
     @Slot()

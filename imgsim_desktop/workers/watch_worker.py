@@ -6,11 +6,14 @@ The watcher's engine is made on a starter thread: loading a model must not freez
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from PySide6.QtCore import QObject, Signal
 
 from imgsim_desktop.core.engine import Engine
+
+log = logging.getLogger(__name__)
 
 
 class WatchController(QObject):
@@ -48,6 +51,7 @@ class WatchController(QObject):
         try:
             engine = Engine(data_dir, model=model, device=device, threads=threads)
         except Exception as exc:  # the app works without watching; say why
+            log.exception("starting the folder watcher failed")  # the traceback goes to the log; the user gets one line
             self.error.emit(f"Not watching folders: {exc}")
             return
         watcher = LibraryWatcher(engine, self.roots, on_batch=self.batch.emit, on_mode=self.mode_changed.emit,
