@@ -383,7 +383,7 @@ def cmd_status(args) -> int:
         errors = catalog.errors()
     spec = get_model(args.model, data_dir)
     backbone = Backbone(spec, device=args.device, threads=args.threads)
-    store = AnnoyStore(data_dir / "indexes", spec.name, spec.embedding_dim)
+    store = AnnoyStore(paths.Layout(data_dir).indexes, spec.name, spec.embedding_dim)
     index_meta, index_problem = store._current(), store.check()
     out = {
         "version": __version__,
@@ -565,7 +565,7 @@ def _disk_full_message(data_dir) -> str:
     from imgsim_desktop.storage.disk_cache import folder_bytes
 
     free = shutil.disk_usage(data_dir).free
-    caches = [(name, folder_bytes(data_dir / name)) for name in ("verify-features", "thumbs", "maps")]
+    caches = [(name, folder_bytes(data_dir / name)) for name in paths.Layout.CACHES]
     spare = ", ".join(f"{data_dir / name} ({size / 1e6:,.0f} MB)" for name, size in caches if size)
     tail = f" These caches can be deleted safely (they are made again when needed): {spare}." if spare else ""
     return f"the disk holding {data_dir} is full ({free / 1e6:,.0f} MB free); what was committed before is kept.{tail}"
@@ -609,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             raise
-        catalog = paths.data_dir(getattr(args, "data_dir", None)) / "catalog.sqlite3"
+        catalog = paths.Layout(paths.data_dir(getattr(args, "data_dir", None))).catalog
         print(f"imgsim: the catalog {shown(catalog)} is damaged ({exc}); nothing was changed. {restore_hint(catalog)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

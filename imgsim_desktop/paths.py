@@ -25,6 +25,31 @@ def data_dir(override: str | os.PathLike | None = None) -> Path:
     return path
 
 
+class Layout:
+    """What lives in a data folder, named once. Everything but the catalog (and its backup) is
+    disposable: deleting it costs time, not data."""
+
+    CATALOG = "catalog.sqlite3"  # folders, files, embeddings, cleanup journal and history
+    INDEXES = "indexes"  # Annoy indexes, one per backbone
+    THUMBS = "thumbs"  # thumbnail cache
+    FEATURES = "verify-features"  # the duplicate check's per-photo features
+    MAPS = "maps"  # collection map coordinates
+    MODELS = "models"  # user-added ONNX models and their registry
+    SETTINGS = "settings.json"
+    CACHES = (FEATURES, THUMBS, MAPS)  # what a full disk may give up
+
+    def __init__(self, data_dir: str | os.PathLike) -> None:
+        root = Path(data_dir)
+        self.root = root
+        self.catalog = root / self.CATALOG
+        self.indexes = root / self.INDEXES
+        self.thumbs = root / self.THUMBS
+        self.features = root / self.FEATURES
+        self.maps = root / self.MAPS
+        self.models = root / self.MODELS
+        self.settings = root / self.SETTINGS
+
+
 def _bundle_root() -> Path:
     frozen = getattr(sys, "_MEIPASS", None)  # PyInstaller unpacks data files here
     if frozen:

@@ -97,7 +97,7 @@ def list_models(data_dir: Path | None = None) -> list[ModelSpec]:
     if manifest.is_file():
         specs += [_spec_from_entry(e, bundled, False) for e in json.loads(manifest.read_text())["models"]]
     if data_dir is not None:
-        user_file = data_dir / "models" / USER_MODELS_NAME
+        user_file = paths.Layout(data_dir).models / USER_MODELS_NAME
         if user_file.is_file():
             specs += [_spec_from_entry(e, user_file.parent, True) for e in json.loads(user_file.read_text())["models"]]
     return specs
@@ -166,7 +166,7 @@ def add_user_model(
     check_model_name(name)
     mean_t, std_t = _check_description(input_size, mean, std, resize, resize_mode)
     onnx_file = Path(onnx_file)
-    target_dir = Path(data_dir) / "models"
+    target_dir = paths.Layout(data_dir).models
     user_file = target_dir / USER_MODELS_NAME
     try:
         known = list_models(data_dir)

@@ -13,7 +13,7 @@ from imgsim_desktop.core.search import Result, Searcher
 from imgsim_desktop.storage.catalog import Catalog
 from imgsim_desktop.storage.feature_cache import FeatureCache
 
-CATALOG_NAME = "catalog.sqlite3"
+CATALOG_NAME = paths.Layout.CATALOG
 
 
 class Engine:
@@ -21,7 +21,7 @@ class Engine:
         self.data_dir = paths.data_dir(data_dir)
         self.catalog = Catalog(self.data_dir / CATALOG_NAME)
         self.catalog.backup_if_due()  # folders and cleanup history survive a damaged catalog
-        self.index_dir = self.data_dir / "indexes"
+        self.index_dir = paths.Layout(self.data_dir).indexes
         self.spec: ModelSpec = get_model(model, self.data_dir)
         self.device = device
         self.threads = threads

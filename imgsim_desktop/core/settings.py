@@ -8,8 +8,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from imgsim_desktop.core.keeper import RULES, KeeperRules
+from imgsim_desktop.paths import Layout
 
-SETTINGS_NAME = "settings.json"
+SETTINGS_NAME = Layout.SETTINGS
 
 
 @dataclass

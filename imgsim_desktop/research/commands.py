@@ -132,7 +132,7 @@ def cmd_eval_map(args) -> int:
     bar, progress = _bar(args)
     started = time.perf_counter()
     with Engine(args.data_dir, model=args.model, device=args.device) as engine:
-        found = load_or_compute(engine.data_dir / "maps", engine.catalog, engine.spec.name, progress)
+        found = load_or_compute(paths.Layout(engine.data_dir).maps, engine.catalog, engine.spec.name, progress)
     bar.finish()
     if not found.paths:
         print(

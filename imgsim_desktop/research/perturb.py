@@ -30,6 +30,7 @@ from imgsim_desktop.core.indexer import Indexer
 from imgsim_desktop.core.progress import Cancelled, Progress
 from imgsim_desktop.core.scanner import scan
 from imgsim_desktop.core.search import Searcher
+from imgsim_desktop.paths import Layout
 from imgsim_desktop.research.profiles import PROFILE_TITLES, PROFILES  # noqa: F401  (also imported from here)
 from imgsim_desktop.storage.catalog import Catalog
 
@@ -303,12 +304,12 @@ def run_perturbation_eval(
     shutil.rmtree(library, ignore_errors=True)  # results must come from these copies only, never stale ones
     library.mkdir(parents=True)
     scores: list[BackboneScores] = []
-    with Catalog(library / "catalog.sqlite3") as catalog:
+    with Catalog(Layout(library).catalog) as catalog:
         for n, spec in enumerate(specs):
             offset = len(originals) + n * per_backbone
             stage = _Slice(progress, offset, per_backbone, grand, spec.title)
             try:
-                scores.append(_score_backbone(catalog, library / "indexes", spec, device, copies, ks, stage, problem))
+                scores.append(_score_backbone(catalog, Layout(library).indexes, spec, device, copies, ks, stage, problem))
             except ModelError as exc:
                 problem(spec.name, str(exc))
     progress.report(grand, grand, "done", force=True)

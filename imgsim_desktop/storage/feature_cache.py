@@ -18,9 +18,10 @@ import hashlib
 import os
 from pathlib import Path
 
+from imgsim_desktop.paths import Layout
 from imgsim_desktop.storage.disk_cache import prune_lru, room_to_cache
 
-FEATURE_CACHE = "verify-features"  # folder next to the catalog
+FEATURE_CACHE = Layout.FEATURES  # folder next to the catalog
 # The indexer stores every photo's features (~55 KB on disk, with the small image the pixel check
 # compares) so the first duplicates scan need not decode anything: this cap holds a 110k-photo
 # library's; the least recently used go first.

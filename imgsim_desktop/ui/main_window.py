@@ -76,7 +76,7 @@ class MainWindow(QMainWindow):
         self._resumed = False
         self._provider = "…"
         self.last_report = None  # the latest finished indexing run
-        self.thumbs = ThumbnailLoader(thumb_cache(self.data_dir / "thumbs"), workers=2, parent=self)
+        self.thumbs = ThumbnailLoader(thumb_cache(paths.Layout(self.data_dir).thumbs), workers=2, parent=self)
         self._build_ui()
         self.pixmaps = PixmapCache(self.thumbs, [self.library_model, self.results_model], self.devicePixelRatioF, self)
         self.pixmaps.failed.connect(self._thumb_failed)

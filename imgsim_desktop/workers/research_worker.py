@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from imgsim_desktop.core.engine import Engine
 from imgsim_desktop.core.progress import Cancelled, Progress
+from imgsim_desktop.paths import Layout
 from imgsim_desktop.workers.lifecycle import WorkerController
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class _ResearchJob(QObject):
 
         def work(progress: Progress) -> None:
             with Engine(self.data_dir, model=self.model, device=self.device) as engine:
-                found = load_or_compute(Path(self.data_dir) / "maps", engine.catalog, self.model, progress)
+                found = load_or_compute(Layout(self.data_dir).maps, engine.catalog, self.model, progress)
             self.map_ready.emit(found, grid_snap(found.xy) if len(found.paths) else None)
 
         self._run("map", work)
