@@ -6,6 +6,7 @@ The watcher's engine is made on a starter thread: loading a model must not freez
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 
@@ -52,7 +53,10 @@ class WatchController(QObject):
             engine = Engine(data_dir, model=model, device=device, threads=threads)
         except Exception as exc:  # the app works without watching; say why
             log.exception("starting the folder watcher failed")  # the traceback goes to the log; the user gets one line
-            self.error.emit(f"Not watching folders: {exc}")
+            with self._lock:
+                if not self._stopped:  # the window (and this controller's C++ side) may be gone already
+                    with contextlib.suppress(RuntimeError):  # "Signal source has been deleted"
+                        self.error.emit(f"Not watching folders: {exc}")
             return
         watcher = LibraryWatcher(engine, self.roots, on_batch=self.batch.emit, on_mode=self.mode_changed.emit,
                                  on_progress=self.progress.emit, on_rebuild=self.rebuilt.emit, on_error=self.error.emit)  # fmt: skip
