@@ -236,8 +236,10 @@ class LibraryWatcher:
             time.sleep(0.02)
         return self.idle
 
-    def set_roots(self, roots: list[str]) -> None:
-        """Watch these library folders from now on; new ones are scanned and indexed."""
+    def set_roots(self, roots: list[str], scan_new: bool = True) -> None:
+        """Watch these library folders from now on; new ones are scanned and indexed, unless
+        ``scan_new`` is False because another writer (the app's index queue) is indexing them:
+        two pipelines embedding one folder did the work twice."""
         roots = [os.path.abspath(r) for r in roots]
         added = [r for r in roots if r not in self.roots]
         self.roots = roots
@@ -247,7 +249,7 @@ class LibraryWatcher:
             if self._observer is not None:
                 self._stop_observer()
                 self._start_observer_locked()
-        for root in added:
+        for root in added if scan_new else ():
             self.pending.closed(root)  # a folder: resolved by scanning it
 
     # --- observer --------------------------------------------------------------------------------

@@ -68,13 +68,15 @@ class WatchController(QObject):
             watcher.start()  # reconciles first: whatever changed since the catch-up scan is not missed
 
     def set_roots(self, roots: list[str]) -> None:
-        """The library's folders changed (added, removed): watch exactly these."""
+        """The library's folders changed (added, removed): watch exactly these. A folder is only
+        added to the library through the window's index queue, which indexes it: the watcher
+        follows its changes from now on and does not index it a second time."""
         if not self.started or list(roots) == self.roots:
             return
         self.roots = list(roots)
         with self._lock:
             if self._watcher is not None:
-                self._watcher.set_roots(self.roots)
+                self._watcher.set_roots(self.roots, scan_new=False)
 
     @property
     def mode(self):

@@ -66,3 +66,36 @@ def test_closing_right_after_a_watched_change_leaves_no_late_reload(qtbot, tmp_p
     win.watch.batch.emit("changes", report)  # a reload is now due in a moment...
     win.close()  # ...but the window, and its library worker, are gone first
     qtbot.wait(600)  # pytest-qt fails the test on any exception raised in the event loop meanwhile
+
+
+def test_a_folder_added_while_watching_is_embedded_once(qtbot, tmp_path, data_dir, monkeypatch):
+    """One writer: the index worker embeds a newly added folder; the watcher only starts watching it."""
+    import threading
+
+    from imgsim_desktop.core.backbones import Backbone
+
+    copy_photos(tmp_path / "lib", ["labelled/dog.jpg"])
+    with Engine(data_dir) as engine:
+        engine.index([str(tmp_path / "lib")])
+    embedded = [0]
+    lock = threading.Lock()
+    real_embed = Backbone.embed
+
+    def counting_embed(self, batch):
+        with lock:
+            embedded[0] += len(batch)
+        return real_embed(self, batch)
+
+    monkeypatch.setattr(Backbone, "embed", counting_embed)
+    win = MainWindow(data_dir=str(data_dir))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.watch.started and win.watch.mode is not None, timeout=30_000)
+    qtbot.wait(500)
+    new = tmp_path / "new"
+    copy_photos(new, [f"aib/{i}.jpg" for i in range(40)])
+    win.add_folder_path(str(new))
+    qtbot.waitUntil(lambda: win.library_model.total() == 41 and not win.indexer.busy, timeout=60_000)
+    qtbot.wait(3000)  # what the watcher would do with the new folder, it has done by now
+    assert embedded[0] == 40
+    win.close()
