@@ -175,7 +175,7 @@ class PerturbationDialog(QDialog):
         self.profiles = QTableWidget()
         self.chart_label = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.export_button = QPushButton("Export HTML report…", enabled=False)
-        self.export_button.clicked.connect(self.export)
+        self.export_button.clicked.connect(lambda _checked=False: self.export())  # clicked(bool) is not a file name
         grid = QGridLayout()
         grid.addWidget(QLabel("Originals"), 0, 0)
         grid.addWidget(self.folder, 0, 1)

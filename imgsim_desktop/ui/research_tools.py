@@ -6,7 +6,7 @@ from __future__ import annotations
 import shiboken6
 from PySide6.QtCore import QObject, Qt, QUrl
 from PySide6.QtGui import QAction, QDesktopServices
-from PySide6.QtWidgets import QFileDialog, QMenu
+from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
 from imgsim_desktop.core.backbones import list_models
 from imgsim_desktop.ui.map_view import MapView
@@ -33,7 +33,7 @@ class ResearchTools(QObject):
 
     def _action(self, text: str, slot, shortcut: str | None = None, tip: str = "") -> QAction:
         act = QAction(text, self.window)
-        act.triggered.connect(slot)
+        act.triggered.connect(lambda _checked=False: slot())  # triggered(bool) must not arrive as the slot's first argument
         if shortcut:
             act.setShortcut(shortcut)
         act.setToolTip(tip or text)
@@ -74,7 +74,8 @@ class ResearchTools(QObject):
             shown = "; the map shown is the previous one" if self.map_view.tiles else ""
             self.map_view.show_message(f"No new map: {message.rstrip('.')}{shown}.")
         elif job == "report" and self.dialog is None:
-            self.window.status_label.setText(f"The report stopped: {message}")
+            # A message box, not the status bar: the indexing status would overwrite it at once.
+            QMessageBox.warning(self.window, "The report was not written", message)
 
     # --- backbones, perturbation, report -------------------------------------------------------
 

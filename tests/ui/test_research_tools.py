@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QPushButton
+from PySide6.QtWidgets import QFileDialog, QPushButton
 
 from conftest import copy_photos
 from imgsim_desktop.core.engine import Engine
@@ -79,7 +79,7 @@ def test_backbone_comparison_shows_indexed_backbones_and_says_which_are_not(qtbo
     dialog.close()
 
 
-def test_perturbation_recovery_runs_in_the_background_and_exports_a_report(qtbot, window, tmp_path):
+def test_perturbation_recovery_runs_in_the_background_and_exports_a_report(qtbot, window, tmp_path, monkeypatch):
     originals = tmp_path / "originals"
     copy_photos(originals, [f"aib/{i}.jpg" for i in range(20, 26)])
     (originals / "broken.jpg").write_bytes(b"not a photo")
@@ -96,8 +96,20 @@ def test_perturbation_recovery_runs_in_the_background_and_exports_a_report(qtbot
     assert not any(p.name != "broken.jpg" and p.suffix != ".jpg" for p in originals.iterdir())  # originals untouched
 
     out = tmp_path / "report.html"
-    dialog.export(str(out))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), "HTML (*.html)"))
+    dialog.export_button.click()  # the button, as a user would: its clicked(bool) once arrived as the file name
     qtbot.waitUntil(out.exists, timeout=60_000)
+    qtbot.waitUntil(lambda: dialog.status.text() == f"Report saved: {out}", timeout=10_000)
     html = out.read_text()
     assert "data:image/" in html and "perturbation" in html.lower()
     dialog.close()
+
+
+def test_tools_export_report_writes_the_page_and_says_where(qtbot, window, tmp_path, monkeypatch):
+    out = tmp_path / "library report.html"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), "HTML (*.html)"))
+    opened: list[str] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()) or True)
+    window.research_tools.act_report.trigger()  # Tools -> Export report...
+    qtbot.waitUntil(lambda: opened == [str(out)], timeout=60_000)
+    assert "<html" in out.read_text() and window.status_label.text() == f"Report saved: {out}"
