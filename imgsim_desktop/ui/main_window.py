@@ -430,6 +430,10 @@ class MainWindow(QMainWindow):
         self.act_back.setEnabled(False)
 
     def _k_changed(self) -> None:
+        # editingFinished also fires when the focus merely leaves the box (a click on Library):
+        # only a new number means a new search, or that click would snap back to the results.
+        if self.k_box.value() == self.settings.k:
+            return
         self.settings.k = self.k_box.value()
         self.settings.save(self.data_dir)
         self._search_again_on_screen()

@@ -54,3 +54,42 @@ def test_the_app_refuses_an_emptied_catalog_instead_of_showing_an_empty_library(
     monkeypatch.setattr(QMessageBox, "critical", lambda _p, title, text, *a, **k: told.append(text))
     assert main(["--data-dir", str(data_dir)]) == 1
     assert told and "is empty" in told[0] and (data_dir / "catalog.sqlite3").read_bytes() == b""
+
+
+def test_library_and_duplicates_stay_reachable_after_a_search(qtbot, tmp_path, data_dir):
+    """Click a photo, Ctrl+F, then Library / Duplicates / Ctrl+L: each goes where it says, even with
+    the focus in the results' spin box (its editingFinished once re-ran the search and snapped back)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QToolButton
+
+    copy_photos(tmp_path / "lib", ["labelled/dog.jpg", "labelled/cat.jpg", "labelled/pelican.jpg"])
+    with Engine(data_dir) as engine:
+        engine.index([str(tmp_path / "lib")])
+    win = MainWindow(data_dir=str(data_dir))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.library_model.total() == 3, timeout=30_000)
+
+    def search() -> None:
+        win.grid.setCurrentIndex(win.library_model.index(0))
+        win.act_similar.trigger()
+        qtbot.waitUntil(lambda: win.pages.currentIndex() == 2 and win.results_model.rowCount() > 1, timeout=20_000)
+        win.k_box.setFocus()
+        qtbot.waitUntil(win.k_box.hasFocus, timeout=2_000)
+
+    def click(action) -> None:
+        button = next(b for b in win.findChildren(QToolButton) if b.defaultAction() is action)
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+    for go, page in ((lambda: click(win.act_library), 1), (lambda: click(win.act_duplicates), win.pages.indexOf(win.dup_page)),
+                     (lambda: qtbot.keyClick(win, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier), 1)):  # fmt: skip
+        search()
+        go()
+        qtbot.wait(600)  # any re-run search would have answered by now
+        assert win.pages.currentIndex() == page
+    search()  # a new number in the box does search again, with that many results
+    win.k_box.setValue(1)
+    win.k_box.editingFinished.emit()
+    qtbot.waitUntil(lambda: win.results_model.rowCount() == 2, timeout=20_000)  # the query and one neighbour
+    assert win.pages.currentIndex() == 2 and win.settings.k == 1
+    win.close()
