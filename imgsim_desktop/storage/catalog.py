@@ -123,7 +123,9 @@ class Catalog:
     def remove_root(self, path: str) -> int:
         """Forget a library folder and what was indexed under it (the photos themselves stay)."""
         with self._lock, self._transaction():  # read and delete in one transaction: no indexer batch lands between
-            gone = list(self.files_under(path))
+            others = [r for r in self.roots() if r != path]
+            # Photos another root still covers (a folder inside another, or around it) stay, with their embeddings.
+            gone = [p for p in self.files_under(path) if not _inside_any(p, others)]
             self._db.execute("DELETE FROM roots WHERE path = ?", (path,))
             self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in gone])
             self._db.execute("DELETE FROM excluded WHERE path = ? OR substr(path, 1, ?) = ?", (path, len(path) + 1, path + os.sep))

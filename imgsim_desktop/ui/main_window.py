@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from imgsim_desktop import paths
 from imgsim_desktop.core.backbones import DEFAULT_MODEL, ModelError, get_model, list_models
 from imgsim_desktop.core.decode import IMAGE_EXTENSIONS
-from imgsim_desktop.core.folders import lexically_inside
+from imgsim_desktop.core.folders import lexically_inside, really_inside
 from imgsim_desktop.core.settings import Settings
 from imgsim_desktop.core.thumbnails import thumb_cache
 from imgsim_desktop.storage.catalog import PhotoRow
@@ -307,6 +307,11 @@ class MainWindow(QMainWindow):
 
     def add_folder_path(self, folder: str) -> None:
         folder = os.path.abspath(folder)
+        covering = next((r for r in self.library_panel.roots if r != folder and really_inside(folder, r)), None)
+        if covering:
+            QMessageBox.information(self, "Already in the library", f"{folder} is inside {covering}, which is in the library already: "
+                                    "its photos are indexed and watched with it.")  # fmt: skip
+            return
         if folder not in self.library_panel.roots:
             self.library_panel.set_roots(sorted([*self.library_panel.roots, folder]))
         self.pages.setCurrentIndex(1)

@@ -150,3 +150,28 @@ def test_show_in_folder_falls_back_to_the_folder_without_a_file_manager_service(
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()))
     reveal.show_in_folder(str(target))
     assert opened == [str(tmp_path / "lib")]
+
+
+def test_a_folder_inside_the_library_is_covered_and_removing_a_nested_one_keeps_its_photos(qtbot, tmp_path, data_dir, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    lib = tmp_path / "lib"
+    copy_photos(lib / "trip", ["labelled/dog.jpg", "labelled/cat.jpg"])
+    copy_photos(lib, ["labelled/pelican.jpg"])
+    with Engine(data_dir) as engine:
+        engine.index([str(lib), str(lib / "trip")])  # an older library: a folder and one inside it, both roots
+        model = engine.spec.name
+    win = _open_window(qtbot, data_dir)
+    qtbot.waitUntil(lambda: win.library_model.total() == 3, timeout=30_000)
+    told: list[str] = []
+    monkeypatch.setattr(QMessageBox, "information", lambda _p, _t, text, *a, **k: told.append(text))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    win.remove_folder(str(lib / "trip"))
+    qtbot.waitUntil(lambda: str(lib / "trip") not in win.library_panel.roots, timeout=20_000)
+    qtbot.wait(300)
+    assert win.library_model.total() == 3  # lib still covers trip's photos: none vanish
+    with Catalog(data_dir / CATALOG_NAME) as catalog:
+        assert len(catalog.embedded_file_ids(model)) == 3  # and their embeddings stay
+    win.add_folder_path(str(lib / "trip"))  # adding it again: already covered
+    assert told and "is inside" in told[0] and win.library_panel.roots == [str(lib)]
+    win.close()
