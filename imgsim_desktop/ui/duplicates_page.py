@@ -49,6 +49,8 @@ class DuplicatesPage(QWidget):
         self.controller = None
         self._request = 0
         self.scanned = False  # a scan has answered since the page was made
+        self._changed_while_scanning: str | None = None
+        self._outcome: str | None = None  # what the last cleanup did, while nothing new is ticked
         self.library_roots: list[str] = []  # kept current by the window
         self.indexing = False  # likewise: a scan now sees only the photos indexed so far
         self.problems: list[tuple[str, str]] = []
@@ -114,12 +116,26 @@ class DuplicatesPage(QWidget):
         bottom.addWidget(self.move_button)
         bottom.addWidget(self.trash_button)
 
+        # Said plainly when the library changed after the scan the page shows: its groups may miss
+        # new copies or hold photos that are gone; one click scans again.
+        self.stale_label = QLabel()
+        self.stale_label.setWordWrap(True)
+        self.rescan_button = QPushButton("Scan again")
+        self.rescan_button.clicked.connect(self.scan)
+        self.stale_bar = QWidget()
+        stale = QHBoxLayout(self.stale_bar)
+        stale.setContentsMargins(0, 0, 0, 0)
+        stale.addWidget(self.stale_label, 1)
+        stale.addWidget(self.rescan_button)
+        self.stale_bar.setVisible(False)
+
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.tree)
         split.addWidget(self.compare)
         split.setSizes([320, 420])
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.stale_bar)
         layout.addWidget(split, 1)
         layout.addLayout(bottom)
         self._set_scanning(False)
@@ -147,6 +163,9 @@ class DuplicatesPage(QWidget):
         self.settings.dup_sensitivity = self.sensitivity.value() / 100
         self.problems = []
         self._request = self.controller.scan(self.settings.dup_sensitivity, ("exact", "duplicate", "similar"))
+        self._changed_while_scanning = None
+        self._outcome = None
+        self.stale_bar.setVisible(False)
         self._set_scanning(True)
         self.summary.setText("Looking for duplicates…")
 
@@ -171,10 +190,23 @@ class DuplicatesPage(QWidget):
         self.tree.fill(groups, rows, self.settings.keeper_rules())
         self._select_first_group()
         self.scanned = True
+        if self._changed_while_scanning:
+            self.library_changed_since_scan(self._changed_while_scanning)
         if not groups:
             self.summary.setText("No duplicates or similar shots found.")
         if self.indexing:
             self.summary.setText(self.summary.text() + " Indexing is still running: scan again when it is done.")
+
+    def library_changed_since_scan(self, what: str) -> None:
+        """Photos were added, changed or removed (``what`` says how, in a few words): a scan on
+        screen is out of date, and one in flight may have missed them."""
+        if not self.scan_button.isEnabled():  # scanning: say so when it answers
+            self._changed_while_scanning = what
+            return
+        if not self.scanned:
+            return  # nothing on screen yet; the first scan sees the library as it is
+        self.stale_label.setText(f"The library changed since this scan ({what}): these groups may be out of date.")
+        self.stale_bar.setVisible(True)
 
     def _view_chosen(self, index: int) -> None:
         self.tree.show_tiers(VIEWS[index][1])
@@ -269,7 +301,10 @@ class DuplicatesPage(QWidget):
         size = sum(self.tree.rows[p].size for p in paths if p in self.tree.rows)
         groups = len(self.tree.shown)
         text = f"{groups} group{'s' * (groups != 1)} · " if self.tree.groups else ""
-        self.summary.setText(f"{text}{len(paths)} selected ({human_size(size)})" if paths else f"{text}nothing selected")
+        if paths:
+            self._outcome = None  # a new choice: the last cleanup's outcome is old news
+        tail = f"{len(paths)} selected ({human_size(size)})" if paths else (self._outcome or "nothing selected")
+        self.summary.setText(f"{text}{tail}")
         for button in (self.move_button, self.trash_button):
             button.setEnabled(bool(paths))
 
@@ -314,7 +349,9 @@ class DuplicatesPage(QWidget):
                 lines.append("The destination is full: the rest were not tried.")
             QMessageBox.warning(self, "Some photos were left in place", f"{verb}: {len(moved)} photos. These were not touched:\n\n" + "\n".join(lines[:20]))
         size = human_size(result.bytes_freed)
-        self.summary.setText((f"{verb}: {len(moved)} photos, {size} " + ("freed" if trashed else "out of the library")) if moved else "Nothing was moved.")
+        # Kept in the summary until the user ticks something new: a reload of the groups must not wipe it.
+        self._outcome = (f"{verb}: {len(moved)} photos, {size} " + ("freed" if trashed else "out of the library")) if moved else "Nothing was moved."
+        self.summary.setText(self._outcome)
 
     def _recovered(self, notes: list[str]) -> None:
         self.library_changed.emit()

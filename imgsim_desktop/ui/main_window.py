@@ -168,7 +168,7 @@ class MainWindow(QMainWindow):
         self.pages.addWidget(results)
         self.dup_page = DuplicatesPage(self.settings, self.thumbs)
         self.dup_page.library_changed.connect(self._cleaned_up)
-        self.dup_page.files_restored.connect(lambda _paths: self.indexer.enqueue(self.library_panel.roots))
+        self.dup_page.files_restored.connect(self._restored)
         self.dup_page.settings_changed.connect(lambda: self.settings.save(self.data_dir))
         self.pages.addWidget(self.dup_page)
         self.pages.addWidget(self.research_tools.map_view)
@@ -544,7 +544,14 @@ class MainWindow(QMainWindow):
         """The watcher applied changes made outside the app: show them (one reload per burst)."""
         if not self._watch_reload.isActive():
             self._watch_reload.start()
+        if report.indexed or report.moved or report.copied or report.removed:
+            self.dup_page.library_changed_since_scan(_changes(report))
         self.index_status.show_watch_changes(report)  # says nothing when nothing changed (a quiet reconcile)
+
+    def _restored(self, paths: list[str]) -> None:
+        """An undo put photos back: index them, and tell the duplicates page its groups predate them."""
+        self.indexer.enqueue(self.library_panel.roots)
+        self.dup_page.library_changed_since_scan(f"{len(paths)} photo{'s' * (len(paths) != 1)} moved back by an undo")
 
     def _cleaned_up(self) -> None:
         self.status_label.setText("")  # the duplicates page says what was moved; older news is stale now
@@ -568,6 +575,8 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _index_finished(self, report) -> None:
         self.last_report = report
+        if report.indexed or report.removed or getattr(report, "moved", 0) or getattr(report, "copied", 0):
+            self.dup_page.library_changed_since_scan(_changes(report))
         self._reload_photos()
         self.index_status.show_report(report)
         self._provider_ready(report.provider)
@@ -632,3 +641,10 @@ class MainWindow(QMainWindow):
         self.research_tools.shutdown()
         self.thumbs.shutdown()
         super().closeEvent(event)
+
+
+def _changes(report) -> str:
+    """An index report's changes in a few words: "12 added, 3 removed"."""
+    added = getattr(report, "indexed", 0) + getattr(report, "copied", 0)  # a copy of a known photo is added too
+    parts = [(added, "added"), (getattr(report, "moved", 0), "moved"), (getattr(report, "removed", 0), "removed")]
+    return ", ".join(f"{n} {what}" for n, what in parts if n) or "files changed"

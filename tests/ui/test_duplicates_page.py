@@ -135,6 +135,7 @@ def test_move_cleanup_is_logged_and_undone(qtbot, library, data_dir, tmp_path, m
     qtbot.waitUntil(lambda: all(Path(p).exists() for p in chosen), timeout=10_000)
     qtbot.waitUntil(lambda: win.library_model.total() == before, timeout=60_000)  # re-indexed
     qtbot.waitUntil(lambda: not dialog.undo_button.isEnabled() and "moved back" in dialog.tree.topLevelItem(0).text(0), timeout=10_000)
+    assert page.stale_bar.isVisible() and "changed since this scan" in page.stale_label.text()  # the groups predate the undo
     dialog.close()
     win.close()
 
@@ -249,4 +250,27 @@ def test_an_interrupted_cleanup_is_finished_at_start_and_the_user_told(qtbot, li
     dialog.undo_button.click()
     qtbot.waitUntil(dog.exists, timeout=10_000)
     dialog.close()
+    win.close()
+
+
+def test_the_page_says_when_the_library_changed_since_its_scan(qtbot, library, data_dir, tmp_path, monkeypatch):
+    import shutil as _shutil
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    win, page = _open_duplicates(qtbot, data_dir)
+    qtbot.waitUntil(lambda: win.watch.started, timeout=30_000)
+    before = len(page.tree.groups)
+    assert page.stale_bar.isHidden()
+    # A cleanup of the page's own: nothing stale about it.
+    page.clean_up("move", move_to=str(tmp_path / "aside"), confirm=False)
+    qtbot.waitUntil(lambda: "out of the library" in page.summary.text(), timeout=20_000)
+    qtbot.wait(2500)  # the watcher sees those files leave
+    assert page.stale_bar.isHidden()
+    # New copies arrive from outside the app.
+    _shutil.copy2(library / "misc" / "pelican.jpg", library / "misc" / "pelican copy.jpg")
+    qtbot.waitUntil(page.stale_bar.isVisible, timeout=20_000)
+    assert "changed since this scan" in page.stale_label.text() and "1 added" in page.stale_label.text()
+    page.rescan_button.click()
+    qtbot.waitUntil(lambda: page.scan_button.isEnabled() and page.stale_bar.isHidden(), timeout=60_000)
+    assert any("pelican copy.jpg" in m.path for g in page.tree.groups for m in g.members) and len(page.tree.groups) <= before
     win.close()
