@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from imgsim_desktop.ui.text import human_size
+from imgsim_desktop.ui.text import human_size, photos
 
 VERBS = {"trash": "Moved to the Trash", "move": "Moved", "restore": "Moved back"}
 BatchRole = Qt.ItemDataRole.UserRole + 1
@@ -67,7 +67,7 @@ class CleanupHistoryDialog(QDialog):
             first = done[0] if done else acts[0]
             size = human_size(sum(a["size"] or 0 for a in done))
             target = os.path.dirname(first["target"]) if first["action"] == "move" and first["target"] else ""
-            title = f"{VERBS[first['action']]} {len(done)} photos ({size})" + (f", {len(restored)} moved back" if restored else "")
+            title = f"{VERBS[first['action']]} {photos(len(done))} ({size})" + (f", {len(restored)} moved back" if restored else "")
             top = QTreeWidgetItem(self.tree, [title, "", target, _when(first["at"])])
             top.setData(0, BatchRole, batch)
             for a in acts:

@@ -31,7 +31,7 @@ from imgsim_desktop.core.settings import Settings
 from imgsim_desktop.ui.cleanup_dialogs import CleanupHistoryDialog, KeeperFoldersDialog
 from imgsim_desktop.ui.compare_view import CompareView
 from imgsim_desktop.ui.group_tree import GroupTree
-from imgsim_desktop.ui.text import human_size
+from imgsim_desktop.ui.text import human_size, photos
 
 VIEWS = [("Duplicates", ("exact", "duplicate")), ("Similar shots", ("similar",))]
 KEEP_CHOICES = ["format", "resolution", "size", "oldest", "newest"]
@@ -51,6 +51,8 @@ class DuplicatesPage(QWidget):
         self.scanned = False  # a scan has answered since the page was made
         self._changed_while_scanning: str | None = None
         self._outcome: str | None = None  # what the last cleanup did, while nothing new is ticked
+        self._undoable_batch: str | None = None  # the last move, while its Undo button shows
+        self._move_to: str | None = None
         self.library_roots: list[str] = []  # kept current by the window
         self.indexing = False  # likewise: a scan now sees only the photos indexed so far
         self.problems: list[tuple[str, str]] = []
@@ -105,6 +107,10 @@ class DuplicatesPage(QWidget):
         clear.clicked.connect(self.tree.clear_ticks)
         history = QPushButton("History…")
         history.clicked.connect(self.open_history)
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setToolTip("Move the photos of this cleanup back where they were")
+        self.undo_button.clicked.connect(self.undo_last)
+        self.undo_button.setVisible(False)
         self.move_button = QPushButton("Move to folder…")
         self.move_button.clicked.connect(lambda: self.clean_up("move"))
         self.trash_button = QPushButton("Move to Trash")
@@ -113,6 +119,7 @@ class DuplicatesPage(QWidget):
         for w in (self.not_duplicates, suggest, clear, history):
             bottom.addWidget(w)
         bottom.addWidget(self.summary, 1, Qt.AlignmentFlag.AlignRight)
+        bottom.addWidget(self.undo_button)
         bottom.addWidget(self.move_button)
         bottom.addWidget(self.trash_button)
 
@@ -329,9 +336,10 @@ class DuplicatesPage(QWidget):
         size = human_size(sum(self.tree.rows[p].size for p in paths if p in self.tree.rows))
         where = "to the Trash" if mode == "trash" else f"to\n{move_to}"
         after = "You can restore them from the system Trash." if mode == "trash" else "You can undo this from History."
-        if confirm and QMessageBox.question(self, "Clean up", f"Move {len(paths)} photos ({size}) {where}?\n\n{after}") != QMessageBox.StandardButton.Yes:
+        if confirm and QMessageBox.question(self, "Clean up", f"Move {photos(len(paths))} ({size}) {where}?\n\n{after}") != QMessageBox.StandardButton.Yes:
             return
         self.summary.setText("Cleaning up…")
+        self._move_to = move_to
         self.controller.apply(self.tree.shown, self.tree.rows, set(paths), mode, move_to, self.settings.protected_folders)
 
     def _cleaned(self, result) -> None:
@@ -347,11 +355,18 @@ class DuplicatesPage(QWidget):
             lines += [f"{os.path.basename(p)}: in a protected folder; left alone" for p in result.refused]
             if result.stopped:
                 lines.append("The destination is full: the rest were not tried.")
-            QMessageBox.warning(self, "Some photos were left in place", f"{verb}: {len(moved)} photos. These were not touched:\n\n" + "\n".join(lines[:20]))
+            QMessageBox.warning(self, "Some photos were left in place", f"{verb}: {photos(len(moved))}. These were not touched:\n\n" + "\n".join(lines[:20]))
         size = human_size(result.bytes_freed)
         # Kept in the summary until the user ticks something new: a reload of the groups must not wipe it.
-        self._outcome = (f"{verb}: {len(moved)} photos, {size} " + ("freed" if trashed else "out of the library")) if moved else "Nothing was moved."
+        if not moved:
+            self._outcome = "Nothing was moved."
+        elif trashed:
+            self._outcome = f"Moved {photos(len(moved))} to the Trash: {size} freed"
+        else:
+            self._outcome = f"Moved {photos(len(moved))} ({size}) out of the library, to {self._move_to}"
         self.summary.setText(self._outcome)
+        self._undoable_batch = result.batch if moved and not trashed else None
+        self.undo_button.setVisible(self._undoable_batch is not None)
 
     def _recovered(self, notes: list[str]) -> None:
         self.library_changed.emit()
@@ -360,8 +375,19 @@ class DuplicatesPage(QWidget):
                                 + "\n".join(f"• {n[:1].upper()}{n[1:]}." for n in notes[:20]) + (f"\n… and {len(notes) - 20} more" if len(notes) > 20 else "")
                                 + "\n\nEvery moved photo is in the cleanup history, where moves can be undone.")  # fmt: skip
 
-    def _undone(self, _batch: str, restored) -> None:
+    def undo_last(self) -> None:
+        """The Undo beside the outcome of a move: the same as Undo in History for that cleanup."""
+        if self._undoable_batch:
+            self.undo_button.setVisible(False)
+            self.controller.undo(self._undoable_batch)
+
+    def _undone(self, batch: str, restored) -> None:
         back = [r["path"] for r in restored if not r["error"]]
+        if batch == self._undoable_batch:
+            self._undoable_batch = None
+            self.undo_button.setVisible(False)
+            self._outcome = f"Moved {photos(len(back))} back" + (f"; {len(restored) - len(back)} could not be" if len(back) < len(restored) else "")
+            self.summary.setText(self._outcome)
         if back:
             self.files_restored.emit(back)
 

@@ -14,6 +14,11 @@ def readable(path: str) -> str:
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def photos(n: int) -> str:
+    """ "1 photo", "482 photos", "1,204 photos"."""
+    return f"{n:,} photo{'s' * (n != 1)}"
+
+
 def human_size(n: float) -> str:
     for unit in ("bytes", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":

@@ -274,3 +274,22 @@ def test_the_page_says_when_the_library_changed_since_its_scan(qtbot, library, d
     qtbot.waitUntil(lambda: page.scan_button.isEnabled() and page.stale_bar.isHidden(), timeout=60_000)
     assert any("pelican copy.jpg" in m.path for g in page.tree.groups for m in g.members) and len(page.tree.groups) <= before
     win.close()
+
+
+def test_after_a_move_the_page_says_where_and_undo_brings_them_back(qtbot, library, data_dir, tmp_path, monkeypatch):
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda _p, _t, text, *a, **k: asked.append(text) or QMessageBox.StandardButton.Yes)
+    win, page = _open_duplicates(qtbot, data_dir)
+    page.tree.clear_ticks()
+    group = next(g for g in page.tree.shown if g.tier == "exact")
+    one = group.members[-1].path
+    page.tree._items[one].setCheckState(0, Qt.CheckState.Checked)
+    page.clean_up("move", move_to=str(tmp_path / "aside"))
+    assert asked[0].startswith("Move 1 photo (")  # not "1 photos"
+    qtbot.waitUntil(page.undo_button.isVisible, timeout=20_000)
+    assert page.summary.text().startswith("Moved 1 photo (") and str(tmp_path / "aside") in page.summary.text()
+    assert not Path(one).exists()
+    page.undo_button.click()
+    qtbot.waitUntil(lambda: Path(one).exists() and page.summary.text() == "Moved 1 photo back", timeout=20_000)
+    assert not page.undo_button.isVisible()
+    win.close()
