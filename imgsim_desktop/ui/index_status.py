@@ -19,6 +19,7 @@ def duration(seconds: float) -> str:
 class IndexStatus(QObject):
     pause_clicked = Signal()
     cancel_clicked = Signal()
+    errors_clicked = Signal()  # "Which?": show the files that could not be read
 
     def __init__(self, bar: QStatusBar) -> None:
         super().__init__(bar)
@@ -29,7 +30,13 @@ class IndexStatus(QObject):
         self.cancel_button = QToolButton(text="Cancel")
         self.cancel_button.clicked.connect(self.cancel_clicked)
         self.device_label = QLabel()
+        self.errors_button = QToolButton(text="Which?")
+        self.errors_button.setToolTip("List the files that could not be read, and why")
+        self.errors_button.clicked.connect(self.errors_clicked)
+        self.errors_button.hide()
+        self.errors: list[dict] = []  # {path, error} of the last report that had any
         bar.addWidget(self.label, 1)
+        bar.addWidget(self.errors_button)
         for w in (self.progress, self.pause_button, self.cancel_button):
             bar.addPermanentWidget(w)
             w.hide()
@@ -75,6 +82,11 @@ class IndexStatus(QObject):
             tips = [f"Not found, photos kept: {m}" for m in report.missing] + tips
         self.label.setText(text)
         self.label.setToolTip("\n".join(tips))
+        self._set_errors(report.errors)
+
+    def _set_errors(self, errors: list[dict]) -> None:
+        self.errors = list(errors)
+        self.errors_button.setVisible(bool(errors))
 
     def show_watch_mode(self, mode) -> None:
         """Watching natively, or polling (and why: the system's watch limit, say)."""
@@ -87,4 +99,5 @@ class IndexStatus(QObject):
         errors = f", {len(report.errors)} could not be read" if report.errors else ""
         if said or errors:
             self.label.setText(f"Library updated: {said or 'nothing new'}{errors}")
+            self._set_errors(report.errors)
             self.label.setToolTip("\n".join(f"{Path(e['path']).name}: {e['error']}" for e in report.errors[:30]))

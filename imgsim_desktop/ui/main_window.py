@@ -249,6 +249,7 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         self.index_status = IndexStatus(self.statusBar())
+        self.index_status.errors_clicked.connect(self.show_unreadable)
         self.index_status.pause_clicked.connect(self._toggle_pause)
         self.index_status.cancel_clicked.connect(self.cancel_indexing)
         # Short names for what other views and the tests look at.
@@ -547,6 +548,13 @@ class MainWindow(QMainWindow):
         if report.indexed or report.moved or report.copied or report.removed:
             self.dup_page.library_changed_since_scan(_changes(report))
         self.index_status.show_watch_changes(report)  # says nothing when nothing changed (a quiet reconcile)
+
+    def show_unreadable(self) -> None:
+        """The files behind "N could not be read", with their reasons."""
+        from imgsim_desktop.ui.unreadable_dialog import UnreadableDialog
+
+        self.unreadable_dialog = UnreadableDialog(self.index_status.errors, self)
+        self.unreadable_dialog.show()
 
     def _restored(self, paths: list[str]) -> None:
         """An undo put photos back: index them, and tell the duplicates page its groups predate them."""

@@ -93,3 +93,24 @@ def test_library_and_duplicates_stay_reachable_after_a_search(qtbot, tmp_path, d
     qtbot.waitUntil(lambda: win.results_model.rowCount() == 2, timeout=20_000)  # the query and one neighbour
     assert win.pages.currentIndex() == 2 and win.settings.k == 1
     win.close()
+
+
+def test_which_files_could_not_be_read_is_one_click_away(qtbot, tmp_path, data_dir):
+    from PySide6.QtCore import Qt
+
+    lib = tmp_path / "lib"
+    copy_photos(lib, ["labelled/dog.jpg", "ukbench/ukbench09268_corrupt.jpg"])
+    (lib / "empty.jpg").write_bytes(b"")
+    win = MainWindow(data_dir=str(data_dir))
+    qtbot.addWidget(win)
+    win.show()
+    win.add_folder_path(str(lib))
+    qtbot.waitUntil(lambda: "2 could not be read" in win.index_status.label.text(), timeout=60_000)
+    assert win.index_status.errors_button.isVisible()
+    qtbot.mouseClick(win.index_status.errors_button, Qt.MouseButton.LeftButton)
+    dialog = win.unreadable_dialog
+    qtbot.waitUntil(dialog.isVisible, timeout=5_000)
+    rows = {dialog.tree.topLevelItem(i).text(0): dialog.tree.topLevelItem(i).text(1) for i in range(dialog.tree.topLevelItemCount())}
+    assert set(rows) == {"ukbench09268_corrupt.jpg", "empty.jpg"} and rows["empty.jpg"] == "empty file (0 bytes)"
+    dialog.close()
+    win.close()
