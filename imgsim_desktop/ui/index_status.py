@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QStatusBar, QToolButton, QWidget
 
 
 def duration(seconds: float) -> str:
@@ -35,8 +35,13 @@ class IndexStatus(QObject):
         self.errors_button.clicked.connect(self.errors_clicked)
         self.errors_button.hide()
         self.errors: list[dict] = []  # {path, error} of the last report that had any
-        bar.addWidget(self.label, 1)
-        bar.addWidget(self.errors_button)
+        left = QWidget()  # the button right after the sentence it explains, not at the far end
+        row = QHBoxLayout(left)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.label)
+        row.addWidget(self.errors_button)
+        row.addStretch(1)
+        bar.addWidget(left, 1)
         for w in (self.progress, self.pause_button, self.cancel_button):
             bar.addPermanentWidget(w)
             w.hide()
