@@ -24,6 +24,8 @@ class Settings:
     keep_rule: str = "format"  # the first keeper rule after preferred folders (as the CLI's default)
     preferred_folders: list = field(default_factory=list)  # copies here are kept first
     protected_folders: list = field(default_factory=list)  # never selected, never touched
+    sort: int = 0  # the grid's order: newest first, oldest first, name, folder
+    window: list = field(default_factory=list)  # [width, height] at the last close; empty: the default
     notices: list = field(default_factory=list, repr=False, compare=False)  # what load() had to ignore; not saved
 
     def keeper_rules(self) -> KeeperRules:
@@ -77,6 +79,8 @@ _CHECKS = {
     "k": _whole(1, 500),
     "dup_sensitivity": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0,
     "keep_rule": lambda v: v in RULES,
+    "sort": _whole(0, 3),
+    "window": lambda v: v == [] or (isinstance(v, list) and len(v) == 2 and all(isinstance(n, int) and 400 <= n <= 16384 for n in v)),
     "preferred_folders": lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
     "protected_folders": lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
 }

@@ -59,10 +59,12 @@ class MainWindow(QMainWindow):
     def __init__(self, data_dir: str | None = None, model: str | None = None) -> None:
         super().__init__()
         self.setWindowTitle("imgsim")
-        self.resize(1200, 800)
+        self.resize(1200, 800)  # the saved size, once settings are read below
         self.setAcceptDrops(True)
         self.data_dir = paths.data_dir(data_dir)
         self.settings = Settings.load(self.data_dir)
+        if self.settings.window:
+            self.resize(*self.settings.window)
         if self.settings.notices:  # said once the window is up; the defaults are in use meanwhile
             notices = list(self.settings.notices)
             QTimer.singleShot(0, lambda: QMessageBox.warning(self, "Some settings were reset", "\n".join(notices)))
@@ -220,6 +222,8 @@ class MainWindow(QMainWindow):
         self.sort_box.addItems(["Newest first", "Oldest first", "Name", "Folder"])
         self.sort_box.currentIndexChanged.connect(self._sort_changed)
         bar.addWidget(self.sort_box)
+        if self.settings.sort:
+            self.sort_box.setCurrentIndex(self.settings.sort)  # as the user left it
         spacer = QWidget()
         spacer.setSizePolicy(spacer.sizePolicy().horizontalPolicy().Expanding, spacer.sizePolicy().verticalPolicy())
         bar.addWidget(spacer)
@@ -638,12 +642,15 @@ class MainWindow(QMainWindow):
         self.library_model.set_filter(text)
 
     def _sort_changed(self, index: int) -> None:
+        self.settings.sort = index
         key, descending = [("date", True), ("date", False), ("name", False), ("folder", False)][index]
         self.library_model.set_sort(key, descending)
 
     def closeEvent(self, event) -> None:
         """Stop cleanly: the indexer finishes its batch and commits; the next start resumes."""
         self.status_label.setText("Stopping…")
+        if not self.isMaximized() and not self.isFullScreen():
+            self.settings.window = [self.width(), self.height()]
         self.settings.save(self.data_dir)
         self._stop_workers()
         self.research_tools.shutdown()

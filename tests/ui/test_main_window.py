@@ -114,3 +114,25 @@ def test_which_files_could_not_be_read_is_one_click_away(qtbot, tmp_path, data_d
     assert set(rows) == {"ukbench09268_corrupt.jpg", "empty.jpg"} and rows["empty.jpg"] == "empty file (0 bytes)"
     dialog.close()
     win.close()
+
+
+def test_sort_order_and_window_size_are_remembered(qtbot, tmp_path, data_dir):
+    copy_photos(tmp_path / "lib", ["labelled/pelican.jpg", "labelled/cat.jpg", "labelled/dog.jpg"])
+    with Engine(data_dir) as engine:
+        engine.index([str(tmp_path / "lib")])
+    win = MainWindow(data_dir=str(data_dir))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.library_model.total() == 3, timeout=30_000)
+    win.sort_box.setCurrentIndex(2)  # Name
+    win.resize(win.width() + 40, 650)
+    size = (win.width(), win.height())
+    win.close()
+    again = MainWindow(data_dir=str(data_dir))
+    qtbot.addWidget(again)
+    again.show()
+    qtbot.waitUntil(lambda: again.library_model.total() == 3, timeout=30_000)
+    names = [again.library_model.item(i).photo.path.rsplit("/", 1)[-1] for i in range(3)]
+    assert again.sort_box.currentText() == "Name" and names == ["cat.jpg", "dog.jpg", "pelican.jpg"]
+    assert (again.width(), again.height()) == size
+    again.close()
