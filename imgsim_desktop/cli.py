@@ -595,6 +595,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
+    except BrokenPipeError:  # `imgsim duplicates --json | head`: the reader has what it wanted
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
+        return 0
     except (ModelError, CatalogError) as exc:
         print(f"imgsim: {shown(exc)}", file=sys.stderr)
         return 2

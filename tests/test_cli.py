@@ -222,3 +222,19 @@ def test_bad_options_are_one_clear_line(data_dir, capsys):
     with pytest.raises(SystemExit) as stop:
         main(["similar", "x.jpg", "-k", "-3"])
     assert stop.value.code == 2 and "-3: must be at least 1" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_ends_the_command_quietly(indexed, capsys, monkeypatch):
+    """`imgsim duplicates --json | head`: the reader left, so the command ends quietly, no BrokenPipeError traceback."""
+    import io
+
+    class ClosedPipe(io.StringIO):
+        def write(self, _text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self):
+            raise io.UnsupportedOperation("no file descriptor")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["duplicates", "--json"]) == 0
+    assert main(["status"]) == 0
