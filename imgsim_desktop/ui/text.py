@@ -20,10 +20,12 @@ def photos(n: int) -> str:
 
 
 def human_size(n: float) -> str:
+    """Decimal units (1 MB = 1,000,000 bytes), as the CLI prints them and as GNOME's and macOS's
+    file managers show sizes: one convention everywhere, so the same photos read the same."""
     for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
+        if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
+        n /= 1000
     return ""
 
 
