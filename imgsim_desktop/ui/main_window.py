@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Slot
-from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QPixmap
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -140,6 +140,10 @@ class MainWindow(QMainWindow):
         for view in (self.grid, self.results_grid):
             view.customContextMenuRequested.connect(lambda pos, v=view: self._tile_menu(v, pos))
             view.doubleClicked.connect(lambda index, v=view: self._preview(v, index.row()))
+            for key in (Qt.Key.Key_Space, Qt.Key.Key_Return, Qt.Key.Key_Enter):  # as in digiKam and Finder's Quick Look
+                # On the grid only: Space typed in the filter box stays a space.
+                shortcut = QShortcut(QKeySequence(key), view, context=Qt.ShortcutContext.WidgetShortcut)
+                shortcut.activated.connect(lambda v=view: self._preview_current(v))
 
         self._build_actions()
         self.research_tools = ResearchTools(self)
@@ -516,6 +520,10 @@ class MainWindow(QMainWindow):
         menu.addAction("Show in folder", lambda: show_in_folder(path))
         menu.addAction("Copy path", lambda: QGuiApplication.clipboard().setText(path))
         return menu
+
+    def _preview_current(self, view: PhotoGrid) -> None:
+        if view.currentIndex().isValid():
+            self._preview(view, view.currentIndex().row())
 
     def _preview(self, view: PhotoGrid, row: int) -> None:
         from imgsim_desktop.ui.preview import PreviewDialog

@@ -136,3 +136,28 @@ def test_sort_order_and_window_size_are_remembered(qtbot, tmp_path, data_dir):
     assert again.sort_box.currentText() == "Name" and names == ["cat.jpg", "dog.jpg", "pelican.jpg"]
     assert (again.width(), again.height()) == size
     again.close()
+
+
+def test_space_and_enter_open_the_preview_but_space_still_types_in_the_filter(qtbot, tmp_path, data_dir):
+    from PySide6.QtCore import Qt
+
+    copy_photos(tmp_path / "lib", ["labelled/dog.jpg", "labelled/cat.jpg"])
+    with Engine(data_dir) as engine:
+        engine.index([str(tmp_path / "lib")])
+    win = MainWindow(data_dir=str(data_dir))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.library_model.total() == 2, timeout=30_000)
+    for key in (Qt.Key.Key_Space, Qt.Key.Key_Return):
+        win._preview_dialog = None
+        win.grid.setFocus()
+        win.grid.setCurrentIndex(win.library_model.index(1))
+        qtbot.waitUntil(win.grid.hasFocus, timeout=2_000)
+        qtbot.keyClick(win.grid, key)
+        qtbot.waitUntil(lambda: getattr(win, "_preview_dialog", None) is not None and win._preview_dialog.isVisible(), timeout=5_000)
+        win._preview_dialog.close()
+    win._preview_dialog = None
+    win.filter_box.setFocus()
+    qtbot.keyClicks(win.filter_box, "a b")
+    assert win.filter_box.text() == "a b" and win._preview_dialog is None
+    win.close()
