@@ -75,3 +75,13 @@ def test_format_rule_judges_the_bytes_not_the_name():
     assert choose([lying_png, webp], KeeperRules(order=["format", "oldest"]))[0] is webp  # WebP ranks above JPEG
     png = real("scenes/basketball1.png", None)  # a real PNG still outranks a JPEG
     assert choose([jpeg, png], KeeperRules(order=["format", "newest"]))[0] is png
+
+
+def test_when_every_rule_ties_the_name_without_a_copy_mark_is_kept(tmp_path):
+    data = (PHOTOS / "labelled" / "dog.jpg").read_bytes()
+    names = ["dog copy.jpg", "Copy of dog.jpg", "dog (2).jpg", "dog - Copy.jpg", "dog.jpg"]
+    for name in names:
+        (tmp_path / name).write_bytes(data)  # byte-identical: resolution, size, format and dates all tie
+    rows = [row(str(tmp_path / n), 1080, 1080, len(data)) for n in names]
+    keeper, remove = choose(rows, KeeperRules())
+    assert keeper.path.endswith("/dog.jpg") and len(remove) == 4  # not "Copy of dog.jpg", first by the alphabet

@@ -5,6 +5,8 @@ Members inside protected folders are always kept and never offered for removal.
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -65,7 +67,16 @@ def _key(p: PhotoRow, rules: KeeperRules) -> tuple:
             parts.append(_format_rank(p, rules.preferred_formats))
         elif rule == "folder":
             parts.append(0 if inside(p.path, rules.preferred_folders) else 1)
-    return (*parts, p.path)
+    return (*parts, _named_like_a_copy(p.path), p.path)
+
+
+# What file managers and OSes call a copy: "x copy.jpg", "x copy 2.jpg", "x (2).jpg", "Copy of x.jpg",
+# "x - Copy.jpg". When every rule ties, the name without such a mark is the original the user knows.
+_COPY_NAME = re.compile(r"(?i)(^copy of |[ _-]+copy( \d+)?$| - copy( \(\d+\))?$| \(\d+\)$)")
+
+
+def _named_like_a_copy(path: str) -> bool:
+    return bool(_COPY_NAME.search(os.path.splitext(os.path.basename(path))[0]))
 
 
 def _format_rank(p: PhotoRow, preferred: list[str]) -> int:
