@@ -125,6 +125,18 @@ def force_cross_device(monkeypatch):
     monkeypatch.setattr(cleanup, "rename_noreplace", rename)
 
 
+def unlink_fails(monkeypatch, os_module, path, err: int) -> None:
+    """``os_module.unlink(path)`` fails with ``err`` (what a read-only folder or card does); other unlinks work."""
+    real = os.unlink
+
+    def unlink(target, *args, **kwargs):
+        if str(target) == str(path):
+            raise PermissionError(err, os.strerror(err), str(target))
+        real(target, *args, **kwargs)
+
+    monkeypatch.setattr(os_module, "unlink", unlink)
+
+
 def test_move_across_volumes_copies_verifies_then_removes(engine, tmp_path, monkeypatch):
     force_cross_device(monkeypatch)
     dog = engine.lib / "dog.jpg"
@@ -179,14 +191,7 @@ def test_full_destination_leaves_no_partial_files_and_stops(engine, tmp_path, mo
 def test_source_that_cannot_be_removed_keeps_the_photo_and_no_copy(engine, tmp_path, monkeypatch):
     force_cross_device(monkeypatch)
     dog = engine.lib / "dog.jpg"
-    real_unlink = os.unlink
-
-    def unlink(path, *args, **kwargs):
-        if str(path) == str(dog):
-            raise PermissionError(errno.EROFS, "Read-only file system", str(path))
-        real_unlink(path, *args, **kwargs)
-
-    monkeypatch.setattr(cleanup.os, "unlink", unlink)
+    unlink_fails(monkeypatch, cleanup.os, dog, errno.EROFS)
     for _ in range(2):  # a retry does not pile up copies either
         result = cleanup.apply(engine.catalog, chosen(engine, dog), "move", move_to=str(tmp_path / "out"))
         assert result.done == [] and "cannot be removed" in result.failed[0]["error"]
@@ -378,13 +383,7 @@ def test_a_step_recovery_cannot_finish_waits_and_the_rest_goes_on(tmp_path, monk
             catalog.begin_step("b1", "move", str(photo), str(tmp_path / "dest" / photo.name), st.st_size, st.st_mtime_ns, st.st_ino)
             os.link(photo, tmp_path / "dest" / photo.name)
         real_unlink = os.unlink
-
-        def read_only_card(path, *a, **k):
-            if str(path) == str(stuck):
-                raise OSError(errno.EROFS, "Read-only file system", str(path))
-            real_unlink(path, *a, **k)
-
-        monkeypatch.setattr(cleanup.os, "unlink", read_only_card)
+        unlink_fails(monkeypatch, cleanup.os, stuck, errno.EROFS)  # the card went read-only
         notes = cleanup.recover(catalog)
         assert any("cannot be finished yet" in n for n in notes) and not free.exists()
         assert [s["source"] for s in catalog.pending_steps()] == [str(stuck)]
@@ -424,14 +423,7 @@ def test_the_link_fallback_takes_its_new_name_back_when_the_old_cannot_go(tmp_pa
     monkeypatch.setattr(safe_move, "_RENAMEAT2", None)  # as on macOS, or a file system without the flag
     source, target = tmp_path / "a.jpg", tmp_path / "b.jpg"
     source.write_bytes(b"photo")
-    real_unlink = os.unlink
-
-    def read_only_folder(path, *a, **k):
-        if str(path) == str(source):
-            raise PermissionError(errno.EACCES, "Permission denied", str(path))
-        real_unlink(path, *a, **k)
-
-    monkeypatch.setattr(safe_move.os, "unlink", read_only_folder)
+    unlink_fails(monkeypatch, safe_move.os, source, errno.EACCES)  # a read-only folder
     with pytest.raises(PermissionError):
         safe_move.rename_noreplace(str(source), str(target))
     assert source.read_bytes() == b"photo" and not target.exists() and source.stat().st_nlink == 1

@@ -8,8 +8,9 @@ editor output differs in the header (dates, maker notes) and throughout the comp
 
 from __future__ import annotations
 
-import hashlib
 import os
+
+from imgsim_desktop.storage.sampled_hash import sampled_digest
 
 WHOLE_LIMIT = 1 << 20  # hash files up to 1 MiB completely
 EDGE = 64 * 1024  # head and tail samples
@@ -19,22 +20,7 @@ SLICES = 8
 
 def fingerprint(path: str | os.PathLike, size: int | None = None) -> str:
     """Hex digest of a file's content (sampled above WHOLE_LIMIT). Raises OSError if unreadable."""
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as fh:
-        if size is None:
-            size = os.fstat(fh.fileno()).st_size
-        digest.update(size.to_bytes(8, "little"))
-        if size <= WHOLE_LIMIT:
-            digest.update(fh.read())
-            return digest.hexdigest()
-        digest.update(fh.read(EDGE))
-        step = (size - 2 * EDGE) // (SLICES + 1)
-        for n in range(1, SLICES + 1):
-            fh.seek(EDGE + n * step)
-            digest.update(fh.read(SLICE))
-        fh.seek(size - EDGE)
-        digest.update(fh.read(EDGE))
-    return digest.hexdigest()
+    return sampled_digest(path, EDGE, SLICE, SLICES, size, whole_limit=WHOLE_LIMIT)
 
 
 def fingerprint_or_none(path: str, size: int) -> str | None:

@@ -22,30 +22,17 @@ import numpy as np
 from annoy import AnnoyIndex
 from filelock import FileLock
 
+from imgsim_desktop.storage.sampled_hash import sampled_digest
+
 SAMPLE_EDGE = 64 * 1024
 SAMPLE_SLICE = 16 * 1024
 SAMPLE_SLICES = 64
 
 
 def _sampled_digest(path: Path) -> str:
-    """A cheap identity of a big index file: its size and BLAKE2 of its head, tail and 64 evenly
-    spaced slices (about 1.1 MB read whatever the size). A scribbled or truncated file fails it;
-    the score check in core.search catches what a sample misses."""
-    digest = hashlib.blake2b(digest_size=16)
-    size = path.stat().st_size
-    digest.update(size.to_bytes(8, "little"))
-    with open(path, "rb") as fh:
-        if size <= 2 * SAMPLE_EDGE + SAMPLE_SLICES * SAMPLE_SLICE:
-            digest.update(fh.read())
-            return digest.hexdigest()
-        digest.update(fh.read(SAMPLE_EDGE))
-        step = (size - 2 * SAMPLE_EDGE) // (SAMPLE_SLICES + 1)
-        for n in range(1, SAMPLE_SLICES + 1):
-            fh.seek(SAMPLE_EDGE + n * step)
-            digest.update(fh.read(SAMPLE_SLICE))
-        fh.seek(size - SAMPLE_EDGE)
-        digest.update(fh.read(SAMPLE_EDGE))
-    return digest.hexdigest()
+    """A cheap identity of a big index file (about 1.1 MB read whatever its size): a scribbled or
+    truncated file fails it; the score check in core.search catches what a sample misses."""
+    return sampled_digest(path, SAMPLE_EDGE, SAMPLE_SLICE, SAMPLE_SLICES)
 
 
 def _file_digest(path: Path) -> str:

@@ -7,6 +7,22 @@ from imgsim_desktop.core.engine import Engine
 from imgsim_desktop.ui.main_window import MainWindow
 
 
+def _open_on(qtbot, tmp_path, data_dir, names: list[str]) -> MainWindow:
+    """A window on a library of ``names`` (under shared/photos), indexed and shown."""
+    copy_photos(tmp_path / "lib", names)
+    with Engine(data_dir) as engine:
+        engine.index([str(tmp_path / "lib")])
+    return _show(qtbot, data_dir, len(names))
+
+
+def _show(qtbot, data_dir, count: int) -> MainWindow:
+    win = MainWindow(data_dir=str(data_dir))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.library_model.total() == count, timeout=30_000)
+    return win
+
+
 def test_window_opens_on_existing_library(qtbot, tmp_path, data_dir):
     copy_photos(tmp_path / "lib", ["labelled/dog.jpg", "labelled/cat.jpg", "labelled/pelican.jpg"])
     with Engine(data_dir) as engine:
@@ -62,13 +78,7 @@ def test_library_and_duplicates_stay_reachable_after_a_search(qtbot, tmp_path, d
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QToolButton
 
-    copy_photos(tmp_path / "lib", ["labelled/dog.jpg", "labelled/cat.jpg", "labelled/pelican.jpg"])
-    with Engine(data_dir) as engine:
-        engine.index([str(tmp_path / "lib")])
-    win = MainWindow(data_dir=str(data_dir))
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: win.library_model.total() == 3, timeout=30_000)
+    win = _open_on(qtbot, tmp_path, data_dir, ["labelled/dog.jpg", "labelled/cat.jpg", "labelled/pelican.jpg"])
 
     def search() -> None:
         win.grid.setCurrentIndex(win.library_model.index(0))
@@ -117,21 +127,12 @@ def test_which_files_could_not_be_read_is_one_click_away(qtbot, tmp_path, data_d
 
 
 def test_sort_order_and_window_size_are_remembered(qtbot, tmp_path, data_dir):
-    copy_photos(tmp_path / "lib", ["labelled/pelican.jpg", "labelled/cat.jpg", "labelled/dog.jpg"])
-    with Engine(data_dir) as engine:
-        engine.index([str(tmp_path / "lib")])
-    win = MainWindow(data_dir=str(data_dir))
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: win.library_model.total() == 3, timeout=30_000)
+    win = _open_on(qtbot, tmp_path, data_dir, ["labelled/pelican.jpg", "labelled/cat.jpg", "labelled/dog.jpg"])
     win.sort_box.setCurrentIndex(2)  # Name
     win.resize(win.width() + 40, 650)
     size = (win.width(), win.height())
     win.close()
-    again = MainWindow(data_dir=str(data_dir))
-    qtbot.addWidget(again)
-    again.show()
-    qtbot.waitUntil(lambda: again.library_model.total() == 3, timeout=30_000)
+    again = _show(qtbot, data_dir, 3)
     names = [again.library_model.item(i).photo.path.rsplit("/", 1)[-1] for i in range(3)]
     assert again.sort_box.currentText() == "Name" and names == ["cat.jpg", "dog.jpg", "pelican.jpg"]
     assert (again.width(), again.height()) == size
@@ -141,13 +142,7 @@ def test_sort_order_and_window_size_are_remembered(qtbot, tmp_path, data_dir):
 def test_space_and_enter_open_the_preview_but_space_still_types_in_the_filter(qtbot, tmp_path, data_dir):
     from PySide6.QtCore import Qt
 
-    copy_photos(tmp_path / "lib", ["labelled/dog.jpg", "labelled/cat.jpg"])
-    with Engine(data_dir) as engine:
-        engine.index([str(tmp_path / "lib")])
-    win = MainWindow(data_dir=str(data_dir))
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: win.library_model.total() == 2, timeout=30_000)
+    win = _open_on(qtbot, tmp_path, data_dir, ["labelled/dog.jpg", "labelled/cat.jpg"])
     for key in (Qt.Key.Key_Space, Qt.Key.Key_Return):
         win._preview_dialog = None
         win.grid.setFocus()
