@@ -204,7 +204,7 @@ def test_ctrl_c_during_a_cleanup_stops_after_the_file_in_hand(capsys):
     import os
     import signal
 
-    from imgsim_desktop.cli import _stop_on_ctrl_c
+    from imgsim_desktop.cli_cleanup import _stop_on_ctrl_c
 
     with _stop_on_ctrl_c(tell=True) as stop:
         assert not stop()
