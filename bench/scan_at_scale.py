@@ -24,10 +24,12 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 from duplicates_truth import PHOTOS
 
-from imgsim_desktop.core import verify
+from imgsim_desktop.core import glance, verify
 from imgsim_desktop.core.duplicates import DEFAULT_SENSITIVITY, NEIGHBOURS, find_groups, pairs_to_verify, thresholds
+from imgsim_desktop.core.glance_pairs import glance_pairs
 from imgsim_desktop.core.neighbours import neighbour_pairs
 from imgsim_desktop.core.progress import Progress
 from imgsim_desktop.storage.feature_cache import FEATURE_CACHE, FeatureCache
@@ -90,36 +92,75 @@ def scene_pairs(labels: dict[str, str], data_dir: Path) -> list[tuple[bytes, byt
 
 
 def give_features(root: Path, catalog, searcher, copy_of: dict[int, int], burst_of: dict[int, int], pools) -> tuple[dict, set[tuple[str, str]]]:
-    """Files and stored features for every photo the default scan will verify; also the pairs it
-    will verify. Each copy or burst has a source of its own (bench_duplicates_scan.library_chunks)."""
+    """Files and stored features for every photo the default scan will verify, glance codes for all
+    (give_glances); also the pairs it will verify. Each copy or burst has a source of its own
+    (bench_duplicates_scan.library_chunks)."""
     limits = thresholds(DEFAULT_SENSITIVITY)
-    a, b, cos = neighbour_pairs(searcher.refresh(), NEIGHBOURS, min(limits.similar_cosine, limits.duplicate_cosine), Progress())
-    todo = pairs_to_verify(a, b, cos, limits.duplicate_cosine)
-    paths = catalog.paths_for_vectors({v for pair in todo for v in pair})
     copies, bursts, different = pools
     originals, first_shots = set(copy_of.values()), set(burst_of.values())
     shot_of = {first: burst for burst, first in burst_of.items()}  # the burst's scene pair picks both sides
+
+    def real_features(i: int) -> bytes | None:
+        """The real photo's features photo ``i`` stands for; None for an unrelated photo."""
+        if i in copy_of:
+            edited = copies[copy_of[i] % len(copies)][1]
+            return edited[i % len(edited)]
+        if i in originals:
+            return copies[i % len(copies)][0]
+        if i in burst_of:
+            return bursts[i % len(bursts)][1]
+        if i in first_shots:
+            return bursts[shot_of[i] % len(bursts)][0]
+        return None
+
+    give_glances(catalog, searcher.model, real_features, different)
+    a, b, cos = neighbour_pairs(searcher.refresh(), NEIGHBOURS, min(limits.similar_cosine, limits.duplicate_cosine), Progress())
+    todo = pairs_to_verify(a, b, cos, limits.duplicate_cosine)
+    ga, gb, _ = glance_pairs(catalog, searcher.model, None, Progress())
+    todo = sorted(set(todo) | set(zip(ga.tolist(), gb.tolist())))
+    paths = catalog.paths_for_vectors({v for pair in todo for v in pair})
     cache = FeatureCache.beside(catalog.path)
     for path in paths.values():
         i = photo_number(path)
-        if i in copy_of:
-            edited = copies[copy_of[i] % len(copies)][1]
-            data = edited[i % len(edited)]
-        elif i in originals:
-            data = copies[i % len(copies)][0]
-        elif i in burst_of:
-            data = bursts[i % len(bursts)][1]
-        elif i in first_shots:
-            data = bursts[shot_of[i] % len(bursts)][0]
-        else:
-            data = different[i % len(different)]
+        data = real_features(i) or different[i % len(different)]
         file = Path(path)
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_bytes(b"bench")
         stat = file.stat()
         cache.put(path, stat.st_size, stat.st_mtime_ns, verify.FORMAT, data)
-    plan = {"pairs_to_verify": len(todo), "photos_verified": len(paths), "photos_verified_share": round(len(paths) / max(1, len(catalog.vector_ids(searcher.model))), 4)}
+    plan = {
+        "pairs_to_verify": len(todo),
+        "of_them_from_glances": len(set(zip(ga.tolist(), gb.tolist())) - set(pairs_to_verify(a, b, cos, limits.duplicate_cosine))),
+        "photos_verified": len(paths),
+        "photos_verified_share": round(len(paths) / max(1, len(catalog.vector_ids(searcher.model))), 4),
+    }
     return plan, {(paths[x], paths[y]) for x, y in todo}
+
+
+def give_glances(catalog, model: str, real_features, different: list[bytes], seed: int = 0) -> None:
+    """A glance code for every photo: a copy, its original and both shots of a burst get their real
+    photo's, so turned copies and bursts meet as they would; an unrelated photo gets one drawn from
+    a normal distribution fitted to the real photos' codes (their mean and covariance), so chance
+    neighbours above the glance floor come as often as such codes make them, not once per reused
+    real photo (there are only ~150 of those for 100k photos)."""
+    real = np.stack([glance.of_grey(verify.from_bytes(d).small) for d in different])
+    mean, cov = real.mean(axis=0), np.cov(real, rowvar=False) + 1e-6 * np.eye(real.shape[1])
+    rng = np.random.default_rng(seed)
+    of_bytes: dict[int, bytes] = {}
+    missing = catalog.glances(model)[1]
+    drawn = np.abs(rng.multivariate_normal(mean, cov, size=len(missing)))
+    drawn /= np.linalg.norm(drawn, axis=1, keepdims=True)
+    rows = []
+    for (_v, path, size, mtime_ns), random_code in zip(missing, drawn):
+        data = real_features(photo_number(path))
+        if data is None:
+            code = glance.to_bytes(random_code)
+        else:
+            if id(data) not in of_bytes:
+                of_bytes[id(data)] = glance.to_bytes(glance.of_grey(verify.from_bytes(data).small))
+            code = of_bytes[id(data)]
+        rows.append((path, size, mtime_ns, code))
+    catalog.set_glances(rows)
 
 
 def scan(root: Path, catalog, searcher, copy_of: dict[int, int], burst_of: dict[int, int], labels: dict[str, str], data_dir: Path, goal_s: float) -> dict:

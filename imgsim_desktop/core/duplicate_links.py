@@ -30,6 +30,9 @@ IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 # Merge pass: candidate pairs checked between two groups (most alike first), besides their largest
 # photos, before giving up on joining them.
 MERGE_TRIES = 2
+# A group's second-largest photo may stand in as its reference when its picture is at least this
+# share of the largest's (equal copies, one of them captioned): a crop, smaller, never does.
+RUNNER_UP_SHARE = 0.95
 
 
 class Partition:
@@ -72,6 +75,9 @@ class Links:
     def __init__(self) -> None:
         self.edges: dict[int, list[tuple[int, np.ndarray, tuple[float, float]]]] = {}
         self.checked: set[tuple[int, int]] = set()
+        # Checked pairs that are plainly two moments: one transform fits many points, and too many
+        # more sit a little off it (things moved). What tells a torn member (regroup_by_largest).
+        self.moments_apart: set[tuple[int, int]] = set()
 
     def add(self, x: int, y: int, model: np.ndarray, tone: tuple[float, float]) -> None:
         """``model`` maps x's working frame to y's; ``tone``: x's grey ~= gain * y's + offset."""
@@ -122,8 +128,13 @@ class PairChecker:
 
     def record(self, pair: tuple[int, int], verdict: Verdict | None) -> bool:
         """Remember the check; True (and a link) when it found one picture."""
-        self.links.checked.add((min(pair), max(pair)))
-        if verdict is None or not verdict.same:
+        key = (min(pair), max(pair))
+        self.links.checked.add(key)
+        if verdict is None:
+            return False
+        if not verdict.same:
+            if verdict.evidence.shows_motion(self.limits):
+                self.links.moments_apart.add(key)
             return False
         o = verdict.evidence.overlap
         self.links.add(pair[0], pair[1], verdict.evidence.model, (o.gain, o.offset) if o else (1.0, 0.0))
@@ -159,17 +170,17 @@ def pairs_between_groups(dupes: Partition, a, b, cos, floor: float, links: Links
 
     for i in np.flatnonzero(cos >= floor).tolist():
         x, y = int(a[i]), int(b[i])
-        if (min(x, y), max(x, y)) in links.checked:
-            continue
         rx, ry = dupes.find(x), dupes.find(y)
         if rx == ry or (len(dupes.members[rx]) < 2 and len(dupes.members[ry]) < 2):
             continue
         key = (min(rx, ry), max(rx, ry))
-        if key not in tries:
+        if key not in tries:  # even when this pair was checked: two crops fail, their originals not
             tries[key] = 0
             x0, y0 = largest(rx), largest(ry)
             if (min(x0, y0), max(x0, y0)) not in links.checked:
                 out.append((x0, y0))
+        if (min(x, y), max(x, y)) in links.checked:
+            continue
         if tries[key] < MERGE_TRIES:
             tries[key] += 1
             out.append((x, y))
@@ -177,8 +188,9 @@ def pairs_between_groups(dupes: Partition, a, b, cos, floor: float, links: Links
 
 
 def regroup_by_largest(dupes: Partition, check: PairChecker, pixels: Callable[[int], int], threads: int) -> Partition:
-    """The same sets, split so every member is verified directly against its set's largest photo;
-    members that are not go on as a set of their own, checked the same way."""
+    """The same sets, split so every member is verified directly against its set's largest photo
+    (or the runner-up, when that holds more of the set together); members that are not go on as
+    a set of their own, checked the same way."""
     out = Partition(dupes.apart)
 
     def direct(pair: tuple[int, int]) -> bool:
@@ -188,11 +200,33 @@ def regroup_by_largest(dupes: Partition, check: PairChecker, pixels: Callable[[i
     with ThreadPoolExecutor(threads, thread_name_prefix="verify") as pool:
         while todo:
             group = todo.pop()
-            largest = max(group, key=lambda v: (pixels(v), -v))
+            by_size = sorted(group, key=lambda v: (pixels(v), -v), reverse=True)
+            largest = by_size[0]
             others = [v for v in group if v != largest]
             same = list(pool.map(direct, [(largest, v) for v in others]))
+            runner_up = by_size[1] if len(group) > 2 else None
+            if not all(same) and runner_up is not None and pixels(runner_up) >= RUNNER_UP_SHARE * pixels(largest):
+                # The largest may be a poor reference (an edited copy: captioned and letterboxed,
+                # a second caption on another copy reads as scattered change). A runner-up about
+                # as large is asked too (never a crop: a crop can match two other shots), and
+                # whichever holds more of the group in one piece is the reference.
+                others_2 = [v for v in group if v != runner_up]
+                same_2 = list(pool.map(direct, [(runner_up, v) for v in others_2]))
+                if sum(same_2) > sum(same):
+                    largest, others, same = runner_up, others_2, same_2
+            torn = _torn(largest, others, same, check.links)
             # A rejected ("not duplicates") pair refuses the join: that member goes on with the rest.
-            rest = [v for v, yes in zip(others, same) if not (yes and out.join(largest, v))]
+            rest = [v for v, yes in zip(others, same) if v in torn or not (yes and out.join(largest, v))]
             if len(rest) >= 2:
                 todo.append(rest)
     return out
+
+
+def _torn(largest: int, others: list[int], same: list[bool], links: Links) -> set[int]:
+    """Members that are one picture with the largest photo *and* with a member that is plainly
+    another moment of it. A crop of a part where two shots agree (aerial photos seconds apart, a
+    static scene) matches both, and nothing says which it was cut from; kept with the largest it
+    would be removed in favour of a photo it may not come from. So it goes on with the rest,
+    where the other shot may claim it, or no one does."""
+    apart = [v for v, yes in zip(others, same) if not yes and (min(largest, v), max(largest, v)) in links.moments_apart]
+    return {v for v, yes in zip(others, same) if yes and any(links.linked(v, r) for r in apart)}

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from imgsim_desktop.core import padding
 from imgsim_desktop.core.decode import DecodeError
 from imgsim_desktop.core.duplicate_links import (
     IDENTITY,
@@ -40,6 +41,7 @@ from imgsim_desktop.core.duplicate_links import (
     regroup_by_largest,
     verify_pairs,
 )
+from imgsim_desktop.core.glance_pairs import glance_pairs
 from imgsim_desktop.core.neighbours import neighbour_pairs
 from imgsim_desktop.core.progress import Progress
 from imgsim_desktop.core.search import Searcher
@@ -119,7 +121,7 @@ def thresholds(sensitivity: float) -> Thresholds:
         # and lie inside each other to 0.99; other shots of a place mostly disagree on 30-90 %, and
         # where they agree (gravel under a moving camera) neither frame contains the other.
         max_disagreement=0.20 + 0.10 * s,
-        min_contained=0.985 - 0.02 * s,
+        min_contained=0.99 - 0.01 * s,
         # Copies differ outside their one overlay patch on at most 7 % of tiles; other shots whose
         # total stays low (a wider shot of the same facade) differ here and there: 8-22 %.
         max_scattered=0.055 + 0.03 * s,
@@ -185,14 +187,20 @@ def find_groups(
         a, b, cos = a[order], b[order], cos[order]
         path_of.update(catalog.paths_for_vectors(set(a.tolist()) | set(b.tolist())))
         todo = pairs_to_verify(a, b, cos, limits.duplicate_cosine)
-        todo = [(x, y) for x, y in todo if x in path_of and y in path_of]
         disk = FeatureCache.beside(catalog.path)
         disk.prune()  # bounded: features of photos long gone or long unscanned make room
         verifier = Verifier(disk=disk)
+        # Turned and mirrored copies, which the embedding does not bring close: after the
+        # embedding's own pairs, so a copy found both ways is checked once.
+        ga, gb, _ = glance_pairs(catalog, model, verifier, progress)
+        path_of.update(catalog.paths_for_vectors((set(ga.tolist()) | set(gb.tolist())) - path_of.keys()))
+        seen = set(todo)
+        todo += [p for p in zip(ga.tolist(), gb.tolist()) if p not in seen]
+        todo = [(x, y) for x, y in todo if x in path_of and y in path_of]
         bad: dict[str, str] = {}
         check = PairChecker(verifier, limits.pair, path_of, links, bad)
         verify_pairs(dupes, todo, check, progress, VERIFY_THREADS)
-        pixels = _pixel_counts(catalog, path_of)
+        pixels = _pixel_counts(catalog, path_of, verifier)
         for _ in range(MERGE_ROUNDS):
             between = [(x, y) for x, y in pairs_between_groups(dupes, a, b, cos, limits.duplicate_cosine, links, pixels) if x in path_of and y in path_of]
             if not between or not verify_pairs(dupes, between, check, progress, VERIFY_THREADS):
@@ -243,17 +251,29 @@ def pairs_to_verify(a: np.ndarray, b: np.ndarray, cos: np.ndarray, floor: float,
     return [(int(a[i]), int(b[i])) for i in keep.tolist() if i in chosen]
 
 
-def _pixel_counts(catalog, path_of: dict[int, str]):
-    """vector id -> width x height from the catalog, read once per photo that asks."""
+def _pixel_counts(catalog, path_of: dict[int, str], verifier: Verifier):
+    """vector id -> pixels of the picture (width x height from the catalog, less any border added
+    around it, padding.content_box), read once per photo that asks. A letterboxed copy has more
+    pixels than its original but no more picture; taken as the group's "largest" it is a poor
+    reference for the others (its picture is the smallest in its frame)."""
     sizes: dict[int, int] = {}
 
     def pixels(v: int) -> int:
         if v not in sizes:
             row = catalog.photo(path_of[v])
-            sizes[v] = (row.width or 0) * (row.height or 0) if row else 0
+            sizes[v] = round((row.width or 0) * (row.height or 0) * _picture_share(verifier, path_of[v])) if row else 0
         return sizes[v]
 
     return pixels
+
+
+def _picture_share(verifier: Verifier, path: str) -> float:
+    try:
+        small = verifier.features(path).small
+    except DecodeError:
+        return 1.0
+    x0, y0, x1, y1 = padding.content_box(small)
+    return (x1 - x0) * (y1 - y0) / small.size
 
 
 def _placement(verifier: Verifier | None, path: str, placed) -> Placement | None:

@@ -57,20 +57,40 @@ class LibraryVectors:
         return out
 
 
+class MatrixVectors:
+    """Vectors already in memory (ids[i] is row i's id), in LibraryVectors' shape."""
+
+    def __init__(self, ids: np.ndarray, matrix: np.ndarray) -> None:
+        self.ids, self._matrix = np.asarray(ids, np.int64), np.ascontiguousarray(matrix, np.float32)
+        self.dim = self._matrix.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        return self._matrix[positions]
+
+
 def neighbour_pairs(ann: AnnIndex, k: int, floor: float, progress: Progress) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs (a < b, vector ids) where one is among the other's ``k`` nearest and cosine >= floor.
     Returns arrays a, b, cosine, each pair once."""
-    vectors = LibraryVectors(ann)
+    return nearest_pairs(LibraryVectors(ann), k, floor, progress)
+
+
+def nearest_pairs(vectors: LibraryVectors | MatrixVectors, k: int, floor: float, progress: Progress, what: str = "finding candidate pairs"):
+    """neighbour_pairs over any unit vectors with ids (LibraryVectors, MatrixVectors)."""
     n = len(vectors)
+    if n < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
     if n <= ALL_PAIRS_LIMIT:
-        q, h, cos = _all_pairs(vectors, k, floor, progress)
+        q, h, cos = _all_pairs(vectors, k, floor, progress, what)
     else:
-        q, h, cos = _cell_pairs(vectors, k, floor, progress)
+        q, h, cos = _cell_pairs(vectors, k, floor, progress, what)
     q, h, cos = _best_per_photo(q, h, cos, k)
     a, b = vectors.ids[q], vectors.ids[h]
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     _, first = np.unique(np.stack([lo, hi], axis=1), axis=0, return_index=True)
-    progress.report(n, n, "finding candidate pairs", force=True)  # the bar ends full
+    progress.report(n, n, what, force=True)  # the bar ends full
     return lo[first], hi[first], cos[first]
 
 
@@ -85,14 +105,14 @@ def _top_of_block(scores: np.ndarray, rows: np.ndarray, cols: np.ndarray, k: int
     return rows[r], cols[top[r, c]], best[r, c]
 
 
-def _all_pairs(vectors: LibraryVectors, k: int, floor: float, progress: Progress):
+def _all_pairs(vectors, k: int, floor: float, progress: Progress, what: str):
     n = len(vectors)
     everything = vectors.take(np.arange(n))
     positions = np.arange(n)
     out = []
     for start in range(0, n, BLOCK):
         progress.check()
-        progress.report(start, n, "finding candidate pairs")
+        progress.report(start, n, what)
         scores = everything[start : start + BLOCK] @ everything.T
         rows = positions[start : start + BLOCK]
         scores[np.arange(len(rows)), rows] = -2.0  # a photo is not its own neighbour
@@ -100,8 +120,8 @@ def _all_pairs(vectors: LibraryVectors, k: int, floor: float, progress: Progress
     return _joined(out)
 
 
-def _cell_pairs(vectors: LibraryVectors, k: int, floor: float, progress: Progress):
-    progress.report(0, len(vectors), "finding candidate pairs")
+def _cell_pairs(vectors, k: int, floor: float, progress: Progress, what: str):
+    progress.report(0, len(vectors), what)
     nearest, n_cells = cells.assign(vectors, SPILL, progress)
     # Each cell scores the photos that look into it (any of their SPILL nearest) against the photos
     # that live there (their nearest): SPILL x the cell's size squared, not (SPILL x size) squared.
@@ -117,7 +137,7 @@ def _cell_pairs(vectors: LibraryVectors, k: int, floor: float, progress: Progres
         out.append(_top_of_block(scores, looking, here, k, floor))
         done += len(here)
         if cell % 16 == 0:
-            progress.report(done, len(vectors), "finding candidate pairs")
+            progress.report(done, len(vectors), what)
     return _joined(out)
 
 

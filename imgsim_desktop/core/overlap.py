@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from imgsim_desktop.core import padding
+
 SMALL_SIDE = 256
 TILE = 16  # pixels of the small image per compared tile: 16 x 12 tiles for a 4:3 photo
 TEXTURED_STD = 6.0  # grey-level spread above which a tile has content to correlate
@@ -51,6 +53,11 @@ class Overlap:
         """How nearly one frame lies inside the other: 1.0 for a crop or an added border."""
         return max(self.a_inside_b, self.b_inside_a)
 
+    def swapped(self) -> Overlap:
+        """The same comparison with the roles of A and B exchanged."""
+        gain = self.gain if abs(self.gain) > 1e-6 else 1.0
+        return Overlap(self.b_inside_a, self.a_inside_b, self.disagreement, self.tiles, 1.0 / gain, -self.offset / gain, self.scattered)
+
     @property
     def tone_plausible(self) -> bool:
         return GAIN_RANGE[0] <= self.gain <= GAIN_RANGE[1]
@@ -64,27 +71,46 @@ def small_grey(gray: np.ndarray) -> np.ndarray:
 
 
 def _corners(w: float, h: float) -> np.ndarray:
-    return np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    return _box_corners((0.0, 0.0, w, h))
+
+
+def _box_corners(box) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
 
 
 def in_frame(polygon, size: tuple[float, float]) -> tuple[float, float]:
     """(area of a convex polygon, e.g. another photo's frame mapped here, inside the frame
     [0, w] x [0, h]; the polygon's own area). Either winding: a mirrored frame runs the other way."""
+    return _in_box(polygon, (0.0, 0.0, *size))
+
+
+def _in_box(polygon, box) -> tuple[float, float]:
     poly = np.asarray(polygon, np.float32).reshape(-1, 2)
     area = abs(float(cv2.contourArea(poly)))
     if area <= 0:
         return 0.0, 0.0
-    inter, _ = cv2.intersectConvexConvex(_corners(*size), poly)
+    inter, _ = cv2.intersectConvexConvex(_box_corners(box), poly)
     return float(inter), area
 
 
-def containment(model: np.ndarray, size_a: tuple[int, int], size_b: tuple[int, int]) -> tuple[float, float]:
-    """(share of A inside B, share of B inside A) for ``model`` mapping A's pixels to B's."""
-    (wa, ha), (wb, hb) = size_a, size_b
-    inter, area_b = in_frame(cv2.transform(_corners(wb, hb)[None], cv2.invertAffineTransform(model))[0], size_a)
-    if area_b <= 0:
-        return 0.0, 0.0
-    return inter / (wa * ha), inter / area_b
+def containment(model: np.ndarray, size_a: tuple[float, float], size_b: tuple[float, float], box_a=None, box_b=None) -> tuple[float, float]:
+    """(share of A's picture inside B's frame, share of B's picture inside A's frame) for ``model``
+    mapping A's pixels to B's. A picture is its frame less any added border (``box_a``, ``box_b``:
+    (x0, y0, x1, y1), padding.content_box); a frame includes its own border, so a crop that takes
+    in a flat edge of the original, which looks like a border, is still inside it."""
+    box_a, box_b = box_a or (0.0, 0.0, *size_a), box_b or (0.0, 0.0, *size_b)
+    a_in_b = _picture_inside(box_a, cv2.invertAffineTransform(model), size_b)
+    b_in_a = _picture_inside(box_b, model, size_a)
+    return a_in_b, b_in_a
+
+
+def _picture_inside(box, to_other: np.ndarray, other_size) -> float:
+    """Share of ``box`` that lies inside the other frame; ``to_other`` maps the other frame's pixels here."""
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    frame = cv2.transform(_corners(*other_size)[None], to_other)[0]
+    inter, _ = _in_box(frame, box)
+    return inter / area if area > 0 else 0.0
 
 
 def _tone_fit(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -118,17 +144,19 @@ def _tiles(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 def compare(small_a: np.ndarray, small_b: np.ndarray, model: np.ndarray, size_a: tuple[int, int], size_b: tuple[int, int]) -> Overlap:
     """Pixel agreement of B warped onto A. ``model`` maps A's working-frame pixels (``size_a``)
-    to B's (``size_b``); the small images are those frames scaled to SMALL_SIDE."""
-    a_in_b, b_in_a = containment(model, size_a, size_b)
+    to B's (``size_b``); the small images are those frames scaled to SMALL_SIDE. An added border
+    (padding.content_box) is neither picture to contain nor pixels to compare."""
     ha, wa = small_a.shape
     hb, wb = small_b.shape
     # The same map between the small images: scale A's small pixels up to A's frame, map, scale down.
     sa, sb = wa / size_a[0], wb / size_b[0]
+    box_a, box_b = padding.content_box(small_a), padding.content_box(small_b)
+    a_in_b, b_in_a = containment(model, size_a, size_b, [v / sa for v in box_a], [v / sb for v in box_b])
     m = model.astype(np.float64).copy()
     m[:, :2] *= sb / sa
     m[:, 2] *= sb
     warped = cv2.warpAffine(small_b.astype(np.float32), m, (wa, ha), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
-    inside = cv2.warpAffine(np.ones((hb, wb), np.uint8), m, (wa, ha), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+    inside = cv2.warpAffine(_box_mask((hb, wb), box_b), m, (wa, ha), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP) & _box_mask((ha, wa), box_a)
     inside = cv2.erode(inside, np.ones((5, 5), np.uint8)) > 0  # resampling spoils the edge pixels
     if inside.sum() < 4 * TILE * TILE:
         return Overlap(a_in_b, b_in_a, 1.0, 0, 1.0, 0.0)
@@ -158,6 +186,13 @@ def compare(small_a: np.ndarray, small_b: np.ndarray, model: np.ndarray, size_a:
     differ = np.zeros(rows * cols, np.uint8)
     differ[np.flatnonzero(whole)[informative & ~agree]] = 1
     return Overlap(a_in_b, b_in_a, float(1.0 - agree[informative].mean()), n, gain, offset, _outside_largest_patch(differ.reshape(rows, cols)) / n)
+
+
+def _box_mask(shape: tuple[int, int], box) -> np.ndarray:
+    mask = np.zeros(shape, np.uint8)
+    x0, y0, x1, y1 = box
+    mask[y0:y1, x0:x1] = 1
+    return mask
 
 
 def _outside_largest_patch(differ: np.ndarray) -> int:

@@ -262,6 +262,7 @@ class Catalog:
                     file_id = row[0]
                     if (row[1], row[2]) != (it.size, it.mtime_ns):
                         self._db.execute("DELETE FROM embeddings WHERE file_id = ?", (file_id,))
+                        self._db.execute("UPDATE files SET glance = NULL WHERE id = ?", (file_id,))  # of the old content
                     self._db.execute(
                         "UPDATE files SET size=?, mtime_ns=?, width=?, height=?, error=?, updated_at=?, taken_at=?, camera=? WHERE id=?",
                         (it.size, it.mtime_ns, it.width, it.height, it.error, now, it.taken_at, it.camera, file_id),
@@ -472,6 +473,22 @@ class Catalog:
         with self._lock, self._transaction():
             self._db.executemany("UPDATE files SET fingerprint = ? WHERE path = ? AND size = ? AND mtime_ns = ?", rows)
 
+    def set_glances(self, items: Iterable[tuple[str, int, int, bytes]]) -> None:
+        """Record (path, size, mtime_ns, glance code); a row whose file changed since is left alone."""
+        rows = [(code, path, size, mtime) for path, size, mtime, code in items]
+        if rows:
+            with self._lock, self._transaction():
+                self._db.executemany("UPDATE files SET glance = ? WHERE path = ? AND size = ? AND mtime_ns = ?", rows)
+
+    def glances(self, model: str) -> tuple[list[tuple[int, bytes]], list[tuple[int, str, int, int]]]:
+        """The glance codes of the photos embedded with ``model``: ([(vector id, code)], and for the
+        photos without one yet [(vector id, path, size, mtime_ns)])."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT e.id, f.glance, f.path, f.size, f.mtime_ns FROM embeddings e JOIN files f ON f.id = e.file_id WHERE e.model = ?", (model,)
+            ).fetchall()
+        return [(v, code) for v, code, *_ in rows if code is not None], [(v, path, size, mtime) for v, code, path, size, mtime in rows if code is None]
+
     def files_with_sizes(self, sizes: Iterable[int]) -> list[ContentRecord]:
         """Catalogued files of these byte sizes: the only possible sources of a moved or copied file."""
         sql = "SELECT id, path, size, mtime_ns, fingerprint, error FROM files WHERE size IN ({})"
@@ -508,8 +525,8 @@ class Catalog:
                 self._db.execute("DELETE FROM files WHERE path = ?", (it.dest,))
                 if it.copy:
                     new_id = self._db.execute(
-                        "INSERT INTO files (path, size, mtime_ns, width, height, error, updated_at, taken_at, camera, fingerprint) "
-                        "SELECT ?, ?, ?, width, height, error, ?, taken_at, camera, ? FROM files WHERE id = ?",
+                        "INSERT INTO files (path, size, mtime_ns, width, height, error, updated_at, taken_at, camera, fingerprint, glance) "
+                        "SELECT ?, ?, ?, width, height, error, ?, taken_at, camera, ?, glance FROM files WHERE id = ?",
                         (it.dest, it.size, it.mtime_ns, now, it.fingerprint, it.source_id),
                     ).lastrowid
                     self._db.execute("INSERT INTO embeddings (file_id, model, vector, recipe) SELECT ?, model, vector, recipe FROM embeddings WHERE file_id = ?", (new_id, it.source_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 # How this build makes an embedding. Bump it whenever the same photo and model would give another
 # vector (decode size, preprocessing, weights): rows of an older recipe stay searchable and the next
 # indexing run embeds those photos again, as it does changed files.
@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS files (
     updated_at REAL NOT NULL,
     taken_at TEXT,             -- EXIF date taken (ISO 8601), NULL when unknown
     camera TEXT,
-    fingerprint TEXT           -- sampled content hash (core/fingerprint.py): moves and copies keep their embedding (v5)
+    fingerprint TEXT,          -- sampled content hash (core/fingerprint.py): moves and copies keep their embedding (v5)
+    glance BLOB                -- turn- and mirror-proof layout code (core/glance.py): finds turned copies (v8)
 );
 CREATE INDEX IF NOT EXISTS files_size ON files(size);
 CREATE TABLE IF NOT EXISTS excluded (path TEXT PRIMARY KEY);
@@ -89,5 +90,8 @@ def migrate(db: sqlite3.Connection, version: int) -> None:
                           ("inode", "INTEGER"), ("copy_inode", "INTEGER"), ("note", "TEXT"), ("undoes", "INTEGER")):  # fmt: skip
             if col not in columns:
                 db.execute(f"ALTER TABLE actions ADD COLUMN {col} {kind}")
+    if version < 8:  # v8: glance codes; older rows keep NULL and get one at the next duplicates scan
+        if "glance" not in {r[1] for r in db.execute("PRAGMA table_info(files)")}:
+            db.execute("ALTER TABLE files ADD COLUMN glance BLOB")
     db.execute("CREATE INDEX IF NOT EXISTS actions_state ON actions(state)")  # here, not in SCHEMA: older tables lack the column until now
     db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))

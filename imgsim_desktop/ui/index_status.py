@@ -35,6 +35,7 @@ class IndexStatus(QObject):
         self.errors_button.clicked.connect(self.errors_clicked)
         self.errors_button.hide()
         self.errors: list[dict] = []  # {path, error} of the last report that had any
+        self._said = ""  # what this status last wrote: other parts of the window share the label
         left = QWidget()  # the button right after the sentence it explains, not at the far end
         row = QHBoxLayout(left)
         row.setContentsMargins(0, 0, 0, 0)
@@ -51,7 +52,7 @@ class IndexStatus(QObject):
 
     def show_progress(self, done: int, total: int, rate: float, eta: float, phase: str, paused: bool) -> None:
         if phase in ("scanning", "building search index"):
-            self.label.setText("Looking for photos…" if phase == "scanning" else "Building the search index…")
+            self._say("Looking for photos…" if phase == "scanning" else "Building the search index…")
             self.progress.setRange(0, 0)  # busy indicator: no count to show yet
             return
         self.progress.setRange(0, max(total, 1))
@@ -63,7 +64,7 @@ class IndexStatus(QObject):
             parts.append(duration(eta) + " left")
         if paused:
             parts.append("paused")
-        self.label.setText(" · ".join(parts))
+        self._say(" · ".join(parts))
 
     def set_busy(self, busy: bool) -> None:
         for w in (self.progress, self.pause_button, self.cancel_button):
@@ -73,7 +74,7 @@ class IndexStatus(QObject):
     def set_paused(self, paused: bool) -> None:
         self.pause_button.setText("Resume" if paused else "Pause")
         if paused:
-            self.label.setText(self.label.text() + " · paused")
+            self._say(self.label.text() + " · paused")
 
     def show_report(self, report) -> None:
         errors = f", {len(report.errors)} could not be read" if report.errors else ""
@@ -85,9 +86,16 @@ class IndexStatus(QObject):
             names = ", ".join(Path(m).name or m for m in report.missing[:3])
             text = f"Folder not found: {names} (disconnected?) · {text}"
             tips = [f"Not found, photos kept: {m}" for m in report.missing] + tips
-        self.label.setText(text)
+        news = report.indexed or report.errors or report.missing or report.cancelled or getattr(report, "removed", 0)
+        if not news and self.label.text() not in ("", self._said):
+            return  # a check that found nothing new never hides what the user was just told (report saved, …)
+        self._say(text)
         self.label.setToolTip("\n".join(tips))
         self._set_errors(report.errors)
+
+    def _say(self, text: str) -> None:
+        self._said = text
+        self.label.setText(text)
 
     def _set_errors(self, errors: list[dict]) -> None:
         self.errors = list(errors)
@@ -103,6 +111,6 @@ class IndexStatus(QObject):
         said = ", ".join(f"{n:,} {what}" for n, what in parts if n)
         errors = f", {len(report.errors)} could not be read" if report.errors else ""
         if said or errors:
-            self.label.setText(f"Library updated: {said or 'nothing new'}{errors}")
+            self._say(f"Library updated: {said or 'nothing new'}{errors}")
             self._set_errors(report.errors)
             self.label.setToolTip("\n".join(f"{Path(e['path']).name}: {e['error']}" for e in report.errors[:30]))

@@ -113,3 +113,24 @@ def test_tools_export_report_writes_the_page_and_says_where(qtbot, window, tmp_p
     window.research_tools.act_report.trigger()  # Tools -> Export report...
     qtbot.waitUntil(lambda: opened == [str(out)], timeout=60_000)
     assert "<html" in out.read_text() and window.status_label.text() == f"Report saved: {out}"
+
+
+def test_a_start_up_check_that_found_nothing_new_leaves_the_users_message(qtbot):
+    from types import SimpleNamespace
+
+    from PySide6.QtWidgets import QStatusBar
+
+    from imgsim_desktop.ui.index_status import IndexStatus
+
+    bar = QStatusBar()
+    qtbot.addWidget(bar)
+    status = IndexStatus(bar)
+    quiet = SimpleNamespace(indexed=0, skipped=14, errors=[], missing=[], cancelled=False, removed=0)
+    status.show_progress(0, 0, 0.0, -1, "scanning", False)
+    status.label.setText("Report saved: /tmp/r.html")  # the window wrote meanwhile
+    status.show_report(quiet)
+    assert status.label.text() == "Report saved: /tmp/r.html"
+    status.show_report(SimpleNamespace(**{**vars(quiet), "indexed": 3}))  # news replaces it
+    assert status.label.text() == "Indexed: 3 new, 14 unchanged"
+    status.show_report(quiet)  # and a quiet check after its own message updates it
+    assert status.label.text() == "Indexed: 0 new, 14 unchanged"
