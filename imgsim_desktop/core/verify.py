@@ -50,6 +50,7 @@ MIN_MATCHES = 12
 LEVEL_STEP = 1.2  # ORB's pyramid scale factor (OpenCV's default, used below)
 FINE_LEVEL = 0  # keypoints of the full-size level: a coarser level samples other pixels after a crop or turn
 MIN_FINE = 30  # fine matches needed before their moved share is judged
+QUARTER_TURN_DEG = 1.0  # a fitted rotation this close to a multiple of 90 degrees is a quarter turn
 MOTION_MARGIN = 1.5  # times the allowed moved shares: beyond, a rejected pair plainly shows two moments
 FINE_MOVED_FACTOR = 0.6  # of the allowed moved share: copies 0-5 % (repeated columns), a burst with small motion 7 %
 # Matching is nearly all of a pair's cost (1000 x 1000 Hamming distances: ~5 ms; RANSAC ~0.3 ms).
@@ -75,8 +76,16 @@ THUMB = 32
 # real other-shot pairs: at most 84 aligned points with 9 % moved; mirrored copies 250-470, under
 # 1 % moved. So it asks for far more, and far cleaner, evidence than the main check.
 MIRROR_FEATURES = 500
-MIRROR_MIN_ALIGNED = 60
-MIRROR_MOVED_FACTOR = 1 / 3  # of the allowed moved share
+MIRROR_MIN_ALIGNED = 40  # a mirrored crop to 56 % keeps 46-56 of them; the pixels are checked after
+MIRROR_MOVED_FACTOR = 0.4  # of the allowed moved share
+# A straight check this well aligned that still failed is another shot (a burst): no mirror pass.
+# A mirrored symmetric facade aligns straight too, but less (66 points, 8 displaced, where its
+# mirror pass aligned 408).
+ANOTHER_SHOT_ALIGNED = 120
+# And the mirror must explain the pair far better than the straight fit did: a symmetric rotunda's
+# mirrored crop of one shot aligned 56-63 points, mirrored, on another shot that it matched
+# straight with 48-70; a mirrored copy of a facade aligned 408 mirrored, 66 straight.
+MIRROR_OVER_STRAIGHT = 2.0
 MIRROR_LEVELS = 4  # pyramid levels: both small images are one size, 4 levels cost 25 % less than 8
 SMALL_QUALITY = 90  # JPEG quality of the stored small image: ~17 KB (other_shots), artefacts far below what is judged
 
@@ -209,8 +218,21 @@ class Evidence:
             return self.correlation >= limits.min_correlation
         if self.mirrored:
             return self.aligned >= max(limits.min_aligned, MIRROR_MIN_ALIGNED) and self.moved_share <= MIRROR_MOVED_FACTOR * limits.max_moved_share
-        fine_ok = self.fine_moved_share is None or self.fine_moved_share <= FINE_MOVED_FACTOR * limits.max_moved_share
+        fine_ok = self.fine_moved_share is None or self.fine_moved_share <= FINE_MOVED_FACTOR * limits.max_moved_share or self.quarter_turn
         return self.aligned >= limits.min_aligned and self.moved_share <= limits.max_moved_share and fine_ok
+
+    @property
+    def quarter_turn(self) -> bool:
+        """Is B A turned by 90, 180 or 270 degrees? Then the precise points' "moved" share says
+        nothing: ORB's descriptors are only steered in 12-degree steps, so on a turned photo of a
+        repeated pattern (windows, columns) some precise points match their neighbour a few pixels
+        away (5-10 % of them, where a burst has 7 %). No second shot is exactly a quarter turn of
+        another, and the pixels are still compared."""
+        if self.model is None or self.mirrored:
+            return False
+        angle = float(np.degrees(np.arctan2(self.model[1, 0], self.model[0, 0])))
+        turns = round(angle / 90.0)
+        return turns % 4 != 0 and abs(angle - 90.0 * turns) <= QUARTER_TURN_DEG
 
     def shows_motion(self, limits: Limits) -> bool:
         """Another moment beyond doubt: plenty of points where one transform puts them, and too
@@ -276,19 +298,33 @@ def features_of(image: Image.Image, full: tuple[int, int]) -> Features:
 
 
 def _whole_frame(a: Features, b: Features, matches: int) -> Evidence:
-    """For photos too smooth for keypoints: same shape and near-identical tiny versions, mirrored
-    or not. With a border added to one (a wallpaper letterboxed), the pictures inside are compared."""
+    """For photos too smooth for keypoints: the same picture in one of the eight orientations
+    (turned by quarter turns, mirrored or not) when their tiny versions correlate almost perfectly.
+    With a border added to one (a wallpaper letterboxed), the pictures inside are compared."""
     box_a, thumb_a = _picture(a)
     box_b, thumb_b = _picture(b)
     (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = box_a, box_b
-    if min(ax1 - ax0, ay1 - ay0, bx1 - bx0, by1 - by0) <= 0 or abs(np.log((ax1 - ax0) / (ay1 - ay0) * (by1 - by0) / (bx1 - bx0))) >= 0.02:
+    if min(ax1 - ax0, ay1 - ay0, bx1 - bx0, by1 - by0) <= 0:
         return Evidence(matches, 0, 0, 1.0, 0.0)
-    straight, flipped = float(np.mean(thumb_a * thumb_b)), float(np.mean(thumb_a * thumb_b[:, ::-1]))
-    sx, sy = (bx1 - bx0) / (ax1 - ax0), (by1 - by0) / (ay1 - ay0)
-    if flipped > straight:
-        model = np.array([[-sx, 0, bx1 - 1 + sx * ax0], [0, sy, by0 - sy * ay0]])  # x: B's right edge is A's left
-        return Evidence(matches, 0, 0, 1.0, flipped, model, mirrored=True)
-    return Evidence(matches, 0, 0, 1.0, straight, np.array([[sx, 0, bx0 - sx * ax0], [0, sy, by0 - sy * ay0]]))
+    log_aspect_a, log_aspect_b = np.log((ax1 - ax0) / (ay1 - ay0)), np.log((bx1 - bx0) / (by1 - by0))
+    corners_a = np.array([[[ax0, ay0], [ax1, ay0]], [[ax0, ay1], [ax1, ay1]]], np.float32)
+    best: tuple[float, int, bool] | None = None
+    for turns in range(4):
+        if abs((log_aspect_a if turns % 2 == 0 else -log_aspect_a) - log_aspect_b) >= 0.02:
+            continue  # a turned frame has the other shape
+        for flip in (False, True):
+            seen = np.rot90(thumb_a[:, ::-1] if flip else thumb_a, turns)
+            score = float(np.mean(seen * thumb_b))
+            if best is None or score > best[0]:
+                best = (score, turns, flip)
+    if best is None:
+        return Evidence(matches, 0, 0, 1.0, 0.0)
+    score, turns, flip = best
+    # The same turn applied to A's corners says which of them lands on B's corners.
+    placed = np.rot90(corners_a[:, ::-1] if flip else corners_a, turns)
+    source = np.array([placed[0, 0], placed[0, 1], placed[1, 0]], np.float32)
+    target = np.array([[bx0, by0], [bx1, by0], [bx0, by1]], np.float32)
+    return Evidence(matches, 0, 0, 1.0, score, cv2.getAffineTransform(source, target), mirrored=flip)
 
 
 def _picture(f: Features) -> tuple[tuple[float, float, float, float], np.ndarray]:
@@ -441,7 +477,7 @@ def decide(a: Features, b: Features, limits: Limits) -> Verdict:
     # geometry, then the pixels said no). The mirror pass costs as much as the rest of the check.
     if evidence.correlation is None and (holds or not _another_shot(evidence, quick)):
         mirror = _mirrored(a, b)
-        if mirror is not None and mirror.geometry_holds(limits):
+        if mirror is not None and mirror.geometry_holds(limits) and mirror.aligned >= MIRROR_OVER_STRAIGHT * evidence.aligned:
             mirror = _with_pixels(a, b, mirror)
             if mirror.pixels_agree(limits):
                 return Verdict(True, False, mirror)
@@ -464,7 +500,7 @@ def _another_shot(straight: Evidence, settled: bool) -> bool:
     """Does a failed straight check already show another shot of the scene (a burst: most of a
     scan's "no"s)? An early "no", or plenty of points aligned but too many displaced. (Fewer
     points, displaced, do not tell: a mirrored copy of a symmetric building looks like that.)"""
-    return settled or straight.aligned >= MIRROR_MIN_ALIGNED
+    return settled or straight.aligned >= ANOTHER_SHOT_ALIGNED
 
 
 def _straight(a: Features, b: Features, limits: Limits) -> tuple[bool, Evidence]:
