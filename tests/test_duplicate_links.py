@@ -129,3 +129,22 @@ def test_a_poor_largest_photo_gives_way_to_an_equal_runner_up_but_never_to_a_cro
     verify_pairs(dupes, [(0, 1), (1, 2), (1, 3)], check, Progress(), threads=1)
     regrouped = regroup_by_largest(dupes, check, {0: 100, 1: 50, 2: 45, 3: 40}.get, threads=1)
     assert [0, 1, 2, 3] not in map(sorted, regrouped.sets())
+
+
+def test_the_largest_picture_is_found_without_measuring_every_member():
+    from imgsim_desktop.core.duplicate_links import largest_first
+
+    frames = {0: 100, 1: 130, 2: 90, 3: 60, 4: 100}
+    pictures = {0: 100, 1: 80, 2: 90, 3: 60, 4: 100}  # 1 is letterboxed: a bigger frame, less picture
+    measured = []
+
+    class Sizes:
+        def frame(self, v):
+            return frames[v]
+
+        def __call__(self, v):
+            measured.append(v)
+            return pictures[v]
+
+    assert largest_first(list(frames), Sizes(), 2) == [0, 4]  # ties: the lower id first
+    assert 3 not in measured  # its frame alone could not beat the two found

@@ -166,7 +166,7 @@ def pairs_between_groups(dupes: Partition, a, b, cos, floor: float, links: Links
     out = []
 
     def largest(root: int) -> int:
-        return max(dupes.members[root], key=lambda v: (pixels(v), -v))
+        return largest_first(dupes.members[root], pixels, 1)[0]
 
     for i in np.flatnonzero(cos >= floor).tolist():
         x, y = int(a[i]), int(b[i])
@@ -200,7 +200,7 @@ def regroup_by_largest(dupes: Partition, check: PairChecker, pixels: Callable[[i
     with ThreadPoolExecutor(threads, thread_name_prefix="verify") as pool:
         while todo:
             group = todo.pop()
-            by_size = sorted(group, key=lambda v: (pixels(v), -v), reverse=True)
+            by_size = largest_first(group, pixels, 2)
             largest = by_size[0]
             others = [v for v in group if v != largest]
             same = list(pool.map(direct, [(largest, v) for v in others]))
@@ -220,6 +220,20 @@ def regroup_by_largest(dupes: Partition, check: PairChecker, pixels: Callable[[i
             if len(rest) >= 2:
                 todo.append(rest)
     return out
+
+
+def largest_first(group: list[int], pixels: Callable[[int], int], count: int) -> list[int]:
+    """The ``count`` members with the most picture pixels, largest first (ties: the lower id).
+    ``pixels`` may carry ``frame(v)``, a cheap upper bound (the frame's pixels, border included):
+    the picture, which costs a decode, is only measured where the bound could still win."""
+    bound = getattr(pixels, "frame", pixels)
+    best: list[tuple[int, int, int]] = []
+    for v in sorted(group, key=lambda v: (bound(v), -v), reverse=True):
+        if len(best) >= count and (bound(v), -v) < best[count - 1][:2]:
+            break
+        best.append((pixels(v), -v, v))
+        best.sort(reverse=True)
+    return [v for *_, v in best[:count]]
 
 
 def _torn(largest: int, others: list[int], same: list[bool], links: Links) -> set[int]:

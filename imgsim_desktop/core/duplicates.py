@@ -200,7 +200,7 @@ def find_groups(
         bad: dict[str, str] = {}
         check = PairChecker(verifier, limits.pair, path_of, links, bad)
         verify_pairs(dupes, todo, check, progress, VERIFY_THREADS)
-        pixels = _pixel_counts(catalog, path_of, verifier)
+        pixels = _PictureSizes(catalog, path_of, verifier)
         for _ in range(MERGE_ROUNDS):
             between = [(x, y) for x, y in pairs_between_groups(dupes, a, b, cos, limits.duplicate_cosine, links, pixels) if x in path_of and y in path_of]
             if not between or not verify_pairs(dupes, between, check, progress, VERIFY_THREADS):
@@ -251,20 +251,27 @@ def pairs_to_verify(a: np.ndarray, b: np.ndarray, cos: np.ndarray, floor: float,
     return [(int(a[i]), int(b[i])) for i in keep.tolist() if i in chosen]
 
 
-def _pixel_counts(catalog, path_of: dict[int, str], verifier: Verifier):
+class _PictureSizes:
     """vector id -> pixels of the picture (width x height from the catalog, less any border added
-    around it, padding.content_box), read once per photo that asks. A letterboxed copy has more
-    pixels than its original but no more picture; taken as the group's "largest" it is a poor
-    reference for the others (its picture is the smallest in its frame)."""
-    sizes: dict[int, int] = {}
+    around it, padding.content_box), read once per photo that asks; ``frame(v)`` is the catalog's
+    size alone. A letterboxed copy has more pixels than its original but no more picture; taken as
+    the group's "largest" it is a poor reference for the others (its picture is the smallest in its frame)."""
 
-    def pixels(v: int) -> int:
-        if v not in sizes:
-            row = catalog.photo(path_of[v])
-            sizes[v] = round((row.width or 0) * (row.height or 0) * _picture_share(verifier, path_of[v])) if row else 0
-        return sizes[v]
+    def __init__(self, catalog, path_of: dict[int, str], verifier: Verifier) -> None:
+        self.catalog, self.path_of, self.verifier = catalog, path_of, verifier
+        self._frames: dict[int, int] = {}
+        self._pictures: dict[int, int] = {}
 
-    return pixels
+    def frame(self, v: int) -> int:
+        if v not in self._frames:
+            row = self.catalog.photo(self.path_of[v])
+            self._frames[v] = (row.width or 0) * (row.height or 0) if row else 0
+        return self._frames[v]
+
+    def __call__(self, v: int) -> int:
+        if v not in self._pictures:
+            self._pictures[v] = round(self.frame(v) * _picture_share(self.verifier, self.path_of[v]))
+        return self._pictures[v]
 
 
 def _picture_share(verifier: Verifier, path: str) -> float:

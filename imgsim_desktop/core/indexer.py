@@ -270,6 +270,6 @@ class Indexer:
 def _glance(image) -> bytes | None:
     """The photo's glance code; a failure only costs the scan making it later from the features."""
     try:
-        return glance.to_bytes(glance.of_grey(np.asarray(image.convert("L"))))
+        return glance.to_bytes(glance.block_of_grey(np.asarray(image.convert("L"))))
     except Exception:  # e.g. MemoryError on a huge image
         return None

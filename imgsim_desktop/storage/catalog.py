@@ -480,14 +480,12 @@ class Catalog:
             with self._lock, self._transaction():
                 self._db.executemany("UPDATE files SET glance = ? WHERE path = ? AND size = ? AND mtime_ns = ?", rows)
 
-    def glances(self, model: str) -> tuple[list[tuple[int, bytes]], list[tuple[int, str, int, int]]]:
-        """The glance codes of the photos embedded with ``model``: ([(vector id, code)], and for the
-        photos without one yet [(vector id, path, size, mtime_ns)])."""
+    def glances(self, model: str) -> list[tuple[int, bytes | None, str, int, int]]:
+        """(vector id, stored glance or None, path, size, mtime_ns) of each photo embedded with ``model``."""
         with self._lock:
-            rows = self._db.execute(
+            return self._db.execute(
                 "SELECT e.id, f.glance, f.path, f.size, f.mtime_ns FROM embeddings e JOIN files f ON f.id = e.file_id WHERE e.model = ?", (model,)
             ).fetchall()
-        return [(v, code) for v, code, *_ in rows if code is not None], [(v, path, size, mtime) for v, code, path, size, mtime in rows if code is None]
 
     def files_with_sizes(self, sizes: Iterable[int]) -> list[ContentRecord]:
         """Catalogued files of these byte sizes: the only possible sources of a moved or copied file."""
