@@ -26,6 +26,16 @@ def _corners(rel):
     return [tuple(round(v, 4) for v in corner) for corner in rel.region]
 
 
+def test_a_letterboxed_crop_is_measured_by_its_picture_and_says_it_was_given_a_border():
+    # The same crop as below, then padded top and bottom: a 640 x 640 frame whose picture is the
+    # 640 x 465 band from y = 87.5. Its corners on the keeper are the crop's, not the padding's.
+    crop = Member("/p/boxed.jpg", 0.9, placement=Placement((0.8, 0, 128, 0, 0.8, 50 - 0.8 * 87.5), (640, 640), picture=(0.0, 87.5, 640.0, 552.5)))
+    rel = relation(crop, ANCHOR, member_size=(3200, 3200), keeper_size=(4000, 3000))
+    assert rel.area_share == pytest.approx(0.62, abs=0.005) and rel.keeper_inside_copy == pytest.approx(1.0)
+    assert _corners(rel) == [(0.2, 0.1042), (1.0, 0.1042), (1.0, 0.8792), (0.2, 0.8792)]
+    assert phrase(rel, None, None) == "the keeper cropped to 62 % of its area, given a border and re-encoded"
+
+
 def test_off_centre_crop_covers_its_share_of_the_keeper():
     # 512 x 372 keeper pixels from (128, 50), enlarged to a 640 x 465 working frame.
     crop = _member("/p/crop.jpg", (0.8, 0, 128, 0, 0.8, 50), (640, 465))

@@ -75,6 +75,7 @@ class Placement:
     to_anchor: tuple[float, float, float, float, float, float]  # 2x3 affine, row-major: member px -> anchor px
     frame: tuple[int, int]  # (width, height) of this member's working frame
     tone: tuple[float, float] = (1.0, 0.0)  # grey levels: anchor ~= gain * member + offset (0..255)
+    picture: tuple[float, float, float, float] | None = None  # (x0, y0, x1, y1) inside an added border; None: the whole frame
 
 
 @dataclass(frozen=True)
@@ -287,11 +288,15 @@ def _placement(verifier: Verifier | None, path: str, placed) -> Placement | None
     if verifier is None or placed is None:
         return None
     try:
-        frame = verifier.features(path).frame
+        found = verifier.features(path)
     except DecodeError:
         return None
     to_anchor, tone = placed
-    return Placement(tuple(round(float(x), 6) for x in to_anchor[:2].ravel()), frame, (round(tone[0], 4), round(tone[1], 3)))
+    frame, small = found.frame, found.small
+    x0, y0, x1, y1 = padding.content_box(small)
+    k = frame[0] / small.shape[1]
+    picture = None if (x0, y0, x1, y1) == (0, 0, small.shape[1], small.shape[0]) else tuple(round(v * k, 2) for v in (x0, y0, x1, y1))
+    return Placement(tuple(round(float(x), 6) for x in to_anchor[:2].ravel()), frame, (round(tone[0], 4), round(tone[1], 3)), picture)
 
 
 def _as_groups(tiered: list[tuple[str, list[int]]], catalog, model: str, path_of: dict[int, str], links: Links, identical: set[int], verifier: Verifier | None) -> list[Group]:

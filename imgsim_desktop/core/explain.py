@@ -19,7 +19,7 @@ import numpy as np
 
 from imgsim_desktop.core.duplicates import Group, Member, Placement
 from imgsim_desktop.core.file_format import file_format
-from imgsim_desktop.core.overlap import in_frame
+from imgsim_desktop.core.overlap import in_box
 from imgsim_desktop.core.verify import WORK_SIDE
 from imgsim_desktop.storage.records import PhotoRow
 
@@ -43,12 +43,13 @@ class Relation:
     mirrored: bool = False
     quarter_turns: int = 0  # nearest quarter turns clockwise, keeper -> copy: 0..3
     rotation: float = 0.0  # degrees clockwise, keeper -> copy, in (-180, 180]
-    area_share: float | None = None  # of the keeper's frame, the share the copy covers
-    keeper_inside_copy: float | None = None  # of the copy's frame, the share the keeper covers
+    area_share: float | None = None  # of the keeper's picture, the share the copy covers
+    keeper_inside_copy: float | None = None  # of the copy's picture, the share the keeper covers
     scale: float | None = None  # linear, copy px per keeper px (real pixels when sizes were given)
     stretch: float = 1.0  # larger over smaller axis scale: 1 keeps the proportions
     tone: tuple[float, float] = (1.0, 0.0)  # copy ~= gain * keeper + offset (grey levels 0..255)
-    region: tuple[tuple[float, float], ...] | None = None  # copy's frame corners in the keeper, 0..1
+    region: tuple[tuple[float, float], ...] | None = None  # copy's picture corners in the keeper's frame, 0..1
+    bordered: bool = False  # the copy has a border added around its picture (the keeper has none)
 
     @property
     def brightness(self) -> float:
@@ -94,11 +95,14 @@ def relation(
 
 def _measured(mine: Placement, keeper: Placement, member_size, keeper_size) -> Relation:
     to_keeper = np.linalg.inv(_matrix(keeper)) @ _matrix(mine)  # member px -> keeper px
-    (kw, kh), (mw, mh) = keeper.frame, mine.frame
-    corners = to_keeper @ np.array([[0, mw, mw, 0], [0, 0, mh, mh], [1, 1, 1, 1]], dtype=float)
+    # Pictures, not frames: a border added around either one is no part of what was copied.
+    (kw, kh) = keeper.frame
+    kx0, ky0, kx1, ky1 = keeper.picture or (0.0, 0.0, *keeper.frame)
+    mx0, my0, mx1, my1 = mine.picture or (0.0, 0.0, *mine.frame)
+    corners = to_keeper @ np.array([[mx0, mx1, mx1, mx0], [my0, my0, my1, my1], [1, 1, 1, 1]], dtype=float)
     polygon = [(float(x), float(y)) for x, y in corners[:2].T]
-    inside, area = in_frame(polygon, (kw, kh))
-    area_share = min(1.0, inside / (kw * kh))
+    inside, area = in_box(polygon, (kx0, ky0, kx1, ky1))
+    area_share = min(1.0, inside / max((kx1 - kx0) * (ky1 - ky0), 1e-9))
     keeper_inside = min(1.0, inside / max(area, 1e-9))
 
     # The edit a user thinks of runs keeper -> copy; in real pixels each frame scales by its own factor.
@@ -120,6 +124,7 @@ def _measured(mine: Placement, keeper: Placement, member_size, keeper_size) -> R
         stretch=float(big / max(small, 1e-12)),
         tone=_tone(mine.tone, keeper.tone),
         region=tuple((x / kw, y / kh) for x, y in polygon),
+        bordered=mine.picture is not None and keeper.picture is None,
     )
 
 
@@ -192,6 +197,8 @@ def _geometry_edits(rel: Relation, original: str) -> list[str]:
     elif share < WHOLE and inside < WHOLE:
         edits.append(f"reframed to keep {_percent(share)} of its area")
     edits += _turns(rel)
+    if rel.bordered:
+        edits.append("given a border")
     if rel.stretch >= STRETCHED:
         edits.append("stretched out of proportion")
     if rel.scale is not None:

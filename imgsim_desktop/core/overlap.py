@@ -79,13 +79,10 @@ def _box_corners(box) -> np.ndarray:
     return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
 
 
-def in_frame(polygon, size: tuple[float, float]) -> tuple[float, float]:
-    """(area of a convex polygon, e.g. another photo's frame mapped here, inside the frame
-    [0, w] x [0, h]; the polygon's own area). Either winding: a mirrored frame runs the other way."""
-    return _in_box(polygon, (0.0, 0.0, *size))
-
-
-def _in_box(polygon, box) -> tuple[float, float]:
+def in_box(polygon, box) -> tuple[float, float]:
+    """(area of a convex polygon, e.g. another photo's frame mapped here, inside the box (x0, y0,
+    x1, y1), e.g. a picture inside its border; the polygon's own area). Either winding: a mirrored
+    frame runs the other way."""
     poly = np.asarray(polygon, np.float32).reshape(-1, 2)
     area = abs(float(cv2.contourArea(poly)))
     if area <= 0:
@@ -109,7 +106,7 @@ def _picture_inside(box, to_other: np.ndarray, other_size) -> float:
     """Share of ``box`` that lies inside the other frame; ``to_other`` maps the other frame's pixels here."""
     area = (box[2] - box[0]) * (box[3] - box[1])
     frame = cv2.transform(_corners(*other_size)[None], to_other)[0]
-    inter, _ = _in_box(frame, box)
+    inter, _ = in_box(frame, box)
     return inter / area if area > 0 else 0.0
 
 
