@@ -78,10 +78,12 @@ THUMB = 32
 MIRROR_FEATURES = 500
 MIRROR_MIN_ALIGNED = 40  # a mirrored crop to 56 % keeps 46-56 of them; the pixels are checked after
 MIRROR_MOVED_FACTOR = 0.4  # of the allowed moved share
-# A straight check this well aligned that still failed is another shot (a burst): no mirror pass.
-# A mirrored symmetric facade aligns straight too, but less (66 points, 8 displaced, where its
-# mirror pass aligned 408).
-ANOTHER_SHOT_ALIGNED = 120
+# A straight check that aligned this many points and still failed is another shot (a burst, a
+# stereo pair: 34-85 points), not a mirrored copy (0-26 straight points, as ORB is not mirror-proof):
+# no mirror pass, which costs as much as the rest of the check. A mirrored symmetric facade aligns
+# as many straight (36-89): found when its whole frame matches mirrored, missed when also cropped.
+ANOTHER_SHOT_ALIGNED = 30
+MIRROR_THUMB_CORRELATION = 0.9  # ... unless the whole frames match this well mirrored (_looks_mirrored)
 # And the mirror must explain the pair far better than the straight fit did: a symmetric rotunda's
 # mirrored crop of one shot aligned 56-63 points, mirrored, on another shot that it matched
 # straight with 48-70; a mirrored copy of a facade aligned 408 mirrored, 66 straight.
@@ -475,7 +477,7 @@ def decide(a: Features, b: Features, limits: Limits) -> Verdict:
             return Verdict(True, quick, evidence)
     # Not the same photo as it stands; maybe mirrored (a symmetric facade can fool the straight
     # geometry, then the pixels said no). The mirror pass costs as much as the rest of the check.
-    if evidence.correlation is None and (holds or not _another_shot(evidence, quick)):
+    if evidence.correlation is None and (holds or not _another_shot(evidence, quick) or (not quick and _looks_mirrored(a, b))):
         mirror = _mirrored(a, b)
         if mirror is not None and mirror.geometry_holds(limits) and mirror.aligned >= MIRROR_OVER_STRAIGHT * evidence.aligned:
             mirror = _with_pixels(a, b, mirror)
@@ -503,9 +505,31 @@ def _holds_both_ways(a: Features, b: Features, limits: Limits, quick: bool) -> b
 
 def _another_shot(straight: Evidence, settled: bool) -> bool:
     """Does a failed straight check already show another shot of the scene (a burst: most of a
-    scan's "no"s)? An early "no", or plenty of points aligned but too many displaced. (Fewer
-    points, displaced, do not tell: a mirrored copy of a symmetric building looks like that.)"""
+    scan's "no"s)? An early "no", or more points aligned than a mirrored copy ever aligns straight."""
     return settled or straight.aligned >= ANOTHER_SHOT_ALIGNED
+
+
+def _looks_mirrored(a: Features, b: Features) -> bool:
+    """Do the two frames, tiny and grey, match better mirrored than straight? What still sends a
+    well-aligned pair to the mirror pass: a mirrored copy of a symmetric facade (66-89 points
+    aligned straight, as many as a burst), at the cost of two 32 x 32 products."""
+    apart = abs(np.log(a.aspect / b.aspect))
+    if apart < 0.02 and _mirrored_better(a.thumb, b.thumb):
+        return True
+    if apart < 0.002:
+        return False
+    # Other shapes, however slightly: maybe a border was added; the pictures inside are compared
+    # (a decode of both small images).
+    (ax0, ay0, ax1, ay1), thumb_a = _picture(a)
+    (bx0, by0, bx1, by1), thumb_b = _picture(b)
+    if min(ay1 - ay0, by1 - by0, bx1 - bx0) <= 0 or abs(np.log((ax1 - ax0) / (ay1 - ay0) * (by1 - by0) / (bx1 - bx0))) >= 0.02:
+        return False
+    return _mirrored_better(thumb_a, thumb_b)
+
+
+def _mirrored_better(thumb_a: np.ndarray, thumb_b: np.ndarray) -> bool:
+    straight, flipped = float(np.mean(thumb_a * thumb_b)), float(np.mean(thumb_a * thumb_b[:, ::-1]))
+    return flipped >= MIRROR_THUMB_CORRELATION and flipped > straight
 
 
 def _straight(a: Features, b: Features, limits: Limits) -> tuple[bool, Evidence]:
