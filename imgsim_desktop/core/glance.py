@@ -57,10 +57,15 @@ def block_of_grey(grey: np.ndarray) -> np.ndarray:
 
 def code(block: np.ndarray) -> np.ndarray:
     """The orientation-proof code (DIMS float32, unit length; all zero for a flat picture)."""
-    a, b = np.abs(block[_U, _V]), np.abs(block[_V, _U])
-    out = np.concatenate([np.maximum(a, b)[1:], np.minimum(a, b)[_OFF_DIAGONAL]])
-    norm = float(np.linalg.norm(out))
-    return (out / norm if norm > 1e-6 else out).astype(np.float32)
+    return codes(block[None])[0]
+
+
+def codes(blocks: np.ndarray) -> np.ndarray:
+    """code() of each of N blocks (N x 8 x 8): N x DIMS."""
+    a, b = np.abs(blocks[:, _U, _V]), np.abs(blocks[:, _V, _U])
+    out = np.concatenate([np.maximum(a, b)[:, 1:], np.minimum(a, b)[:, _OFF_DIAGONAL]], axis=1).astype(np.float32)
+    norm = np.linalg.norm(out, axis=1, keepdims=True)
+    return np.where(norm > 1e-6, out / np.maximum(norm, 1e-6), out).astype(np.float32)
 
 
 def hashes(blocks: np.ndarray) -> np.ndarray:

@@ -56,7 +56,7 @@ def glance_pairs(catalog, model: str, verifier, progress: Progress) -> tuple[np.
     if len(ids) < 2:
         return nothing
     ids_array = np.array(ids, np.int64)
-    vectors = MatrixVectors(ids_array, np.stack([glance.code(b) for b in blocks]))
+    vectors = MatrixVectors(ids_array, glance.codes(np.stack(blocks)))
     a, b, similarity = nearest_pairs(vectors, GLANCE_NEIGHBOURS, GLANCE_FLOOR, progress, "looking for turned and mirrored copies")
     if not len(a):
         return nothing
