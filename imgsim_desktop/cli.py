@@ -258,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sensitivity",
         type=float,
         default=None,
-        help="0 (strict: only the most certain) to 1 (loose: find more); default 0.5. Moves every threshold together",
+        help="0 (strict: only the most certain) to 1 (loose: looks at more candidates, judged as at 0.5); default 0.5",
     )
     p.add_argument("--tier", action="append", choices=["exact", "duplicate", "similar"], help="only these tiers (repeatable); --apply then acts on them")
     p.add_argument("--not-duplicates", nargs=2, metavar=("A", "B"), help="remember that A and B are not duplicates; they never group again")

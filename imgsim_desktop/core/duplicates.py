@@ -112,20 +112,24 @@ class Thresholds:
 
 def thresholds(sensitivity: float) -> Thresholds:
     s = min(1.0, max(0.0, float(sensitivity)))
+    # Above the default, a looser setting looks harder (more candidates) but does not relax what
+    # tells another shot from a copy: on the benchmark's report half that relaxing proposed 5-6
+    # other shots for removal (a flat object, an aerial scene, a stereo pair) and found few more copies.
+    v = min(s, DEFAULT_SENSITIVITY)
     return Thresholds(
         similar_cosine=0.90 - 0.20 * s,
         duplicate_cosine=0.80 - 0.20 * s,
-        max_moved_share=0.04 + 0.09 * s,
+        max_moved_share=0.04 + 0.09 * v,
         min_aligned=round(30 - 20 * s),
         min_correlation=0.995 - 0.03 * s,
         # Copies (captions and stickers included) disagree on at most 18 % of the overlap's tiles
         # and lie inside each other to 0.99; other shots of a place mostly disagree on 30-90 %, and
         # where they agree (gravel under a moving camera) neither frame contains the other.
-        max_disagreement=0.20 + 0.10 * s,
-        min_contained=0.99 - 0.01 * s,
+        max_disagreement=0.20 + 0.10 * v,
+        min_contained=0.99 - 0.01 * v,
         # Copies differ outside their one overlay patch on at most 7 % of tiles; other shots whose
         # total stays low (a wider shot of the same facade) differ here and there: 8-22 %.
-        max_scattered=0.055 + 0.03 * s,
+        max_scattered=0.055 + 0.03 * v,
     )
 
 

@@ -75,7 +75,7 @@ class DuplicatesPage(QWidget):
                                  "Similar shots: bursts and retakes of one moment; pick the best.")  # fmt: skip
         self.sensitivity = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=round(self.settings.dup_sensitivity * 100))
         self.sensitivity.setFixedWidth(140)
-        self.sensitivity.setToolTip("Strict: only the most certain matches. Loose: find more, check more.")
+        self.sensitivity.setToolTip("Strict: only the most certain matches. Loose: look at more candidates (slower), judged as carefully as at the middle.")
         self.scan_button = QPushButton("Scan")
         self.scan_button.clicked.connect(self.scan)
         self.cancel_button = QPushButton("Cancel")

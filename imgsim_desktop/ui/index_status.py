@@ -52,7 +52,8 @@ class IndexStatus(QObject):
 
     def show_progress(self, done: int, total: int, rate: float, eta: float, phase: str, paused: bool) -> None:
         if phase in ("scanning", "building search index"):
-            self._say("Looking for photos…" if phase == "scanning" else "Building the search index…")
+            if self.label.text() in ("", self._said):  # a passing phase never hides what the user was just told
+                self._say("Looking for photos…" if phase == "scanning" else "Building the search index…")
             self.progress.setRange(0, 0)  # busy indicator: no count to show yet
             return
         self.progress.setRange(0, max(total, 1))

@@ -128,6 +128,8 @@ def test_a_start_up_check_that_found_nothing_new_leaves_the_users_message(qtbot)
     quiet = SimpleNamespace(indexed=0, skipped=14, errors=[], missing=[], cancelled=False, removed=0)
     status.show_progress(0, 0, 0.0, -1, "scanning", False)
     status.label.setText("Report saved: /tmp/r.html")  # the window wrote meanwhile
+    status.show_progress(0, 0, 0.0, -1, "scanning", False)  # a passing phase note does not replace it
+    assert status.label.text() == "Report saved: /tmp/r.html"
     status.show_report(quiet)
     assert status.label.text() == "Report saved: /tmp/r.html"
     status.show_report(SimpleNamespace(**{**vars(quiet), "indexed": 3}))  # news replaces it
