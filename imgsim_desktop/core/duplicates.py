@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imgsim_desktop.core import padding
 from imgsim_desktop.core.decode import DecodeError
 from imgsim_desktop.core.duplicate_links import (
     IDENTITY,
@@ -281,11 +280,11 @@ class _PictureSizes:
 
 def _picture_share(verifier: Verifier, path: str) -> float:
     try:
-        small = verifier.features(path).small
+        found = verifier.features(path)
     except DecodeError:
         return 1.0
-    x0, y0, x1, y1 = padding.content_box(small)
-    return (x1 - x0) * (y1 - y0) / small.size
+    x0, y0, x1, y1 = found.small_box
+    return (x1 - x0) * (y1 - y0) / found.small.size
 
 
 def _placement(verifier: Verifier | None, path: str, placed) -> Placement | None:
@@ -296,11 +295,8 @@ def _placement(verifier: Verifier | None, path: str, placed) -> Placement | None
     except DecodeError:
         return None
     to_anchor, tone = placed
-    frame, small = found.frame, found.small
-    x0, y0, x1, y1 = padding.content_box(small)
-    k = frame[0] / small.shape[1]
-    picture = None if (x0, y0, x1, y1) == (0, 0, small.shape[1], small.shape[0]) else tuple(round(v * k, 2) for v in (x0, y0, x1, y1))
-    return Placement(tuple(round(float(x), 6) for x in to_anchor[:2].ravel()), frame, (round(tone[0], 4), round(tone[1], 3)), picture)
+    picture = found.picture if found.picture is None else tuple(round(v, 2) for v in found.picture)
+    return Placement(tuple(round(float(x), 6) for x in to_anchor[:2].ravel()), found.frame, (round(tone[0], 4), round(tone[1], 3)), picture)
 
 
 def _as_groups(tiered: list[tuple[str, list[int]]], catalog, model: str, path_of: dict[int, str], links: Links, identical: set[int], verifier: Verifier | None) -> list[Group]:

@@ -139,15 +139,17 @@ def _tiles(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return x[: rows * TILE, : cols * TILE].reshape(rows, TILE, cols, TILE).transpose(0, 2, 1, 3).reshape(rows * cols, TILE * TILE)
 
 
-def compare(small_a: np.ndarray, small_b: np.ndarray, model: np.ndarray, size_a: tuple[int, int], size_b: tuple[int, int]) -> Overlap:
+def compare(small_a: np.ndarray, small_b: np.ndarray, model: np.ndarray, size_a: tuple[int, int], size_b: tuple[int, int], box_a=None, box_b=None) -> Overlap:
     """Pixel agreement of B warped onto A. ``model`` maps A's working-frame pixels (``size_a``)
     to B's (``size_b``); the small images are those frames scaled to SMALL_SIDE. An added border
-    (padding.content_box) is neither picture to contain nor pixels to compare."""
+    (padding.content_box of each small image, found here unless given as ``box_a`` / ``box_b``)
+    is neither picture to contain nor pixels to compare."""
     ha, wa = small_a.shape
     hb, wb = small_b.shape
     # The same map between the small images: scale A's small pixels up to A's frame, map, scale down.
     sa, sb = wa / size_a[0], wb / size_b[0]
-    box_a, box_b = padding.content_box(small_a), padding.content_box(small_b)
+    box_a = padding.content_box(small_a) if box_a is None else box_a
+    box_b = padding.content_box(small_b) if box_b is None else box_b
     a_in_b, b_in_a = containment(model, size_a, size_b, [v / sa for v in box_a], [v / sb for v in box_b])
     m = model.astype(np.float64).copy()
     m[:, :2] *= sb / sa

@@ -106,12 +106,30 @@ class Features:
     small_source: np.ndarray | bytes
     octaves: np.ndarray  # N uint8: the pyramid level each keypoint was found at (its precision)
     _mirror_keys: dict = field(default_factory=dict, repr=False)  # ORB of the small image, per flip
+    _small_box: tuple[int, int, int, int] | None = field(default=None, repr=False)
 
     @property
     def small(self) -> np.ndarray:
         if isinstance(self.small_source, bytes):
             self.small_source = _unjpeg(self.small_source)
         return self.small_source
+
+    @property
+    def small_box(self) -> tuple[int, int, int, int]:
+        """The picture inside any added border, in pixels of ``small`` (padding.content_box), found once."""
+        if self._small_box is None:
+            self._small_box = padding.content_box(self.small)
+        return self._small_box
+
+    @property
+    def picture(self) -> tuple[float, float, float, float] | None:
+        """small_box in working-frame pixels; None when there is no border (the whole frame)."""
+        x0, y0, x1, y1 = self.small_box
+        h, w = self.small.shape
+        if (x0, y0, x1, y1) == (0, 0, w, h):
+            return None
+        k = self.frame[0] / w
+        return x0 * k, y0 * k, x1 * k, y1 * k
 
     @property
     def frame(self) -> tuple[int, int]:
@@ -306,9 +324,9 @@ def _whole_frame(a: Features, b: Features, matches: int) -> Evidence:
     box_a, thumb_a = _picture(a)
     box_b, thumb_b = _picture(b)
     (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = box_a, box_b
-    if min(ax1 - ax0, ay1 - ay0, bx1 - bx0, by1 - by0) <= 0:
+    log_aspect_a, log_aspect_b = _log_aspect(box_a), _log_aspect(box_b)
+    if log_aspect_a is None or log_aspect_b is None:
         return Evidence(matches, 0, 0, 1.0, 0.0)
-    log_aspect_a, log_aspect_b = np.log((ax1 - ax0) / (ay1 - ay0)), np.log((bx1 - bx0) / (by1 - by0))
     corners_a = np.array([[[ax0, ay0], [ax1, ay0]], [[ax0, ay1], [ax1, ay1]]], np.float32)
     best: tuple[float, int, bool] | None = None
     for turns in range(4):
@@ -330,16 +348,20 @@ def _whole_frame(a: Features, b: Features, matches: int) -> Evidence:
 
 
 def _picture(f: Features) -> tuple[tuple[float, float, float, float], np.ndarray]:
-    """The picture's box in the working frame (padding.content_box) and its normalised thumb: the
-    stored one when there is no border."""
-    w, h = f.frame
-    small = f.small
-    x0, y0, x1, y1 = padding.content_box(small)
-    if (x0, y0, x1, y1) == (0, 0, small.shape[1], small.shape[0]):
-        return (0, 0, w, h), f.thumb
-    k = w / small.shape[1]
-    thumb = cv2.resize(small[y0:y1, x0:x1], (THUMB, THUMB), interpolation=cv2.INTER_AREA).astype(np.float32)
-    return (x0 * k, y0 * k, x1 * k, y1 * k), (thumb - thumb.mean()) / max(float(thumb.std()), 1e-3)
+    """The picture's box in the working frame (Features.picture, the whole frame when there is no
+    border) and its normalised thumb: the stored one when there is no border."""
+    box = f.picture
+    if box is None:
+        return (0.0, 0.0, *f.frame), f.thumb
+    x0, y0, x1, y1 = f.small_box
+    thumb = cv2.resize(f.small[y0:y1, x0:x1], (THUMB, THUMB), interpolation=cv2.INTER_AREA).astype(np.float32)
+    return box, (thumb - thumb.mean()) / max(float(thumb.std()), 1e-3)
+
+
+def _log_aspect(box) -> float | None:
+    """log(width / height) of a box (x0, y0, x1, y1); None for an empty one."""
+    x0, y0, x1, y1 = box
+    return float(np.log((x1 - x0) / (y1 - y0))) if x1 > x0 and y1 > y0 else None
 
 
 def _nearest_two(a: Features, b: Features, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -422,8 +444,8 @@ def _with_pixels(a: Features, b: Features, evidence: Evidence) -> Evidence:
     if evidence.model is None:
         return evidence
     if evidence.scale <= 1.0:
-        return replace(evidence, overlap=overlap.compare(a.small, b.small, evidence.model, a.frame, b.frame))
-    seen_from_b = overlap.compare(b.small, a.small, cv2.invertAffineTransform(evidence.model), b.frame, a.frame)
+        return replace(evidence, overlap=overlap.compare(a.small, b.small, evidence.model, a.frame, b.frame, a.small_box, b.small_box))
+    seen_from_b = overlap.compare(b.small, a.small, cv2.invertAffineTransform(evidence.model), b.frame, a.frame, b.small_box, a.small_box)
     return replace(evidence, overlap=seen_from_b.swapped())
 
 
@@ -496,9 +518,7 @@ def _holds_both_ways(a: Features, b: Features, limits: Limits, quick: bool) -> b
     otherwise. In full, not the quick stage's early "no": it reads B's strongest points only, and
     where a border or a caption shrank the picture in B's frame a few of them off by a pixel
     looked like motion (19 aligned, 6 "moved")."""
-    if quick:
-        return _straight(b, a, limits)[1].geometry_holds(limits)
-    if b.descriptors is None or a.descriptors is None or min(len(a.points), len(b.points)) < 2:
+    if quick or b.descriptors is None or a.descriptors is None or min(len(a.points), len(b.points)) < 2:
         return _straight(b, a, limits)[1].geometry_holds(limits)
     return _geometry(b, a, _nearest_two(b, a), full=True).geometry_holds(limits)
 
@@ -520,9 +540,9 @@ def _looks_mirrored(a: Features, b: Features) -> bool:
         return False
     # Other shapes, however slightly: maybe a border was added; the pictures inside are compared
     # (a decode of both small images).
-    (ax0, ay0, ax1, ay1), thumb_a = _picture(a)
-    (bx0, by0, bx1, by1), thumb_b = _picture(b)
-    if min(ay1 - ay0, by1 - by0, bx1 - bx0) <= 0 or abs(np.log((ax1 - ax0) / (ay1 - ay0) * (by1 - by0) / (bx1 - bx0))) >= 0.02:
+    (box_a, thumb_a), (box_b, thumb_b) = _picture(a), _picture(b)
+    log_aspect_a, log_aspect_b = _log_aspect(box_a), _log_aspect(box_b)
+    if log_aspect_a is None or log_aspect_b is None or abs(log_aspect_a - log_aspect_b) >= 0.02:
         return False
     return _mirrored_better(thumb_a, thumb_b)
 
