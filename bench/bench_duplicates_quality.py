@@ -50,6 +50,7 @@ import duplicates_truth as truth  # noqa: E402
 from imgsim_desktop.core import keeper  # noqa: E402
 from imgsim_desktop.core.duplicates import DEFAULT_SENSITIVITY, find_groups  # noqa: E402
 from imgsim_desktop.core.engine import Engine  # noqa: E402
+from imgsim_desktop.core.library_service import index_now
 
 MANIFEST = "library.json"
 DUP_TIERS = ("exact", "duplicate")
@@ -102,7 +103,7 @@ def prepare(root: Path, config: dict, rebuild: bool, other_shots: bool) -> tuple
     with Engine(root / "data", device="cpu") as engine:
         _log(f"indexing {len(labels)} files")
         t = time.perf_counter()
-        report = engine.index([str(root / "lib")])
+        report = index_now(engine, [str(root / "lib")])
         manifest["index_s"] = round(time.perf_counter() - t, 1)
         manifest["indexed"] = report.indexed
         manifest["index_errors"] = len(report.errors)
@@ -121,7 +122,7 @@ def _build_other_shots(root: Path, config: dict, manifest: dict | None = None) -
     with Engine(root / "other_shots_data", device="cpu") as engine:
         _log(f"indexing the other_shots library ({len(labels)} photos)")
         t = time.perf_counter()
-        engine.index([str(root / "other_shots")])
+        index_now(engine, [str(root / "other_shots")])
         if manifest is not None:
             manifest["other_shots_index_s"] = round(time.perf_counter() - t, 1)
     return truth.labels_to_json(labels)
@@ -370,7 +371,7 @@ def main() -> None:
         curve, other_curve = [], []
         with Engine(root / "data", device="cpu") as engine:
             t = time.perf_counter()
-            check = engine.index([str(root / "lib")])  # a kept library: only checked for changes
+            check = index_now(engine, [str(root / "lib")])  # a kept library: only checked for changes
             check_s = time.perf_counter() - t
             if check.indexed or check.removed:
                 _log(f"the kept library had changed: {check.indexed} indexed, {check.removed} removed")
@@ -381,7 +382,7 @@ def main() -> None:
                 _log(f"  {summary(curve[-1], None)}")
         if other_on:
             with Engine(root / "other_shots_data", device="cpu") as engine:
-                engine.index([str(root / "other_shots")])
+                index_now(engine, [str(root / "other_shots")])
                 for s in sens:
                     _log(f"scanning other_shots at sensitivity {s}")
                     other_curve.append(scan_other_shots(engine, other_labels, s, rules))

@@ -69,6 +69,7 @@ from imgsim_desktop.core.duplicates import (  # noqa: E402
     thresholds,
 )
 from imgsim_desktop.core.engine import Engine  # noqa: E402
+from imgsim_desktop.core.library_service import index_now
 from imgsim_desktop.core.neighbours import LibraryVectors, neighbour_pairs  # noqa: E402
 from imgsim_desktop.core.progress import Progress  # noqa: E402
 from imgsim_desktop.core.search import Searcher  # noqa: E402
@@ -274,7 +275,7 @@ def scans(engine: Engine) -> dict:
 def measure_real(work: Path, seed: int) -> tuple[dict, dict[str, str]]:
     lib, labels = real_library(work, seed)
     with Engine(work / "data", device="cpu") as engine:
-        engine.index([str(lib)])
+        index_now(engine, [str(lib)])
         photos = len(engine.catalog.vector_ids(engine.spec.name))
         pairs, candidates = verification_plan(engine)
         costs = unit_costs(pairs, work / "unit-cache")
@@ -292,7 +293,7 @@ def measure_actual(work: Path, reps: int) -> dict:
     for r in range(reps):
         duplicates_truth.build(work / "lib" / f"r{r}", 100 + r, None, copies_per_photo=8)  # the size this bench was calibrated at
     with Engine(work / "data", device="cpu") as engine:
-        _, index_s = _timed(lambda: engine.index([str(work / "lib")]))
+        _, index_s = _timed(lambda: index_now(engine, [str(work / "lib")]))
         photos = len(engine.catalog.vector_ids(engine.spec.name))
         _log(f"  actual library: {photos:,} files indexed in {index_s:.0f}s")
         pairs, candidates = verification_plan(engine)

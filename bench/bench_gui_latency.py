@@ -61,7 +61,7 @@ def main() -> None:
 
         def tick() -> None:
             now = clock.elapsed()
-            if state["started"] and window.indexer.busy:
+            if state["started"] and window.writer.busy:
                 lateness.append(max(0, now - state["last"] - TICK_MS))
             state["last"] = now
 
@@ -74,7 +74,7 @@ def main() -> None:
             window.add_folder_path(str(lib))
 
         def check_done() -> None:
-            if state["started"] and window.last_report is not None and not window.indexer.busy:
+            if state["started"] and window.last_report is not None and not window.writer.busy:
                 state["done"] = True
                 state["seconds"] = time.perf_counter() - state["t0"]
                 app.quit()

@@ -3,7 +3,7 @@
 The library is made of hard links to one small JPEG spread over many folders (cheap to create, and
 the scan still lists and stats every entry). Catalog rows are written directly with tiny fake
 vectors: a no-change reconcile reads sizes, mtimes and which files are embedded, never a vector,
-so nothing needs embedding. What is timed is what LibraryWatcher.start() runs first: Indexer.run.
+so nothing needs embedding. What is timed is what LibraryService.start() runs first: Indexer.run.
 
     .venv/bin/python bench/bench_reconcile.py [--files 100000] [--per-folder 100] [--dir DIR]
 """

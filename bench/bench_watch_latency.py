@@ -22,7 +22,7 @@ from pathlib import Path
 
 from imgsim_desktop.core.decode import load_for_model
 from imgsim_desktop.core.engine import Engine
-from imgsim_desktop.core.watcher import LibraryWatcher
+from imgsim_desktop.core.library_service import LibraryService
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos" / "aib"
 GOAL_S = 2.0
@@ -61,7 +61,7 @@ def main() -> int:
             shutil.copyfile(PHOTOS / f"{i}.jpg", lib / f"{i}.jpg")
         with Engine(work / "data", device="cpu") as engine:
             reconciled = []
-            watcher = LibraryWatcher(engine, [str(lib)], on_batch=lambda kind, r: reconciled.append(kind), polling=args.polling is not None, poll_interval=args.polling or 10.0)
+            watcher = LibraryService(engine=engine, roots=[str(lib)], on_report=lambda kind, r: reconciled.append(kind), polling=args.polling is not None, poll_interval=args.polling or 10.0)
             watcher.start()
             while not reconciled:
                 time.sleep(0.02)

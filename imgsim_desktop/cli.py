@@ -26,16 +26,13 @@ from imgsim_desktop.terminal import TerminalProgress, shown
 
 
 def cmd_index(args) -> int:
+    from imgsim_desktop.core.library_service import LibraryService
     from imgsim_desktop.core.progress import Progress
 
-    with _engine(args) as engine:
-        if args.retry_failed:
-            engine.catalog.forget_errors()
+    with _engine(args) as engine:  # the library service's run-once: the same writer the app and `watch` use
         bar = TerminalProgress(not args.json)
-        report = engine.index(args.paths, Progress(bar))
+        report = LibraryService(engine=engine, watch=False).run_once(args.paths, Progress(bar), retry_failed=args.retry_failed, rebuild=args.rebuild)
         bar.finish()
-        if args.rebuild and not report.cancelled:
-            engine.searcher.rebuild()  # whatever its state: the way out of a damaged index
     out = report.to_json()
     if args.json:
         print(json.dumps(out))
@@ -175,7 +172,7 @@ def cmd_status(args) -> int:
 def cmd_watch(args) -> int:
     """Reconcile the folders, then keep the library current until Ctrl+C: one line per batch."""
 
-    from imgsim_desktop.core.watcher import LibraryWatcher
+    from imgsim_desktop.core.library_service import LibraryService
 
     def emit(event: str, human: str, **fields) -> None:
         stamp = time.strftime("%H:%M:%S")
@@ -196,10 +193,10 @@ def cmd_watch(args) -> int:
         print(f"imgsim: not a folder: {', '.join(map(shown, missing))}", file=sys.stderr)
         return 2
     with _engine(args) as engine:
-        watcher = LibraryWatcher(
-            engine,
-            args.paths,
-            on_batch=on_batch,
+        service = LibraryService(
+            engine=engine,
+            roots=args.paths,
+            on_report=on_batch,
             on_mode=lambda m: emit("mode", m.describe(), mode=m.mode, reason=m.reason, poll_interval=m.poll_interval),
             on_rebuild=lambda meta: emit("index_rebuilt", f"search index rebuilt: {meta['count']} photos", **meta),
             on_error=lambda message: emit("error", message, message=message),
@@ -212,7 +209,7 @@ def cmd_watch(args) -> int:
         terminated: list[int] = []
         previous = signal.signal(signal.SIGTERM, lambda signum, _frame: terminated.append(signum))
         try:
-            watcher.start()
+            service.start()
             while not terminated:
                 time.sleep(0.25)
         except KeyboardInterrupt:
@@ -222,7 +219,7 @@ def cmd_watch(args) -> int:
                 with contextlib.suppress(OSError):  # a closed pipe (`watch --json | jq`) must not skip the stop
                     emit("stopping", "stopping…")
             finally:
-                watcher.stop()
+                service.stop()
                 signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
     with contextlib.suppress(OSError):
         emit("stopped", "stopped; anything changed from now on is caught up by the next start")

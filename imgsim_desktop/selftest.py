@@ -21,6 +21,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from imgsim_desktop.core.library_service import index_now
+
 # The query photo, the near-duplicate it must find first (same scene, resized to 300x300), and
 # what "clearly more alike than the rest" means in cosine similarity.
 QUERY = "ukbench00120.jpg"
@@ -136,7 +138,7 @@ def _check_core(run: _Run, work: Path) -> None:
     def index() -> str:
         engine = state["engine"]
         samples = state["samples"]
-        report = engine.index([str(samples)])
+        report = index_now(engine, [str(samples)])
         expected = len(list(samples.glob("*.jpg")))
         _expect(not report.errors, f"indexing errors: {report.errors}")
         _expect(report.indexed == expected, f"indexed {report.indexed} of {expected} sample photos")

@@ -53,11 +53,11 @@ def main() -> int:
     def step_empty() -> None:
         shot("empty.png")
         window.add_folder_path(str(photos))
-        wait_until(lambda: window.indexer.busy and window.library_model.rowCount() >= 24, step_indexing)
+        wait_until(lambda: window.writer.busy and window.library_model.rowCount() >= 24, step_indexing)
 
     def step_indexing() -> None:
         shot("indexing.png")
-        wait_until(lambda: not window.indexer.busy, lambda: QTimer.singleShot(3000, step_grid))
+        wait_until(lambda: not window.writer.busy, lambda: QTimer.singleShot(3000, step_grid))
 
     def step_grid() -> None:
         shot("grid.png")

@@ -78,7 +78,7 @@ def wait_part_way(monkeypatch):
 
     def wait(qtbot, win, start) -> None:
         part_way: list[int] = []
-        win.indexer.progress.connect(lambda done, total, *_: part_way.append(done) if 0 < done < total else None)
+        win.writer.progress.connect(lambda done, total, *_: part_way.append(done) if 0 < done < total else None)
         start()
         qtbot.waitUntil(lambda: bool(part_way) and win.progress.isVisible(), timeout=30_000)
 

@@ -16,6 +16,7 @@ from imgsim_desktop.core import cleanup, cleanup_plan, safe_move
 from imgsim_desktop.core.cleanup_plan import Removal, Seen
 from imgsim_desktop.core.duplicates import Group, Member
 from imgsim_desktop.core.engine import Engine
+from imgsim_desktop.core.library_service import index_now
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def engine(tmp_path, data_dir):
     copy_photos(lib, ["labelled/dog.jpg", "labelled/cat.jpg"])
     copy_photos(lib / "keep", ["labelled/pelican.jpg"])
     with Engine(data_dir) as eng:
-        eng.index([str(lib)])
+        index_now(eng, [str(lib)])
         eng.lib = lib
         yield eng
 
@@ -66,7 +67,7 @@ def test_protected_by_real_path_holds_for_a_library_indexed_through_a_symlink(tm
     (tmp_path / "link").mkdir()
     (tmp_path / "link" / "lib").symlink_to(real, target_is_directory=True)
     with Engine(data_dir) as eng:
-        eng.index([str(tmp_path / "link" / "lib")])  # the catalog knows the photos by the link's path
+        index_now(eng, [str(tmp_path / "link" / "lib")])  # the catalog knows the photos by the link's path
         rows = [eng.catalog.photo(str(tmp_path / "link" / "lib" / "copies" / p.name)) for p in copies]
         assert all(rows)
         result = cleanup.apply(eng.catalog, cleanup_plan.chosen_paths(rows), "move", str(tmp_path / "out"), protected=[str(real / "copies")])
@@ -216,7 +217,7 @@ def exact_pair(tmp_path, data_dir):
     copy.write_bytes(keep.read_bytes())
     other = copy_photos(tmp_path / "elsewhere", ["labelled/cat.jpg"])[0]
     eng = Engine(data_dir)
-    eng.index([str(lib)])
+    index_now(eng, [str(lib)])
     rows = {str(p): eng.catalog.photo(str(p)) for p in (keep, copy)}
     return eng, keep, copy, other, rows
 

@@ -206,6 +206,8 @@ def test_ctrl_c_during_a_cleanup_stops_after_the_file_in_hand(capsys):
 
     from imgsim_desktop.cli_cleanup import _stop_on_ctrl_c
 
+    before = signal.getsignal(signal.SIGINT)  # ignored when the suite runs in the background
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with _stop_on_ctrl_c(tell=True) as stop:
         assert not stop()
         os.kill(os.getpid(), signal.SIGINT)  # the first Ctrl+C only asks to stop
@@ -213,7 +215,8 @@ def test_ctrl_c_during_a_cleanup_stops_after_the_file_in_hand(capsys):
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)  # a second one interrupts at once
     assert "stopping after this file" in capsys.readouterr().err
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back as it was
+    signal.signal(signal.SIGINT, before)
 
 
 def test_bad_options_are_one_clear_line(data_dir, capsys):

@@ -12,6 +12,7 @@ from conftest import copy_photos
 from imgsim_desktop.cli import main
 from imgsim_desktop.core import search
 from imgsim_desktop.core.engine import Engine
+from imgsim_desktop.core.library_service import index_now
 from imgsim_desktop.storage.annoy_store import AnnoyStore
 
 NAMES = ["labelled/dog.jpg", "labelled/cat.jpg", "labelled/pelican.jpg", "scenes/fruits.jpg", "aib/5.jpg", "aib/9.jpg", "aib/12.jpg", "aib/20.jpg"]
@@ -23,7 +24,7 @@ def annoy_library(tmp_path, data_dir, monkeypatch):
     lib = tmp_path / "lib"
     copy_photos(lib, NAMES)
     with Engine(data_dir) as engine:
-        engine.index([str(lib)])
+        index_now(engine, [str(lib)])
         truth = {p: [r.path for r in engine.searcher.similar_to_file(p, 3)] for p in map(str, sorted(lib.iterdir()))}
         assert engine.searcher.ann.loaded is not None
     return lib, truth

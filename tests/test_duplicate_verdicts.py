@@ -16,6 +16,7 @@ from conftest import PHOTOS
 from imgsim_desktop.core import explain, verify
 from imgsim_desktop.core.duplicates import find_groups, thresholds
 from imgsim_desktop.core.engine import Engine
+from imgsim_desktop.core.library_service import index_now
 
 RULE = thresholds(0.5).pair
 OTHER = PHOTOS / "other_shots"
@@ -114,7 +115,7 @@ def test_forty_copies_of_one_photo_are_one_group_and_say_how_they_were_made(tmp_
     shutil.copyfile(PHOTOS / "formats/ukbench09380.png", lib / "shop.png")
     shutil.copyfile(PHOTOS / "formats/ukbench09380.webp", lib / "shop.webp")
     with Engine(tmp_path / "data", device="cpu") as engine:
-        engine.index([str(lib)])
+        index_now(engine, [str(lib)])
         groups = [g for g in find_groups(engine.searcher) if g.tier in ("exact", "duplicate")]
         rows = {m.path: engine.catalog.photo(m.path) for g in groups for m in g.members}
     clusters = [g for g in groups if any(Path(m.path).name == "original.jpg" for m in g.members)]

@@ -16,6 +16,7 @@ from imgsim_desktop.core import neighbours, verify
 from imgsim_desktop.core.decode import open_photo
 from imgsim_desktop.core.duplicates import find_groups, pairs_to_verify, thresholds
 from imgsim_desktop.core.engine import Engine
+from imgsim_desktop.core.library_service import index_now
 from imgsim_desktop.core.neighbours import neighbour_pairs
 from imgsim_desktop.core.progress import Cancelled, Progress
 from imgsim_desktop.core.search import AnnIndex
@@ -37,7 +38,7 @@ def library(tmp_path_factory):
     copy_photos(lib, EDITED + [f"scenes/{n}" for pair in OTHER_SHOTS for n in pair] + ["labelled/dog.jpg"])
     make_copies(lib)
     with Engine(root / "data", device="cpu") as engine:
-        assert engine.index([str(lib)]).indexed == 15
+        assert index_now(engine, [str(lib)]).indexed == 15
     return root
 
 
@@ -95,7 +96,7 @@ def test_unreadable_file_is_reported_and_the_scan_goes_on(tmp_path, data_dir):
     copy_photos(lib, EDITED)
     make_copies(lib)
     with Engine(data_dir, device="cpu") as engine:
-        engine.index([str(lib)])
+        index_now(engine, [str(lib)])
         broken = lib / "path_crop.jpg"
         broken.write_bytes(broken.read_bytes()[:300])  # truncated after indexing
         errors = []
@@ -170,7 +171,7 @@ def test_first_scan_after_indexing_decodes_nothing_and_reports_progress(tmp_path
     copy_photos(lib, EDITED + ["scenes/aloeL.jpg", "scenes/aloeR.jpg"])
     make_copies(lib)
     with Engine(data_dir, device="cpu") as engine:
-        engine.index([str(lib)])
+        index_now(engine, [str(lib)])
         assert len(list((data_dir / FEATURE_CACHE).rglob("*.bin"))) == len(list(lib.iterdir()))
 
         def no_decoding(path):
@@ -294,7 +295,7 @@ def test_byte_identical_files_with_different_extensions_are_one_exact_group(tmp_
     for name in names:
         shutil.copyfile(PHOTOS / "formats" / "ukbench09380.jpeg", lib / name)
     with Engine(data_dir, device="cpu") as engine:
-        assert engine.index([str(lib)]).indexed == 4
+        assert index_now(engine, [str(lib)]).indexed == 4
         groups = find_groups(engine.searcher)
     assert [(g.tier, sorted(Path(m.path).name for m in g.members)) for g in groups] == [("exact", names)]
 

@@ -17,6 +17,7 @@ from PIL import Image
 from conftest import PHOTOS, copy_photos
 from imgsim_desktop.core import indexer as indexer_mod
 from imgsim_desktop.core.engine import CATALOG_NAME, Engine
+from imgsim_desktop.core.library_service import index_now
 from imgsim_desktop.core.progress import Progress
 
 SAMPLE = [
@@ -43,7 +44,7 @@ def library(tmp_path) -> Path:
 
 def test_index_reports_counts_and_per_file_errors_then_is_incremental(library, data_dir, monkeypatch):
     with Engine(data_dir) as engine:
-        first = engine.index([str(library)])
+        first = index_now(engine, [str(library)])
         assert first.indexed == len(SAMPLE) + 1
         assert sorted(Path(e["path"]).name for e in first.errors) == ["empty.jpg", "ukbench09268_corrupt.jpg"]
         assert all(e["error"] for e in first.errors)
@@ -53,7 +54,7 @@ def test_index_reports_counts_and_per_file_errors_then_is_incremental(library, d
             raise AssertionError("an unchanged file was decoded again")
 
         monkeypatch.setattr(indexer_mod, "open_photo", must_not_decode)
-        second = engine.index([str(library)])
+        second = index_now(engine, [str(library)])
         assert (second.indexed, second.skipped, second.errors) == (0, len(SAMPLE) + 3, [])
         monkeypatch.undo()
 
@@ -62,7 +63,7 @@ def test_index_reports_counts_and_per_file_errors_then_is_incremental(library, d
         Image.open(PHOTOS / "scenes/fruits.jpg").save(changed)
         os.utime(changed, ns=(time.time_ns(), time.time_ns() + 5_000_000_000))
         (library / "dog.jpg").unlink()
-        third = engine.index([str(library)])
+        third = index_now(engine, [str(library)])
         assert (third.indexed, third.removed) == (1, 1)
         results = engine.similar(PHOTOS / "labelled/dog.jpg", k=20)
         assert all(Path(r.path).name != "dog.jpg" for r in results)
@@ -72,10 +73,10 @@ def test_index_reports_counts_and_per_file_errors_then_is_incremental(library, d
 
 def test_unmounted_folder_is_reported_not_emptied(library, data_dir, tmp_path):
     with Engine(data_dir) as engine:
-        engine.index([str(library)])
+        index_now(engine, [str(library)])
         moved = tmp_path / "elsewhere"
         library.rename(moved)
-        report = engine.index([str(library)])
+        report = index_now(engine, [str(library)])
         assert report.missing == [str(library)]
         assert report.removed == 0
         assert engine.catalog.stats()["files"] == len(SAMPLE) + 3
@@ -94,7 +95,7 @@ def test_cancel_keeps_committed_batches_and_resume_finishes(tmp_path, data_dir):
         engine_idx = indexer_mod.Indexer(engine.catalog, engine.backbone, batch_size=8)
         report = engine_idx.run([str(lib)], progress)
         assert report.cancelled and 8 <= report.indexed < 40
-        again = engine.index([str(lib)])
+        again = index_now(engine, [str(lib)])
         assert again.indexed + report.indexed == 40 and again.skipped == report.indexed
 
 
@@ -155,7 +156,7 @@ def test_exif_rotated_copy_finds_its_upright_twin(tmp_path, data_dir):
     stored.save(lib / "sideways_with_exif.jpg", exif=exif, quality=92)
     stored.save(lib / "sideways_without_exif.jpg", quality=92)
     with Engine(data_dir) as engine:
-        engine.index([str(lib)])
+        index_now(engine, [str(lib)])
         results = engine.similar(PHOTOS / "scenes/building.jpg", k=5)
     by_name = {Path(r.path).name: r.score for r in results}
     assert Path(results[0].path).name == "sideways_with_exif.jpg"
@@ -195,7 +196,7 @@ def test_cancel_during_the_folder_walk_stops_before_any_work(tmp_path, data_dir)
     progress = Progress()
     progress.cancel()
     with Engine(data_dir) as engine:
-        report = engine.index([str(tmp_path / "deep")], progress)
+        report = index_now(engine, [str(tmp_path / "deep")], progress)
         walked = engine.catalog.photos()
     assert report.cancelled and report.indexed == 0 and walked == []
 
@@ -208,7 +209,7 @@ def test_embeddings_an_older_release_made_stay_searchable_and_are_made_again(tmp
     lib = tmp_path / "lib"
     copy_photos(lib, ["aib/1.jpg", "aib/2.jpg", "labelled/dog.jpg"])
     with Engine(data_dir) as engine:
-        assert engine.index([str(lib)]).indexed == 3
+        assert index_now(engine, [str(lib)]).indexed == 3
     # A catalog as release 5 wrote it: no recipe column, vectors from its own decode.
     rewind_catalog(data_dir / CATALOG_NAME, 5, "ALTER TABLE embeddings DROP COLUMN recipe")
     with Engine(data_dir) as engine:
@@ -216,9 +217,9 @@ def test_embeddings_an_older_release_made_stay_searchable_and_are_made_again(tmp
         # The start-up reconcile sees them as work, as does an indexing run, which embeds them again.
         stale = resolve(engine.catalog, engine.spec.name, [str(lib)], [str(lib)])
         assert sorted(Path(f.path).name for f in stale.todo) == ["1.jpg", "2.jpg", "dog.jpg"]
-        again = engine.index([str(lib)])
+        again = index_now(engine, [str(lib)])
         assert (again.indexed, again.skipped) == (3, 0)
-        assert (engine.index([str(lib)]).indexed, resolve(engine.catalog, engine.spec.name, [str(lib)], [str(lib)]).todo) == (0, [])
+        assert (index_now(engine, [str(lib)]).indexed, resolve(engine.catalog, engine.spec.name, [str(lib)], [str(lib)]).todo) == (0, [])
         assert Path(engine.similar(PHOTOS / "labelled/dog.jpg", k=1)[0].path).name == "dog.jpg"
     recipes = sqlite3.connect(data_dir / CATALOG_NAME).execute("SELECT DISTINCT recipe FROM embeddings").fetchall()
     assert recipes == [(EMBEDDING_RECIPE,)]
@@ -235,9 +236,9 @@ def test_a_file_unreadable_once_is_retried_when_it_can_be_read(tmp_path, data_di
     [photo] = copy_photos(lib, ["labelled/dog.jpg"])
     photo.chmod(0)
     with Engine(data_dir) as engine:
-        first = engine.index([str(lib)])
+        first = index_now(engine, [str(lib)])
         photo.chmod(0o644)
-        second = engine.index([str(lib)])
+        second = index_now(engine, [str(lib)])
     assert first.errors and "cannot read file" in first.errors[0]["error"]
     assert second.indexed == 1 and not second.errors
 
@@ -275,7 +276,7 @@ def test_symlinked_photos_and_folders_are_named_not_silently_skipped(tmp_path, d
     (lib / "dog.jpg").symlink_to(photo)
     (lib / "notes.txt").symlink_to(tmp_path / "nowhere.txt")  # a dangling link to no photo: nothing to say
     with Engine(data_dir) as engine:
-        report = engine.index([str(lib)])
+        report = index_now(engine, [str(lib)])
     said = {Path(e["path"]).name: e["error"] for e in report.errors}
     assert report.indexed == 0 and set(said) == {"album", "dog.jpg"}
     assert all("symbolic link to a" in why and "not followed" in why for why in said.values())

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import PHOTOS
 from imgsim_desktop.cli import main
+from imgsim_desktop.core.library_service import index_now
 from imgsim_desktop.storage.catalog import Catalog
 
 NAME = os.fsdecode(b"caf\xe9.jpg")  # the undecodable byte becomes a lone surrogate in Python
@@ -71,7 +72,7 @@ def test_the_app_shows_and_keeps_the_exact_name(latin1_library, data_dir, qtbot)
     from imgsim_desktop.ui.group_tree import GroupTree
 
     with Engine(data_dir) as engine:
-        engine.index([str(latin1_library)])
+        index_now(engine, [str(latin1_library)])
         paths = [str(latin1_library / NAME), str(latin1_library / os.fsdecode(b"caf\xe9 (copie).jpg"))]
         rows = {p: engine.catalog.photo(p) for p in paths}
     tree = GroupTree()

@@ -9,6 +9,7 @@ import numpy as np
 from conftest import copy_photos
 from imgsim_desktop.core import search as search_mod
 from imgsim_desktop.core.engine import Engine
+from imgsim_desktop.core.library_service import index_now
 from imgsim_desktop.core.rebuilder import IndexRebuilder
 from imgsim_desktop.storage import annoy_store
 
@@ -20,12 +21,12 @@ def test_queries_during_a_background_rebuild_return_correct_results(tmp_path, da
     copy_photos(lib / "a", [f"aib/{i}.jpg" for i in range(30)])
     with Engine(data_dir) as engine:
         engine._backbone = lite0
-        engine.index([str(lib)])
+        index_now(engine, [str(lib)])
         searcher = engine.searcher
         first = searcher.ann.loaded.generation
         # Changes since that build: 10 new photos (the delta) and 4 deleted ones (stale in the index).
         copy_photos(lib / "b", [f"aib/{i}.jpg" for i in range(30, 40)])
-        engine.index([str(lib)], rebuild=False)
+        index_now(engine, [str(lib)], rebuild=False)
         deleted = [str(lib / "a" / f"{i}.jpg") for i in range(4)]
         engine.catalog.remove_files(deleted)
         searcher.refresh()

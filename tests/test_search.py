@@ -11,6 +11,7 @@ import pytest
 from conftest import PHOTOS, copy_photos
 from imgsim_desktop.core import search as search_mod
 from imgsim_desktop.core.engine import Engine
+from imgsim_desktop.core.library_service import index_now
 from imgsim_desktop.core.search import AnnIndex, _top_exact
 from imgsim_desktop.storage.annoy_store import AnnoyStore
 
@@ -75,14 +76,14 @@ def test_library_search_uses_annoy_then_stays_correct_as_files_change(tmp_path, 
     lib = tmp_path / "lib"
     copy_photos(lib, [f"aib/{i}.jpg" for i in range(30)] + ["ukbench/ukbench00120.jpg", "ukbench/ukbench00120_hflip.jpg"])
     with Engine(data_dir) as engine:
-        engine.index([str(lib)])
+        index_now(engine, [str(lib)])
         assert engine.searcher.ann.loaded is not None, "an Annoy index should have been built"
         first = engine.similar(lib / "ukbench00120.jpg", k=3)
         assert Path(first[0].path).name == "ukbench00120_hflip.jpg"
 
         # Added after the build: searched exactly beside Annoy until the next rebuild.
         copy_photos(lib, ["ukbench/ukbench00120_resize.jpg"])
-        engine.index([str(lib)], rebuild=False)
+        index_now(engine, [str(lib)], rebuild=False)
         engine.searcher.refresh()
         assert len(engine.searcher.ann.delta_ids) == 1
         names = [Path(r.path).name for r in engine.similar(lib / "ukbench00120.jpg", k=3)]
@@ -90,7 +91,7 @@ def test_library_search_uses_annoy_then_stays_correct_as_files_change(tmp_path, 
 
         # Deleted after the build: never returned, though still inside the Annoy file.
         (lib / "ukbench00120_hflip.jpg").unlink()
-        engine.index([str(lib)], rebuild=False)
+        index_now(engine, [str(lib)], rebuild=False)
         engine.searcher.refresh()
         assert len(engine.searcher.ann.stale) == 1
         names = [Path(r.path).name for r in engine.similar(lib / "ukbench00120.jpg", k=3)]
@@ -101,7 +102,7 @@ def test_outside_query_photo_is_embedded_on_the_fly(tmp_path, data_dir):
     lib = tmp_path / "lib"
     copy_photos(lib, ["ukbench/ukbench00120.jpg", "labelled/dog.jpg", "labelled/pelican.jpg", "scenes/fruits.jpg"])
     with Engine(data_dir) as engine:
-        engine.index([str(lib)])
+        index_now(engine, [str(lib)])
         results = engine.similar(PHOTOS / "ukbench/ukbench00120_resize.jpg", k=4)
     assert Path(results[0].path).name == "ukbench00120.jpg" and results[0].score > 0.8
     assert len(results) == 4 and results[-1].score < 0.5

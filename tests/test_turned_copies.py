@@ -16,6 +16,7 @@ from imgsim_desktop.core import glance
 from imgsim_desktop.core.duplicates import find_groups, thresholds
 from imgsim_desktop.core.engine import Engine
 from imgsim_desktop.core.glance_pairs import GLANCE_FLOOR
+from imgsim_desktop.core.library_service import index_now
 
 # A photo whose half-turned copy the embedding places far away (cosine ~0.5; the duplicate stage
 # starts at thresholds(0.5).duplicate_cosine = 0.7): only the glance brings the pair to the check.
@@ -96,7 +97,7 @@ def _tower_group(groups) -> set[str]:
 
 def test_a_scan_finds_turned_copies_the_embedding_places_far_apart(turned_library):
     with Engine(turned_library / "data", device="cpu") as engine:
-        engine.index([str(turned_library / "lib")])
+        index_now(engine, [str(turned_library / "lib")])
         tower = engine.catalog.vector_for_path(engine.searcher.model, str(turned_library / "lib" / TOWER.name))[1]
         upside_down = engine.catalog.vector_for_path(engine.searcher.model, str(turned_library / "lib" / "tower_upside_down.jpg"))[1]
         assert float(tower @ upside_down) < thresholds(0.5).duplicate_cosine  # the embedding alone would not propose it
@@ -108,7 +109,7 @@ def test_a_scan_finds_turned_copies_the_embedding_places_far_apart(turned_librar
 def test_a_library_indexed_before_glances_gets_them_at_its_first_scan(turned_library, tmp_path):
     data = tmp_path / "data"
     with Engine(data, device="cpu") as engine:
-        engine.index([str(turned_library / "lib")])
+        index_now(engine, [str(turned_library / "lib")])
     rewind_catalog(data / "catalog.sqlite3", 7, "ALTER TABLE files DROP COLUMN glance")  # as v7 wrote it
     with Engine(data, device="cpu") as engine:
         groups = find_groups(engine.searcher)

@@ -16,10 +16,10 @@ import pytest
 from watchdog.observers import Observer
 
 from conftest import PHOTOS, copy_photos
+from imgsim_desktop.core import folder_watch as watcher_mod
 from imgsim_desktop.core import indexer as indexer_mod
-from imgsim_desktop.core import watcher as watcher_mod
 from imgsim_desktop.core.engine import Engine
-from imgsim_desktop.core.watcher import NATIVE, POLLING, LibraryWatcher
+from imgsim_desktop.core.library_service import NATIVE, POLLING, LibraryService, index_now
 
 START = [f"aib/{i}.jpg" for i in range(6)]
 
@@ -62,13 +62,13 @@ def library(tmp_path) -> Path:
 @pytest.fixture
 def watch(engine, library):
     """Start a watcher (polling every 0.1 s unless told otherwise) and collect what it reports."""
-    started: list[LibraryWatcher] = []
+    started: list[LibraryService] = []
     batches: list[tuple[str, object]] = []
 
-    def start(**options) -> LibraryWatcher:
+    def start(**options) -> LibraryService:
         options.setdefault("polling", True)
         options.setdefault("poll_interval", 0.1)
-        watcher = LibraryWatcher(engine, [str(library)], on_batch=lambda kind, report: batches.append((kind, report)), settle_s=0.3, **options)
+        watcher = LibraryService(engine=engine, roots=[str(library)], on_report=lambda kind, report: batches.append((kind, report)), settle_s=0.3, **options)
         watcher.start()
         started.append(watcher)
         wait_until(lambda: batches and batches[0][0] == "reconcile", what="the start-up reconcile")
@@ -231,7 +231,7 @@ def test_burst_of_new_photos_is_batched_and_all_findable(watch, engine, library)
 def test_start_up_reconcile_recognises_moves_and_only_embeds_new_photos(engine, library, monkeypatch):
     with Engine(engine.data_dir) as first:
         first._backbone = engine.backbone
-        first.index([str(library)])
+        index_now(first, [str(library)])
     os.rename(library / "0.jpg", library / "zero.jpg")
     (library / "sub").mkdir()
     os.rename(library / "1.jpg", library / "sub" / "one.jpg")
@@ -240,7 +240,7 @@ def test_start_up_reconcile_recognises_moves_and_only_embeds_new_photos(engine, 
     shutil.copyfile(library / "3.jpg", library / "copy-of-3.jpg")
     decoded = record_decodes(monkeypatch)
     reports = []
-    watcher = LibraryWatcher(engine, [str(library)], on_batch=lambda kind, r: reports.append(r), polling=True, poll_interval=0.2)
+    watcher = LibraryService(engine=engine, roots=[str(library)], on_report=lambda kind, r: reports.append(r), polling=True, poll_interval=0.2)
     watcher.start()
     try:
         wait_until(lambda: reports, what="the reconcile")

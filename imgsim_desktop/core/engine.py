@@ -7,13 +7,25 @@ from pathlib import Path
 
 from imgsim_desktop import paths
 from imgsim_desktop.core.backbones import Backbone, ModelSpec, get_model
-from imgsim_desktop.core.indexer import Indexer, IndexReport
-from imgsim_desktop.core.progress import Progress
+from imgsim_desktop.core.indexer import Indexer
 from imgsim_desktop.core.search import Result, Searcher
 from imgsim_desktop.storage.catalog import Catalog
 from imgsim_desktop.storage.feature_cache import FeatureCache
 
 CATALOG_NAME = paths.Layout.CATALOG
+
+
+class _SessionOnFirstEmbed:
+    """The backbone as the searcher sees it: its spec at once, its ONNX session only when a query
+    from outside the library must be embedded. k-NN of a library photo and duplicate scans read
+    stored vectors and never pay for loading a model."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.spec = engine.spec
+
+    def embed(self, batch):
+        return self._engine.backbone.embed(batch)
 
 
 class Engine:
@@ -46,22 +58,12 @@ class Engine:
     @property
     def searcher(self) -> Searcher:
         if self._searcher is None:
-            self._searcher = Searcher(self.catalog, self.index_dir, self.backbone)
+            self._searcher = Searcher(self.catalog, self.index_dir, _SessionOnFirstEmbed(self))
         return self._searcher
 
     def indexer(self, **options) -> Indexer:
         """An Indexer for this library that also stores each photo's duplicate-check features."""
         return Indexer(self.catalog, self.backbone, features=FeatureCache.beside(self.catalog.path), **options)
-
-    def index(self, folders: list[str], progress: Progress | None = None, rebuild: bool = True) -> IndexReport:
-        report = self.indexer().run(folders, progress)
-        if rebuild and not report.cancelled and not (progress and progress.cancelled):  # closing: the delta stays searchable
-            self.searcher.refresh()
-            if self.searcher.needs_rebuild():
-                if progress:
-                    progress.report(0, 0, "building search index", force=True)
-                self.searcher.rebuild()
-        return report
 
     def similar(self, image: str | Path, k: int = 10) -> list[Result]:
         return self.searcher.similar_to_file(image, k)

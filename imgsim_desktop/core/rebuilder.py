@@ -32,6 +32,7 @@ class IndexRebuilder:
         self.on_error = on_error
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.last_error: Exception | None = None  # the last build's failure, for a caller that waits on it
 
     @property
     def running(self) -> bool:
@@ -55,10 +56,12 @@ class IndexRebuilder:
         return not self.running
 
     def _run(self) -> None:
+        self.last_error = None
         try:
             meta = self.searcher.rebuild()
         except Exception as exc:  # a full disk, say: keep serving the old generation and say why
             log.exception("rebuilding the search index failed")
+            self.last_error = exc
             if self.on_error:
                 self.on_error(f"{self.searcher.store.dir}: rebuilding the search index failed ({exc})")
             return

@@ -306,14 +306,22 @@ class DuplicatesPage(QWidget):
     def _update_summary(self) -> None:
         paths = self.tree.visible_ticked()
         size = sum(self.tree.rows[p].size for p in paths if p in self.tree.rows)
-        groups = len(self.tree.shown)
-        text = f"{groups} group{'s' * (groups != 1)} · " if self.tree.groups else ""
+        text = self._groups_prefix()
         if paths:
             self._outcome = None  # a new choice: the last cleanup's outcome is old news
         tail = f"{len(paths)} selected ({human_size(size)})" if paths else (self._outcome or "nothing selected")
         self.summary.setText(f"{text}{tail}")
         for button in (self.move_button, self.trash_button):
             button.setEnabled(bool(paths))
+
+    def _groups_prefix(self) -> str:
+        groups = len(self.tree.shown)
+        return f"{groups} group{'s' * (groups != 1)} · " if self.tree.groups else ""
+
+    def _show_outcome(self, outcome: str) -> None:
+        """The last cleanup's outcome, worded the same whether it is said now or after the next reload."""
+        self._outcome = outcome
+        self.summary.setText(self._groups_prefix() + outcome)
 
     # --- cleaning up ---------------------------------------------------------------------------
 
@@ -359,12 +367,11 @@ class DuplicatesPage(QWidget):
         size = human_size(result.bytes_freed)
         # Kept in the summary until the user ticks something new: a reload of the groups must not wipe it.
         if not moved:
-            self._outcome = "Nothing was moved."
+            self._show_outcome("Nothing was moved.")
         elif trashed:
-            self._outcome = f"Moved {photos(len(moved))} to the Trash: {size} freed"
+            self._show_outcome(f"Moved {photos(len(moved))} to the Trash: {size} freed")
         else:
-            self._outcome = f"Moved {photos(len(moved))} ({size}) out of the library, to {self._move_to}"
-        self.summary.setText(self._outcome)
+            self._show_outcome(f"Moved {photos(len(moved))} ({size}) out of the library, to {self._move_to}")
         self._undoable_batch = result.batch if moved and not trashed else None
         self.undo_button.setVisible(self._undoable_batch is not None)
 
@@ -386,8 +393,7 @@ class DuplicatesPage(QWidget):
         if batch == self._undoable_batch:
             self._undoable_batch = None
             self.undo_button.setVisible(False)
-            self._outcome = f"Moved {photos(len(back))} back" + (f"; {len(restored) - len(back)} could not be" if len(back) < len(restored) else "")
-            self.summary.setText(self._outcome)
+            self._show_outcome(f"Moved {photos(len(back))} back" + (f"; {len(restored) - len(back)} could not be" if len(back) < len(restored) else ""))
         if back:
             self.files_restored.emit(back)
 

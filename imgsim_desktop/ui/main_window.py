@@ -46,11 +46,10 @@ from imgsim_desktop.ui.reveal import show_in_folder
 from imgsim_desktop.ui.search_history import Search, SearchHistory
 from imgsim_desktop.ui.thumbnails import PixmapCache
 from imgsim_desktop.workers.duplicates_worker import DuplicatesController
-from imgsim_desktop.workers.index_worker import IndexController
+from imgsim_desktop.workers.library_bridge import LibraryBridge
 from imgsim_desktop.workers.library_worker import LibraryController
 from imgsim_desktop.workers.research_worker import ResearchController
 from imgsim_desktop.workers.thumb_loader import ThumbnailLoader
-from imgsim_desktop.workers.watch_worker import WatchController
 
 LIVE_RELOAD_MS = (1000, 4000)  # while indexing, show new photos this often (small, large libraries)
 
@@ -75,7 +74,6 @@ class MainWindow(QMainWindow):
         self._photos_request = 0
         self._similar_request = 0
         self._search_again = False
-        self._resumed = False
         self._provider = "…"
         self.last_report = None  # the latest finished indexing run
         self.thumbs = ThumbnailLoader(thumb_cache(paths.Layout(self.data_dir).thumbs), workers=2, parent=self)
@@ -94,39 +92,42 @@ class MainWindow(QMainWindow):
         except ModelError:
             return get_model(DEFAULT_MODEL, self.data_dir)
 
-    def _start_workers(self) -> None:
+    def _start_workers(self, writer: bool = True) -> None:
         threads = self.settings.threads or None
         self.library = LibraryController(self.data_dir, self.spec.name, self.settings.device, threads, parent=self)
         self.library.photos_ready.connect(self._photos_ready)
         self.library.similar_ready.connect(self._similar_ready)
         self.library.failed.connect(self._library_failed)
-        self.library.provider_ready.connect(self._provider_ready)
-        self.indexer = IndexController(self.data_dir, self.spec.name, self.settings.device, threads, parent=self)
-        self.indexer.progress.connect(self._index_progress)
-        self.indexer.finished.connect(self._index_finished)
-        self.indexer.failed.connect(self._index_failed)
-        self.indexer.busy_changed.connect(self._index_busy)
+        if writer:
+            self._start_writer()
         self.duplicates = DuplicatesController(self.data_dir, self.spec.name, self.settings.device, threads, parent=self)
         self.dup_page.set_controller(self.duplicates)
         self.research = ResearchController(self.data_dir, self.spec.name, self.settings.device, parent=self)
         self.research_tools.set_controller(self.research)
-        self.watch = WatchController(self.data_dir, self.spec.name, self.settings.device, threads, parent=self)
-        self.watch.batch.connect(self._watch_batch)
-        self.watch.mode_changed.connect(self.index_status.show_watch_mode)
-        self.watch.error.connect(self.status_label.setText)
         self._reload_photos()
+
+    def _start_writer(self) -> None:
+        """The library's one writer: indexing, folder changes and outside changes, in one queue."""
+        self.writer = LibraryBridge(self.data_dir, self.spec.name, self.settings.device, self.settings.threads or None, parent=self)
+        self.writer.progress.connect(self._index_progress)
+        self.writer.finished.connect(self._index_finished)
+        self.writer.changes.connect(self._watch_batch)
+        self.writer.busy_changed.connect(self._index_busy)
+        self.writer.folders_changed.connect(self._folders_changed)
+        self.writer.mode_changed.connect(self.index_status.show_watch_mode)
+        self.writer.provider_ready.connect(self._provider_ready)
+        self.writer.error.connect(self.status_label.setText)
+        self.writer.start()  # catches up with what changed while the app was closed: one scan
 
     def _stop_workers(self) -> None:
         for timer in (self._live_reload, self._watch_reload):  # both ask the library worker about to go
             timer.stop()
-        self.indexer.shutdown()
         self.library.shutdown()
         self.duplicates.shutdown()
         self.research.shutdown()
-        self.watch.shutdown()
         # Answers the old workers still have queued (a cancelled run's report, say) must not reach
         # the window: they would describe a library/model it no longer shows.
-        for controller in (self.indexer, self.library, self.duplicates, self.research, self.watch):
+        for controller in (self.library, self.duplicates, self.research):
             controller.blockSignals(True)
             controller.deleteLater()
 
@@ -153,7 +154,7 @@ class MainWindow(QMainWindow):
         side = LibrarySidebar()
         side.folder_chosen.connect(self._folder_selected)
         side.add_requested.connect(self.add_folder)
-        side.rescan_requested.connect(lambda root: self.indexer.enqueue([root]))
+        side.rescan_requested.connect(lambda root: self.writer.add_folders([root]))
         side.exclude_requested.connect(self.exclude_subfolder)
         side.remove_requested.connect(self.remove_folder)
         self.library_panel = side
@@ -273,7 +274,7 @@ class MainWindow(QMainWindow):
         self._photos_request = self.library.load_photos()
 
     def _live_reload_tick(self) -> None:
-        if not self.indexer.paused:  # nothing new arrives while paused
+        if not self.writer.paused:  # nothing new arrives while paused
             self._reload_photos()
 
     @Slot(int, object, object, object)
@@ -284,8 +285,7 @@ class MainWindow(QMainWindow):
         self.library_model.set_items([Item(r) for r in rows])
         if anchor and (row := self.library_model.row_of(anchor)) is not None:
             self.grid.scrollTo(self.library_model.index(row), QListView.ScrollHint.PositionAtTop)
-        self.library_panel.set_roots(roots)
-        self.watch.set_roots(roots)
+        self.library_panel.set_roots(sorted({*roots, *self.writer.pending()}))  # folders just added are shown at once
         self.dup_page.library_roots = roots
         # "Known" is any backbone's: photos not yet indexed for a newly chosen one have not vanished.
         self._drop_vanished(known)
@@ -293,12 +293,8 @@ class MainWindow(QMainWindow):
             self.library_model.set_folder(None)  # its folder was removed; the sidebar shows "All photos"
         if self.pages.currentIndex() < 2:  # not while the user looks at results, duplicates or the map
             self.pages.setCurrentIndex(1 if roots else 0)
-        if not self.indexer.busy and not self.status_label.text():
+        if not self.writer.busy and not self.status_label.text():
             self.status_label.setText(f"{len(rows):,} photos")
-        if not self._resumed:
-            self._resumed = True
-            if roots:  # catch up with what changed while the app was closed, or an interrupted run
-                self.indexer.enqueue(roots)
 
     def _first_visible_path(self) -> str | None:
         index = self.grid.indexAt(self.grid.viewport().rect().topLeft())
@@ -324,7 +320,7 @@ class MainWindow(QMainWindow):
         if folder not in self.library_panel.roots:
             self.library_panel.set_roots(sorted([*self.library_panel.roots, folder]))
         self.pages.setCurrentIndex(1)
-        self.indexer.enqueue([folder])
+        self.writer.add_folders([folder])
 
     def remove_folder(self, root: str) -> None:
         answer = QMessageBox.question(
@@ -334,10 +330,10 @@ class MainWindow(QMainWindow):
             self.remove_folder_path(root)
 
     def remove_folder_path(self, root: str) -> None:
-        # Indexing in that folder stops first; otherwise a running job could store photos after
-        # the catalog forgot the folder, or a queued one could add the folder back.
+        # The writer stops indexing there first: a running job must not store photos after the
+        # catalog forgot the folder, nor a queued one add it back.
         self.status_label.setText(f"Removing {root} from the library…")
-        self.indexer.stop_touching(root, lambda: self._folder_changed(self.library.remove_folder(root)))
+        self.writer.remove_folder(root)
 
     def exclude_subfolder(self, root: str) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Exclude a subfolder", root)
@@ -347,11 +343,15 @@ class MainWindow(QMainWindow):
             QMessageBox.information(self, "Exclude a subfolder", f"Choose a folder inside {root}.")
 
     def exclude_folder_path(self, folder: str) -> None:
-        self.indexer.stop_touching(folder, lambda: self._folder_changed(self.library.exclude_folder(folder)))
+        self.writer.exclude_folder(folder)
 
-    def _folder_changed(self, request: int) -> None:
-        self._photos_request = request
-        self.status_label.setText("")
+    @Slot(object)
+    def _folders_changed(self, roots: list[str]) -> None:
+        """The writer added, removed or excluded a folder: show the library as it is now."""
+        if self.status_label.text().startswith("Removing "):
+            self.status_label.setText("")
+        self.library_panel.set_roots(sorted({*roots, *self.writer.pending()}))
+        self._reload_photos()
 
     # --- thumbnails ----------------------------------------------------------------------------
 
@@ -458,8 +458,8 @@ class MainWindow(QMainWindow):
             self.switch_model(name)
 
     def switch_model(self, name: str, device: str | None = None, threads: int | None = None) -> None:
-        """Restart the workers on another backbone/device; the library is indexed for it in the background."""
-        waiting = self.indexer.pending()  # folders added but not indexed yet are not library roots yet
+        """Restart the readers on another backbone/device; the writer indexes the library for it in
+        the background (folders queued for the old one included)."""
         self._stop_workers()
         self.settings.model = name
         if device is not None:
@@ -468,13 +468,11 @@ class MainWindow(QMainWindow):
             self.settings.threads = threads
         self.settings.save(self.data_dir)
         self.spec = self._usable_model(name)
-        self._resumed = False
         self._provider = "…"
         self._update_device_label()
         self.results_page.show_model(self.spec.name)
-        self._start_workers()
-        if waiting:
-            self.indexer.enqueue(waiting)
+        self._start_workers(writer=False)
+        self.writer.switch_model(self.spec.name, self.settings.device, self.settings.threads or None)
         self._search_again_on_screen()  # results on screen came from the old model
 
     # --- duplicates ------------------------------------------------------------------------------
@@ -537,7 +535,7 @@ class MainWindow(QMainWindow):
 
     @Slot(int, int, float, float, str)
     def _index_progress(self, done: int, total: int, rate: float, eta: float, phase: str) -> None:
-        self.index_status.show_progress(done, total, rate, eta, phase, self.indexer.paused)
+        self.index_status.show_progress(done, total, rate, eta, phase, self.writer.paused)
 
     @Slot(bool)
     def _index_busy(self, busy: bool) -> None:
@@ -548,12 +546,9 @@ class MainWindow(QMainWindow):
             self._live_reload.start(LIVE_RELOAD_MS[0] if self.library_model.total() < 5000 else LIVE_RELOAD_MS[1])
         else:
             self._live_reload.stop()
-            # Watch the folders once they are indexed (not after a cancel: watching would resume it).
-            if not self.watch.started and self.library_panel.roots and not (self.last_report and self.last_report.cancelled):
-                self.watch.start(self.library_panel.roots)
 
-    @Slot(str, object)
-    def _watch_batch(self, kind: str, report) -> None:
+    @Slot(object)
+    def _watch_batch(self, report) -> None:
         """The watcher applied changes made outside the app: show them (one reload per burst)."""
         if not self._watch_reload.isActive():
             self._watch_reload.start()
@@ -570,7 +565,7 @@ class MainWindow(QMainWindow):
 
     def _restored(self, paths: list[str]) -> None:
         """An undo put photos back: index them, and tell the duplicates page its groups predate them."""
-        self.indexer.enqueue(self.library_panel.roots)
+        self.writer.add_folders(self.library_panel.roots)
         self.dup_page.library_changed_since_scan(f"{len(paths)} photo{'s' * (len(paths) != 1)} moved back by an undo")
 
     def _cleaned_up(self) -> None:
@@ -601,24 +596,20 @@ class MainWindow(QMainWindow):
         self.index_status.show_report(report)
         self._provider_ready(report.provider)
 
-    @Slot(str)
-    def _index_failed(self, message: str) -> None:
-        self.status_label.setText(message)
-
     @Slot(int, str)
     def _library_failed(self, request: int, message: str) -> None:
         if request in (self._similar_request, self._photos_request):
             self.status_label.setText(message)
 
     def _toggle_pause(self) -> None:
-        if self.indexer.paused:
-            self.indexer.resume()
+        if self.writer.paused:
+            self.writer.resume()
         else:
-            self.indexer.pause()
-        self.index_status.set_paused(self.indexer.paused)
+            self.writer.pause()
+        self.index_status.set_paused(self.writer.paused)
 
     def cancel_indexing(self) -> None:
-        self.indexer.cancel()
+        self.writer.cancel()
         self.status_label.setText("Cancelling after the current batch…")
 
     @Slot(str)
@@ -661,7 +652,8 @@ class MainWindow(QMainWindow):
             self.settings.window = [self.width(), self.height()]
         self.settings.save(self.data_dir)
         self._stop_workers()
-        self.research_tools.shutdown()
+        self.writer.shutdown()
+        self.writer.blockSignals(True)
         self.thumbs.shutdown()
         super().closeEvent(event)
 

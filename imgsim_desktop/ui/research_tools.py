@@ -11,7 +11,6 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 from imgsim_desktop.core.backbones import list_models
 from imgsim_desktop.ui.map_view import MapView
 from imgsim_desktop.ui.research_dialogs import BackboneCompareDialog, PerturbationDialog
-from imgsim_desktop.workers.index_worker import IndexController
 
 REPORT_SAMPLES = 6
 
@@ -25,7 +24,6 @@ class ResearchTools(QObject):
         self.map_view.photo_clicked.connect(window.find_similar)
         self.map_view.cancel.connect(lambda: self.controller.cancel())
         self.dialog = None
-        self.indexers: dict[str, IndexController] = {}  # other backbones being indexed for a comparison
         self.act_map = self._action("Collection map", self.show_map, "Ctrl+M", "Every photo placed by likeness (PCA + t-SNE)")
         self.act_compare = self._action("Compare backbones", self.compare_selected, "Ctrl+B", "The selected photo's neighbours under every backbone")
         self.act_perturb = self._action("Perturbation recovery…", self.open_perturbation, tip="How well edited copies of your photos are found, per backbone")
@@ -94,21 +92,13 @@ class ResearchTools(QObject):
         return dialog
 
     def _index_with(self, model: str, dialog: BackboneCompareDialog) -> None:
-        """Index the library with another backbone in the background, then show its column."""
-        indexer = self.indexers.get(model)
-        if indexer is None:
-            settings = self.window.settings
-            indexer = IndexController(self.window.data_dir, model, settings.device, settings.threads or None, parent=self)
-            self.indexers[model] = indexer
-        indexer.progress.connect(lambda done, total, *_: shiboken6.isValid(dialog) and dialog.show_index_progress(model, done, total))
-        indexer.finished.connect(lambda _report: shiboken6.isValid(dialog) and dialog.refresh())
-        indexer.enqueue(self.window.library_panel.roots)
-
-    def shutdown(self) -> None:
-        """The window closes: stop indexing for other backbones (committed batches stay)."""
-        for indexer in self.indexers.values():
-            indexer.shutdown()
-        self.indexers = {}
+        """Index the library with another backbone, in turn with the library's other work (one
+        writer), then show its column."""
+        writer = self.window.writer
+        writer.other_progress.connect(lambda name, done, total: name == model and shiboken6.isValid(dialog) and dialog.show_index_progress(model, done, total))
+        writer.other_finished.connect(lambda report: report.model == model and shiboken6.isValid(dialog) and dialog.refresh())
+        settings = self.window.settings
+        writer.index_with(model, settings.device, settings.threads or None)
 
     def _samples(self) -> list[str]:
         """The selected photos, else a few spread evenly through the library."""

@@ -1,4 +1,5 @@
-"""Catalog reads and similarity queries off the GUI thread, answered with a request number so the
+"""Catalog reads and similarity queries off the GUI thread (reads only: the library's one writer is
+core/library_service.py), answered with a request number so the
 GUI can drop answers to questions it no longer asks."""
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ class _LibraryJob(QObject):
     photos_ready = Signal(int, object, object, object)  # request, list[PhotoRow], roots, every known path
     similar_ready = Signal(int, object, object)  # request, query PhotoRow, list[(PhotoRow, score)]
     failed = Signal(int, str)
-    provider_ready = Signal(str)
 
     def __init__(self, data_dir: str, model: str, device: str, threads: int | None) -> None:
         super().__init__()
@@ -36,8 +36,7 @@ class _LibraryJob(QObject):
     def _get(self) -> Engine:
         if self._engine is None:
             data_dir, model, device, threads = self._args
-            self._engine = Engine(data_dir, model=model, device=device, threads=threads)
-            self.provider_ready.emit(self._engine.backbone.provider)
+            self._engine = Engine(data_dir, model=model, device=device, threads=threads)  # no ONNX session until an outside photo is the query
         return self._engine
 
     @Slot(int)
@@ -65,21 +64,6 @@ class _LibraryJob(QObject):
             log.exception("search failed")  # the traceback goes to the log; the user gets one line
             self.failed.emit(request, f"Search failed: {exc}")
 
-    @Slot(int, str, str)
-    def change_folders(self, request: int, action: str, folder: str) -> None:
-        """Remove a library folder or exclude a subfolder, then answer with the new photo list."""
-        try:
-            engine = self._get()
-            if action == "remove":
-                engine.catalog.remove_root(folder)
-            else:
-                engine.catalog.exclude(folder)
-        except Exception as exc:
-            log.exception("changing the library failed")  # the traceback goes to the log; the user gets one line
-            self.failed.emit(request, f"Cannot change the library: {exc}")
-            return
-        self.load_photos(request)
-
     @Slot()
     def close(self) -> None:
         if self._engine is not None:
@@ -91,17 +75,14 @@ class LibraryController(WorkerController):
     photos_ready = Signal(int, object, object, object)
     similar_ready = Signal(int, object, object)
     failed = Signal(int, str)
-    provider_ready = Signal(str)
     _load = Signal(int)
     _similar = Signal(int, str, int)
-    _change = Signal(int, str, str)
 
     def __init__(self, data_dir: str, model: str, device: str = "auto", threads: int | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._request = 0
         job = _LibraryJob(str(data_dir), model, device, threads)
-        self._start(job, ("photos_ready", "similar_ready", "failed", "provider_ready"),
-                    [(self._load, job.load_photos), (self._similar, job.similar), (self._change, job.change_folders)])
+        self._start(job, ("photos_ready", "similar_ready", "failed"), [(self._load, job.load_photos), (self._similar, job.similar)])
 
     def _next_request(self) -> int:
         self._request += 1
@@ -119,14 +100,4 @@ class LibraryController(WorkerController):
     def similar(self, path: str, k: int) -> int:
         request = self._next_request()
         self._similar.emit(request, path, k)
-        return request
-
-    def remove_folder(self, folder: str) -> int:
-        request = self._next_request()
-        self._change.emit(request, "remove", folder)
-        return request
-
-    def exclude_folder(self, folder: str) -> int:
-        request = self._next_request()
-        self._change.emit(request, "exclude", folder)
         return request

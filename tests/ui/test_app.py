@@ -27,7 +27,7 @@ def window(qtbot, data_dir):
 
 
 def _wait_indexed(qtbot, win, timeout=60_000):
-    qtbot.waitUntil(lambda: win.last_report is not None and not win.indexer.busy, timeout=timeout)
+    qtbot.waitUntil(lambda: win.last_report is not None and not win.writer.busy, timeout=timeout)
     expected = win.last_report.indexed + win.last_report.skipped
     qtbot.waitUntil(lambda: win.library_model.total() == expected, timeout=timeout)
 
@@ -45,7 +45,7 @@ def _window_indexing_200_photos(qtbot, tmp_path, data_dir, wait_part_way) -> Mai
 
 
 def test_first_run_shows_empty_state_inviting_add_folder(window, qtbot):
-    qtbot.waitUntil(lambda: window._resumed)
+    qtbot.waitUntil(lambda: window.status_label.text() == "0 photos")  # the library was read
     assert window.pages.currentIndex() == 0
     assert window.empty_button.text() == "Add folder…" and window.empty_button.isVisible()
 
@@ -227,7 +227,7 @@ def test_switching_backbone_mid_indexing_restarts_cleanly(qtbot, tmp_path, data_
     win.switch_model("mobilenetv2")
     assert win.device_label.text().startswith("MobileNetV2 features")
     # The new workers index the library for the new backbone; the old run's late report is ignored.
-    qtbot.waitUntil(lambda: win.library_model.total() == 202 and not win.indexer.busy, timeout=90_000)
+    qtbot.waitUntil(lambda: win.library_model.total() == 202 and not win.writer.busy, timeout=90_000)
     assert win.last_report.model == "mobilenetv2"
     assert str(later) in win.library_panel.roots  # the queued folder was not lost in the switch
     assert not win.progress.isVisible()

@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from conftest import PHOTOS, copy_photos
 from imgsim_desktop.core.engine import CATALOG_NAME, Engine
+from imgsim_desktop.core.library_service import index_now
 from imgsim_desktop.core.thumbnails import thumb_cache
 from imgsim_desktop.storage.catalog import Catalog, PhotoRow
 from imgsim_desktop.ui.main_window import MainWindow
@@ -42,7 +43,7 @@ def test_removing_running_and_queued_folders_leaves_nothing_behind(qtbot, tmp_pa
 
     win.remove_folder_path(str(dropped))  # still waiting in the queue
     win.remove_folder_path(str(big))  # being indexed right now
-    qtbot.waitUntil(lambda: not win.indexer.busy and win.library_model.total() == 3, timeout=60_000)
+    qtbot.waitUntil(lambda: not win.writer.busy and win.library_model.total() == 3, timeout=60_000)
     qtbot.waitUntil(lambda: win.library_panel.roots == [str(kept)], timeout=10_000)
     win.close()
     roots, photos = _catalog_state(data_dir)
@@ -58,7 +59,7 @@ def test_excluding_a_subfolder_mid_run_indexes_the_rest(qtbot, tmp_path, data_di
     wait_part_way(qtbot, win, lambda: win.add_folder_path(str(lib)))
     win.exclude_folder_path(str(lib / "b"))
     # The run stops, the exclusion lands, the folder is indexed again without b/.
-    qtbot.waitUntil(lambda: win.last_report is not None and not win.indexer.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: win.last_report is not None and not win.writer.busy, timeout=60_000)
     qtbot.waitUntil(lambda: win.library_model.total() == 60, timeout=20_000)
     win.close()
     roots, photos = _catalog_state(data_dir)
@@ -69,7 +70,7 @@ def test_a_library_folder_that_is_gone_is_reported_and_its_photos_kept(qtbot, tm
     lib = tmp_path / "usb"
     copy_photos(lib, ["labelled/dog.jpg", "labelled/cat.jpg"])
     with Engine(data_dir) as engine:
-        engine.index([str(lib)])
+        index_now(engine, [str(lib)])
     lib.rename(tmp_path / "unplugged")
     win = _open_window(qtbot, data_dir)
     qtbot.waitUntil(lambda: win.last_report is not None, timeout=30_000)
@@ -159,7 +160,7 @@ def test_a_folder_inside_the_library_is_covered_and_removing_a_nested_one_keeps_
     copy_photos(lib / "trip", ["labelled/dog.jpg", "labelled/cat.jpg"])
     copy_photos(lib, ["labelled/pelican.jpg"])
     with Engine(data_dir) as engine:
-        engine.index([str(lib), str(lib / "trip")])  # an older library: a folder and one inside it, both roots
+        index_now(engine, [str(lib), str(lib / "trip")])  # an older library: a folder and one inside it, both roots
         model = engine.spec.name
     win = _open_window(qtbot, data_dir)
     qtbot.waitUntil(lambda: win.library_model.total() == 3, timeout=30_000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from conftest import copy_photos
 from imgsim_desktop.core.engine import Engine
+from imgsim_desktop.core.library_service import index_now
 from imgsim_desktop.ui.main_window import MainWindow
 
 
@@ -11,7 +12,7 @@ def _open_on(qtbot, tmp_path, data_dir, names: list[str]) -> MainWindow:
     """A window on a library of ``names`` (under shared/photos), indexed and shown."""
     copy_photos(tmp_path / "lib", names)
     with Engine(data_dir) as engine:
-        engine.index([str(tmp_path / "lib")])
+        index_now(engine, [str(tmp_path / "lib")])
     return _show(qtbot, data_dir, len(names))
 
 
@@ -26,7 +27,7 @@ def _show(qtbot, data_dir, count: int) -> MainWindow:
 def test_window_opens_on_existing_library(qtbot, tmp_path, data_dir):
     copy_photos(tmp_path / "lib", ["labelled/dog.jpg", "labelled/cat.jpg", "labelled/pelican.jpg"])
     with Engine(data_dir) as engine:
-        engine.index([str(tmp_path / "lib")])
+        index_now(engine, [str(tmp_path / "lib")])
     window = MainWindow(data_dir=str(data_dir))
     qtbot.addWidget(window)
     window.show()

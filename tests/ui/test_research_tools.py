@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QFileDialog, QPushButton
 
 from conftest import copy_photos
 from imgsim_desktop.core.engine import Engine
+from imgsim_desktop.core.library_service import index_now
 from imgsim_desktop.ui.main_window import MainWindow
 
 PHOTOS = [f"aib/{i}.jpg" for i in range(12)] + ["ukbench/ukbench00120.jpg", "ukbench/ukbench00120_resize.jpg"]
@@ -21,11 +22,11 @@ def window(qtbot, tmp_path, data_dir, monkeypatch):
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: True)  # no browser in tests
     copy_photos(tmp_path / "lib", PHOTOS)
     with Engine(data_dir) as engine:
-        engine.index([str(tmp_path / "lib")])
+        index_now(engine, [str(tmp_path / "lib")])
     win = MainWindow(data_dir=str(data_dir))
     qtbot.addWidget(win)
     win.show()
-    qtbot.waitUntil(lambda: win.library_model.total() == len(PHOTOS), timeout=30_000)
+    qtbot.waitUntil(lambda: win.library_model.total() == len(PHOTOS) and win.last_report is not None, timeout=30_000)  # the start-up check done
     yield win
     win.close()
 

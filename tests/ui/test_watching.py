@@ -7,6 +7,7 @@ from pathlib import Path
 
 from conftest import PHOTOS, copy_photos
 from imgsim_desktop.core.engine import Engine
+from imgsim_desktop.core.library_service import index_now
 from imgsim_desktop.ui.main_window import MainWindow
 
 
@@ -14,11 +15,11 @@ def test_the_window_follows_changes_made_outside_it(qtbot, tmp_path, data_dir):
     lib = tmp_path / "lib"
     copy_photos(lib, ["ukbench/ukbench00120.jpg", "ukbench/ukbench00120_resize.jpg", "labelled/dog.jpg", "aib/4.jpg", "aib/7.jpg"])
     with Engine(data_dir) as engine:
-        engine.index([str(lib)])
+        index_now(engine, [str(lib)])
     win = MainWindow(data_dir=str(data_dir))
     qtbot.addWidget(win)
     win.show()
-    qtbot.waitUntil(lambda: win.index_status.watch_label.text() != "", timeout=30_000)
+    qtbot.waitUntil(lambda: win.index_status.watch_label.text() != "" and win.last_report is not None, timeout=30_000)  # the start's catch-up done
     assert win.index_status.watch_label.text() in ("Watching folders", "Checking folders every 10 s")
     assert win.library_model.total() == 5
 
@@ -44,9 +45,9 @@ def test_the_window_follows_changes_made_outside_it(qtbot, tmp_path, data_dir):
     assert "ukbench00120.jpg was deleted" in win.status_label.text()
 
     # Renamed: the photo keeps its place in the library under its new name, without re-embedding.
-    with qtbot.waitSignal(win.watch.batch, timeout=20_000, check_params_cb=lambda kind, report: report.moved == 1) as batch:
+    with qtbot.waitSignal(win.writer.changes, timeout=20_000, check_params_cb=lambda report: report.moved == 1) as batch:
         (lib / "dog.jpg").rename(lib / "rex.jpg")
-    assert batch.args[1].indexed == 0
+    assert batch.args[0].indexed == 0
     qtbot.waitUntil(lambda: _in_library(win, "rex.jpg"), timeout=20_000)
     assert win.library_model.total() == 4 and not _in_library(win, "dog.jpg")
     win.close()
@@ -59,24 +60,25 @@ def _in_library(win, name: str) -> bool:
 def test_closing_right_after_a_watched_change_leaves_no_late_reload(qtbot, tmp_path, data_dir):
     copy_photos(tmp_path / "lib", ["labelled/dog.jpg"])
     with Engine(data_dir) as engine:
-        report = engine.index([str(tmp_path / "lib")])
+        report = index_now(engine, [str(tmp_path / "lib")])
     win = MainWindow(data_dir=str(data_dir))
     qtbot.addWidget(win)
     win.show()
-    win.watch.batch.emit("changes", report)  # a reload is now due in a moment...
+    win.writer.changes.emit(report)  # a reload is now due in a moment...
     win.close()  # ...but the window, and its library worker, are gone first
     qtbot.wait(600)  # pytest-qt fails the test on any exception raised in the event loop meanwhile
 
 
 def test_a_folder_added_while_watching_is_embedded_once(qtbot, tmp_path, data_dir, monkeypatch):
-    """One writer: the index worker embeds a newly added folder; the watcher only starts watching it."""
+    """One writer: a folder added while the folders are watched is embedded once, not by the
+    indexing run and again by the watcher (40 photos were 56 embeddings with two pipelines)."""
     import threading
 
     from imgsim_desktop.core.backbones import Backbone
 
     copy_photos(tmp_path / "lib", ["labelled/dog.jpg"])
     with Engine(data_dir) as engine:
-        engine.index([str(tmp_path / "lib")])
+        index_now(engine, [str(tmp_path / "lib")])
     embedded = [0]
     lock = threading.Lock()
     real_embed = Backbone.embed
@@ -90,12 +92,32 @@ def test_a_folder_added_while_watching_is_embedded_once(qtbot, tmp_path, data_di
     win = MainWindow(data_dir=str(data_dir))
     qtbot.addWidget(win)
     win.show()
-    qtbot.waitUntil(lambda: win.watch.started and win.watch.mode is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: win.writer.mode is not None and win.last_report is not None, timeout=30_000)
     qtbot.wait(500)
     new = tmp_path / "new"
     copy_photos(new, [f"aib/{i}.jpg" for i in range(40)])
     win.add_folder_path(str(new))
-    qtbot.waitUntil(lambda: win.library_model.total() == 41 and not win.indexer.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: win.library_model.total() == 41 and not win.writer.busy, timeout=60_000)
     qtbot.wait(3000)  # what the watcher would do with the new folder, it has done by now
     assert embedded[0] == 40
+    win.close()
+
+
+def test_a_start_with_nothing_changed_scans_the_library_once(qtbot, tmp_path, data_dir, monkeypatch):
+    """The start-up catch-up and the watcher's reconcile were two scans of every folder; one writer scans once."""
+    from imgsim_desktop.core import indexer as indexer_mod
+
+    copy_photos(tmp_path / "lib", ["labelled/dog.jpg", "aib/4.jpg"])
+    with Engine(data_dir) as engine:
+        index_now(engine, [str(tmp_path / "lib")])
+    scans: list[list[str]] = []
+    real_scan = indexer_mod.scan
+    monkeypatch.setattr(indexer_mod, "scan", lambda paths, *a, **k: scans.append(list(paths)) or real_scan(paths, *a, **k))
+    win = MainWindow(data_dir=str(data_dir))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.writer.mode is not None and win.last_report is not None, timeout=30_000)
+    qtbot.wait(1500)  # a second scan, had there been one, would have started by now
+    assert scans == [[str(tmp_path / "lib")]]
+    assert win.last_report.skipped == 2 and win.last_report.indexed == 0
     win.close()
