@@ -64,3 +64,10 @@ def models_dir() -> Path:
 
 def resources_dir() -> Path:
     return _bundle_root() / "resources"
+
+
+def lexically_inside(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or lies under it, comparing the strings as given (the way the catalog
+    stores them). Whether the file system means the same folder is core/folders.really_inside."""
+    folder = folder.rstrip("/\\") or folder
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)

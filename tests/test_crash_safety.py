@@ -4,6 +4,7 @@ consistent catalog and a loadable index, and the work resumes."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import sqlite3
@@ -95,7 +96,10 @@ def run_and_kill(cmd: list[str], working: Callable[[], bool], delay: float) -> b
 
 @pytest.mark.slow
 def test_twenty_kills_during_indexing_and_rebuilds_leave_a_consistent_library(tmp_path, data_dir):
-    rng = random.Random(5)  # fixed seed: the same "random" moments on every run
+    # A new seed every run, so the kill moments explore; printed (and in any failure) to replay one.
+    seed = int(os.environ.get("IMGSIM_CRASH_SEED") or random.randrange(2**32))
+    print(f"crash test seed {seed}: IMGSIM_CRASH_SEED={seed} replays these kill moments")
+    rng = random.Random(seed)
     lib = tmp_path / "lib"
     index_cmd = [sys.executable, "-m", "imgsim_desktop.cli", "index", str(lib), "--json", "--data-dir", str(data_dir)]
     rebuild_cmd = [sys.executable, str(WORKER), str(data_dir)]

@@ -13,11 +13,11 @@ import functools
 import os
 from collections.abc import Iterable
 
+from imgsim_desktop.paths import lexically_inside  # the lexical answer lives with the paths, where the catalog can use it too
 
-def lexically_inside(path: str, folder: str) -> bool:
-    """``path`` is ``folder`` or lies under it, comparing the strings as given."""
-    folder = folder.rstrip("/\\") or folder
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+__all__ = ["deepest_lexical", "lexically_inside", "real", "really_inside"]
+
+
 
 
 def real(path: str) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imgsim_desktop.paths import lexically_inside
 from imgsim_desktop.storage.path_text import PathSafeConnection
 from imgsim_desktop.storage.records import ContentRecord, Embedded, FileRecord, PhotoRow, Relink  # noqa: F401 (also imported from here)
 from imgsim_desktop.storage.schema import EMBEDDING_RECIPE, SCHEMA, SCHEMA_VERSION, migrate  # noqa: F401
@@ -538,7 +539,7 @@ class Catalog:
 
 
 def _inside_any(path: str, folders: Iterable[str]) -> bool:
-    return any(path == f or path.startswith(f.rstrip("/\\") + os.sep) for f in folders)
+    return any(lexically_inside(path, f) for f in folders)
 
 
 def _outside_library(db: sqlite3.Connection, items: list[Embedded], roots: list[str]) -> set[str]:

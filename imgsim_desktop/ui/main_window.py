@@ -561,7 +561,13 @@ class MainWindow(QMainWindow):
         from imgsim_desktop.ui.unreadable_dialog import UnreadableDialog
 
         self.unreadable_dialog = UnreadableDialog(self.index_status.errors, self)
+        self.unreadable_dialog.retry_requested.connect(self.retry_unreadable)
         self.unreadable_dialog.show()
+
+    def retry_unreadable(self) -> None:
+        """Every file that failed is read again, changed or not (the CLI's index --retry-failed)."""
+        self.status_label.setText("Reading the files that could not be read again…")
+        self.writer.retry_failed()
 
     def _restored(self, paths: list[str]) -> None:
         """An undo put photos back: index them, and tell the duplicates page its groups predate them."""

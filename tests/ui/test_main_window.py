@@ -127,6 +127,40 @@ def test_which_files_could_not_be_read_is_one_click_away(qtbot, tmp_path, data_d
     win.close()
 
 
+def test_try_again_reads_files_that_failed_even_unchanged(qtbot, tmp_path, data_dir, monkeypatch):
+    """A photo a decoder could not read then (a missing codec, say) is read when the user asks,
+    without the file changing."""
+    from PySide6.QtCore import Qt
+
+    from imgsim_desktop.core import indexer as indexer_mod
+    from imgsim_desktop.core.decode import DecodeError
+
+    lib = tmp_path / "lib"
+    copy_photos(lib, ["labelled/dog.jpg", "labelled/cat.jpg"])
+    real_open = indexer_mod.open_photo
+    codec = {"installed": False}
+
+    def open_photo(path, *a, **k):
+        if path.endswith("dog.jpg") and not codec["installed"]:
+            raise DecodeError("no decoder for this file")
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(indexer_mod, "open_photo", open_photo)
+    win = MainWindow(data_dir=str(data_dir))
+    qtbot.addWidget(win)
+    win.show()
+    win.add_folder_path(str(lib))
+    qtbot.waitUntil(lambda: "1 could not be read" in win.index_status.label.text(), timeout=60_000)
+    assert win.library_model.total() == 1
+    codec["installed"] = True
+    qtbot.mouseClick(win.index_status.errors_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(win.unreadable_dialog.retry_button, Qt.MouseButton.LeftButton)
+    assert not win.unreadable_dialog.isVisible()
+    qtbot.waitUntil(lambda: win.library_model.total() == 2, timeout=60_000)
+    qtbot.waitUntil(lambda: "could not be read" not in win.index_status.label.text() and not win.index_status.errors_button.isVisible(), timeout=10_000)
+    win.close()
+
+
 def test_sort_order_and_window_size_are_remembered(qtbot, tmp_path, data_dir):
     win = _open_on(qtbot, tmp_path, data_dir, ["labelled/pelican.jpg", "labelled/cat.jpg", "labelled/dog.jpg"])
     win.sort_box.setCurrentIndex(2)  # Name
