@@ -1,6 +1,6 @@
 """Time from a photo's file being closed in a watched folder to "Find similar" returning it (goal: <= 2 s).
 
-A LibraryWatcher follows a temp library; photos are then written one at a time (open, write, close)
+A LibraryService (the library's one writer, watching) follows a temp library; photos are then written one at a time (open, write, close)
 and the searcher is asked every 10 ms for the nearest neighbour of that photo's own vector (embedded
 beforehand, so the query costs what a query of an indexed photo costs). Then a burst of photos
 is written at once and the time until the last one is findable is measured too.
