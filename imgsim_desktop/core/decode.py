@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from imgsim_desktop.core import raw
+
 # Refuse anything above this many pixels (~ a 16k x 16k panorama): a decompression bomb guard
 # that is ours, so the message is clear and no Pillow warning leaks.
 MAX_PIXELS = 268_000_000
@@ -43,6 +45,7 @@ except ImportError:
 IMAGE_EXTENSIONS = frozenset(
     ".jpg .jpeg .jpe .jfif .png .webp .avif .tif .tiff .bmp .dib .gif .ppm .pgm .pbm .pnm".split()
     + ([".heic", ".heif"] if HEIF_AVAILABLE else [])
+    + (sorted(raw.RAW_EXTENSIONS) if raw.RAW_AVAILABLE else [])
 )
 
 # Leading bytes of the raster formats we decode: lets the scanner accept a photo behind a
@@ -142,6 +145,8 @@ def open_photo(path: str | os.PathLike, min_side: int | None = None) -> Photo:
         file_size = path.stat().st_size
         if file_size == 0:
             raise DecodeError("empty file (0 bytes)")
+        if raw.is_raw(path):
+            return _open_raw(path, min_side)
         img = Image.open(path)
         img._imgsim_file_size = file_size  # for the hollow-JPEG check
     except DecodeError:
@@ -167,6 +172,23 @@ def open_photo(path: str | os.PathLike, min_side: int | None = None) -> Photo:
     if rgb is not img:
         img.close()
     return Photo(rgb, size[0], size[1], *facts)
+
+
+def _open_raw(path: Path, min_side: int | None) -> Photo:
+    """A camera RAW file (core/raw.py: the camera's preview when large enough, else the sensor data)."""
+    try:
+        image, (width, height), taken, _how = raw.open_raw(path, min_side, DECODE_BUDGET.hold)
+    except raw.RawError as exc:
+        raise DecodeError(str(exc)) from None
+    if width * height > MAX_PIXELS:
+        image.close()
+        raise DecodeError(f"image too large ({width}x{height} pixels, limit {MAX_PIXELS / 1e6:g} MP)")
+    exif = image.info.pop("exif_of_preview", None)
+    with contextlib.suppress(Exception):  # TIFF-based RAWs (DNG, CR2, NEF, ARW, ...) carry EXIF Pillow can read
+        with Image.open(path) as container:
+            exif = container.getexif() or exif
+    exif_taken, camera = _exif_facts(exif) if exif else (None, None)
+    return Photo(image, width, height, exif_taken or taken, camera)
 
 
 def _explain(exc: BaseException) -> str:
