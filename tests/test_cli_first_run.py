@@ -202,3 +202,34 @@ def test_a_sample_with_exact_copies_shows_them_under_it(library, data_dir, tmp_p
     sample_row, neighbours = page.split("<h4>EfficientNet-Lite0</h4>", 1)
     assert "+2 exact copies" in sample_row and "dog copy.jpg" in sample_row and "dog (2).jpg" in sample_row
     assert "dog copy.jpg" not in neighbours and "dog (2).jpg" not in neighbours
+
+
+def test_no_onnx_runtime_is_one_line_naming_both_choices(library, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as after `pip install -e .` without an extra
+    code, out, err = run(capsys, "similar", str(library / "dog.jpg"))
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "ONNX Runtime is not installed" in err and "`pip install onnxruntime`" in err and "`pip install onnxruntime-gpu`" in err
+
+
+@pytest.mark.parametrize(
+    "platform",
+    [("linux", "x86_64"), ("win32", "AMD64"), ("linux", "aarch64"), ("darwin", "arm64"), ("darwin", "x86_64")],
+)
+def test_each_extra_installs_exactly_one_onnx_runtime(platform):
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    env = {"sys_platform": platform[0], "platform_machine": platform[1], "extra": ""}
+
+    def runtimes(reqs: list[str]) -> set[str]:
+        wanted = [Requirement(r) for r in reqs]
+        return {r.name for r in wanted if r.name.startswith("onnxruntime") and (r.marker is None or r.marker.evaluate(env))}
+
+    assert runtimes(project["dependencies"]) == set()  # the base names none, so an extra can choose
+    extras = project["optional-dependencies"]
+    assert runtimes(extras["cpu"]) == {"onnxruntime"}
+    assert len(runtimes(extras["gpu"])) == 1
+    assert runtimes(extras["gpu"]) == ({"onnxruntime-gpu"} if platform in (("linux", "x86_64"), ("win32", "AMD64")) else {"onnxruntime"})
+    assert runtimes(extras["test"]) == set()  # the README's test command adds `cpu` itself

@@ -349,7 +349,7 @@ def _validate_model(spec: ModelSpec, shown_name: str, output: str | None) -> tup
     for different images, and the same for an image whether it is run alone or in a batch.
     Returns (output name, embedding width).
     """
-    import onnxruntime as ort
+    ort = onnx_runtime()
 
     size = spec.preprocess.input_size
     try:
@@ -451,7 +451,7 @@ def cuda_device_count() -> int:
 
 
 def _providers_for(device: str) -> list:
-    import onnxruntime as ort
+    ort = onnx_runtime()
 
     want_gpu = device in ("auto", "gpu")
     if want_gpu and "CUDAExecutionProvider" in ort.get_available_providers() and cuda_device_count() > 0:
@@ -467,6 +467,19 @@ def _providers_for(device: str) -> list:
     return ["CPUExecutionProvider"]
 
 
+def onnx_runtime():
+    """The onnxruntime module, or one line saying how to install it (the `cpu` or `gpu` extra)."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ModelError(
+            f"ONNX Runtime is not installed for {sys.executable} ({exc}): choose one, never both: "
+            "`pip install onnxruntime` (CPU, a 28 MB wheel) or `pip install onnxruntime-gpu` (NVIDIA GPUs, 256 MB); "
+            "from a source checkout, `pip install -e '.[cpu]'` or `pip install -e '.[gpu]'`"
+        ) from None
+    return onnxruntime
+
+
 def default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
@@ -475,7 +488,7 @@ class Backbone:
     """One ONNX session for one model: preprocess (normalise) + run + L2-normalise."""
 
     def __init__(self, spec: ModelSpec, device: str = "auto", threads: int | None = None, verify: bool = True) -> None:
-        import onnxruntime as ort
+        ort = onnx_runtime()
 
         if not spec.installed:
             raise ModelError(f"model '{spec.name}' is not installed ({spec.path} is missing); add it with: {spec.install_hint}")
