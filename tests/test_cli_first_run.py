@@ -233,3 +233,15 @@ def test_each_extra_installs_exactly_one_onnx_runtime(platform):
     assert len(runtimes(extras["gpu"])) == 1
     assert runtimes(extras["gpu"]) == ({"onnxruntime-gpu"} if platform in (("linux", "x86_64"), ("win32", "AMD64")) else {"onnxruntime"})
     assert runtimes(extras["test"]) == set()  # the README's test command adds `cpu` itself
+
+
+def test_the_app_and_the_cli_give_one_size_for_the_same_photos(library, capsys):
+    from imgsim_desktop.ui.text import human_size
+
+    code, out, _ = run(capsys, "duplicates", "--json")
+    doomed = [m["path"] for g in json.loads(out)["groups"] for m in g["members"] if not m["keep"]]
+    total = sum(os.path.getsize(p) for p in doomed)
+    assert len(doomed) >= 2 and total > 1000
+    code, out, _ = run(capsys, "duplicates")
+    cli_size = re.search(r"suggested for removal \(([\d.]+ (?:bytes|[KMG]B))\)", out).group(1)
+    assert cli_size == human_size(total) == (f"{total / 1e6:.1f} MB" if total >= 1e6 else f"{total / 1e3:.1f} KB")
