@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +22,17 @@ def main(argv: list[str] | None = None) -> int:
 
         return selftest.main()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    from PySide6.QtCore import QCoreApplication
+
+    from imgsim_desktop import xcb_check
+
+    if QCoreApplication.instance() is None and xcb_check.uses_xcb(os.environ, qt_args):
+        # Qt would abort in QApplication() blaming libxcb-cursor0, whatever is missing: name it first.
+        missing = xcb_check.missing_libraries(_xcb_plugin())
+        if missing:
+            print(xcb_check.hint(missing), file=sys.stderr)
+            return 1
 
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication, QMessageBox
@@ -59,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         os._exit(code)
     return code
+
+
+def _xcb_plugin() -> Path:
+    from PySide6.QtCore import QLibraryInfo
+
+    return Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms" / "libqxcb.so"
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ def cmd_index(args) -> int:
         bar = TerminalProgress(not args.json)
         report = LibraryService(engine=engine, watch=False).run_once(args.paths, Progress(bar), retry_failed=args.retry_failed, rebuild=args.rebuild)
         bar.finish()
-    out = report.to_json()
+        known = _known_unreadable(engine.catalog, args.paths, report)
+    out = report.to_json() | {"known_unreadable": known}
     if args.json:
         print(json.dumps(out))
     else:
@@ -42,10 +43,35 @@ def cmd_index(args) -> int:
         for path in report.missing:
             print(f"not found: {shown(path)}", file=sys.stderr)
         print(
-            f"indexed {report.indexed}, unchanged {report.skipped}, removed {report.removed}, errors {len(report.errors)} "
+            f"indexed {report.indexed}, unchanged {report.skipped}, removed {report.removed}, errors {len(report.errors)}{_index_summary_tail(report, known)} "
             f"in {report.seconds:.1f}s with {engine.spec.title} on {report.provider}"
         )
     return 1 if report.missing and not (report.indexed or report.skipped) else 0
+
+
+def _known_unreadable(catalog, roots: list[str], report) -> int:
+    """Files under ``roots`` that failed on an earlier run and were not tried again now (unchanged):
+    the summary says they were skipped, so "errors 0" never hides what `imgsim status` lists."""
+    tried = {err["path"] for err in report.errors}
+    under = [os.path.abspath(r) for r in roots]
+    return sum(
+        1
+        for path, _ in catalog.errors()
+        if path not in tried and any(paths.lexically_inside(path, r) for r in under)
+    )
+
+
+def _index_summary_tail(report, known: int) -> str:
+    tail = ""
+    if known:
+        them = "them" if known != 1 else "it"
+        tail += (
+            f" (of the unchanged, {known} could not be read before and {'were' if known != 1 else 'was'} skipped: "
+            f"`imgsim status` lists {them}, --retry-failed tries {them} again)"
+        )
+    if report.missing:
+        tail += f", not found {len(report.missing)}"
+    return tail
 
 
 def cmd_similar(args) -> int:
@@ -95,13 +121,16 @@ def cmd_models(args) -> int:
         except ModelError as exc:  # refused: one line, nothing changed
             print(f"imgsim: {shown(exc)}", file=sys.stderr)
             return 2
-        print(f"added {spec.name}: {spec.embedding_dim}-d embedding from output '{spec.embedding_output}'")
+        if args.json:
+            print(json.dumps({"added": spec.name, "embedding_dim": spec.embedding_dim, "output": spec.embedding_output, "path": str(spec.path)}))
+        else:
+            print(f"added {spec.name}: {spec.embedding_dim}-d embedding from output '{spec.embedding_output}'")
         return 0
     specs = list_models(data_dir)
-    if args.json:
-        print(
-            json.dumps(
-                [
+    if args.json:  # one object per model and line, like every command's --json
+        for s in specs:
+            print(
+                json.dumps(
                     {
                         "name": s.name,
                         "title": s.title,
@@ -113,15 +142,20 @@ def cmd_models(args) -> int:
                         "source": s.source,
                         "install": None if s.installed else s.install_hint,
                     }
-                    for s in specs
-                ]
+                )
             )
-        )
         return 0
+    # Columns as wide as their longest value (nothing cut); each missing model's command on a line of its own, to copy whole.
+    name_w = max((len(s.name) for s in specs), default=0)
+    licence_w = max((len(s.licence) for s in specs), default=0)
     for s in specs:
         mark = "*" if s.default else " "
-        state = "installed" if s.installed else f"not installed: {s.install_hint}"
-        print(f"{mark} {s.name:20} {s.embedding_dim:5}-d  {s.preprocess.input_size}px  {s.licence[:28]:28}  {state}")
+        state = "installed" if s.installed else "not installed"
+        print(f"{mark} {s.name:{name_w}}  {s.embedding_dim:5}-d  {s.preprocess.input_size:3}px  {s.licence:{licence_w}}  {state}".rstrip())
+        if not s.installed:
+            print(f"    add it with: {s.install_hint}")
+    if specs:
+        print("* = default backbone")
     return 0
 
 

@@ -11,7 +11,7 @@ import sys
 import time
 
 from imgsim_desktop import paths
-from imgsim_desktop.terminal import TerminalProgress, shown
+from imgsim_desktop.terminal import TerminalProgress, human_size, shown
 
 
 def _engine(args):
@@ -159,7 +159,7 @@ def _print_plan(plan: list[dict], to_remove: list[str], result, sensitivity: flo
                 print(f"                  {shown(m['reason']['text'])}")
     size = sum(os.path.getsize(p) for p in to_remove if os.path.exists(p)) if result is None else result.bytes_freed
     counts = ", ".join(f"{sum(g['tier'] == t for g in plan)} {title}" for t, title in TIER_TITLES.items())
-    print(f"{counts} at sensitivity {sensitivity}; {len(to_remove)} suggested for removal ({size / 1e6:.1f} MB); * = suggested keeper")
+    print(f"{counts} at sensitivity {sensitivity}; {len(to_remove)} suggested for removal ({human_size(size)}); * = suggested keeper")
     if result is None:
         print("nothing was changed; add --apply trash or --apply move DIR to clean up (similar shots only with --tier similar)")
     else:

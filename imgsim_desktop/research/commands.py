@@ -216,9 +216,40 @@ def cmd_report(args) -> int:
             except (FileNotFoundError, ValueError) as exc:
                 print(f"imgsim: {shown(exc)}", file=sys.stderr)
                 return 2
-        out = write_report(args.out, data_dir, samples, perturb, k=args.k, chart_png=chart, models=args.models, device=args.device)
-    print(json.dumps({"report": str(out), "samples": samples}) if args.json else f"report written to {out} ({len(samples)} sample photos)")
+        unindexed = _unindexed_backbones(data_dir, args.models, args.data_dir) if samples else {}
+        out = write_report(
+            args.out, data_dir, samples, perturb, k=args.k, chart_png=chart, models=args.models, device=args.device,
+            index_command=lambda name: unindexed.get(name, ""),
+        )  # fmt: skip
+    if args.json:
+        print(json.dumps({"report": str(out), "samples": samples, "not_indexed": [{"model": m, "command": c} for m, c in unindexed.items()]}))
+    else:
+        print(f"report written to {out} ({len(samples)} sample photos)")
+        for name, command in unindexed.items():
+            print(f"{name}: no neighbours in the report, the library is not indexed with it yet; to add them: {command}")
     return 0
+
+
+def _unindexed_backbones(data_dir: Path, wanted: list[str] | None, given_data_dir: str | None) -> dict[str, str]:
+    """Installed backbones the report asks for that hold no embeddings yet, each with the command
+    that indexes the library's folders with it (with --data-dir when the report was given one)."""
+    import shlex
+
+    from imgsim_desktop.core.backbones import list_models
+    from imgsim_desktop.core.engine import CATALOG_NAME
+    from imgsim_desktop.storage.catalog import Catalog
+
+    with Catalog(data_dir / CATALOG_NAME) as catalog:
+        stats = catalog.stats()
+    specs = {s.name: s for s in list_models(data_dir)}
+    names = [n for n, s in specs.items() if s.installed] if wanted is None else [n for n in wanted if n in specs and specs[n].installed]
+    data = ["--data-dir", str(data_dir)] if given_data_dir else []
+    roots = stats["roots"] or ["FOLDER"]
+    return {
+        name: " ".join(shlex.quote(part) for part in ["imgsim", "index", "--model", name, *data, *roots])
+        for name in names
+        if not stats["embeddings"].get(name)
+    }
 
 
 def _sample_photos(data_dir: Path, count: int) -> list[str]:

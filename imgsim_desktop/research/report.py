@@ -12,31 +12,41 @@ import datetime
 import io
 import os
 import tempfile
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
 
 from imgsim_desktop.core.decode import DecodeError, open_image
+from imgsim_desktop.core.duplicates import collapse_exact
 from imgsim_desktop.core.progress import Progress
 from imgsim_desktop.research.backbone_compare import BackboneSearch
 from imgsim_desktop.research.output_file import HTML_MARK
 from imgsim_desktop.research.perturb import METRICS, PROFILE_TITLES, PROFILES, PerturbReport, write_chart
 
-THUMB = 160  # px, longer side
+THUMB = 160  # px, longer side of the encoded thumbnail (sharp on a 1.15x screen)
+# Layout: a row of 8 neighbours (the default -k) fits a 1400 px window with its scroll bar:
+# 8 x 136 + 7 x 8 + 2 x 24 = 1192 px. Rows wrap rather than scroll sideways when there are more.
+FIGURE_PX = 136
+GAP_PX = 8
+MARGIN_PX = 24
+EXTRA_NEIGHBOURS = 8  # asked for beyond k, so that exact copies folded away leave k distinct photos
 
-STYLE = """
-body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
-h3 { margin-bottom: .3em; word-break: break-all; }
-.row { display: flex; gap: 8px; align-items: flex-start; overflow-x: auto; padding-bottom: 4px; }
-figure { margin: 0; width: 160px; flex: none; text-align: center; font-size: 12px; }
-figure img, .missing { width: 160px; height: 160px; object-fit: contain; background: #eee; display: block; }
-.missing { display: flex; align-items: center; justify-content: center; color: #a00; font-size: 11px; padding: 4px; box-sizing: border-box; }
-figcaption { word-break: break-all; }
-.backbone { margin: .6em 0; }
-.backbone h4 { margin: 0 0 .2em; }
-.note { color: #666; font-style: italic; }
-table.metrics { border-collapse: collapse; margin: 1em 0; }
-table.metrics th, table.metrics td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
-table.metrics th:first-child, table.metrics td:first-child { text-align: left; }
+STYLE = f"""
+body {{ font: 14px/1.4 system-ui, sans-serif; margin: {MARGIN_PX}px; color: #222; }}
+h3 {{ margin-bottom: .3em; word-break: break-all; }}
+.row {{ display: flex; flex-wrap: wrap; gap: {GAP_PX}px; align-items: flex-start; padding-bottom: 4px; }}
+figure {{ margin: 0; width: {FIGURE_PX}px; flex: none; text-align: center; font-size: 12px; }}
+figure img, .missing {{ width: {FIGURE_PX}px; height: {FIGURE_PX}px; object-fit: contain; background: #eee; display: block; }}
+.missing {{ display: flex; align-items: center; justify-content: center; color: #a00; font-size: 11px; padding: 4px; box-sizing: border-box; }}
+figcaption {{ word-break: break-all; }}
+.copies {{ color: #555; font-size: 11px; }}
+.copies summary {{ cursor: pointer; }}
+.backbone {{ margin: .6em 0; }}
+.backbone h4 {{ margin: 0 0 .2em; }}
+.note {{ color: #666; font-style: italic; }}
+table.metrics {{ border-collapse: collapse; margin: 1em 0; }}
+table.metrics th, table.metrics td {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}
+table.metrics th:first-child, table.metrics td:first-child {{ text-align: left; }}
 """
 
 
@@ -46,9 +56,14 @@ class _Thumbnails:
     def __init__(self) -> None:
         self._done: dict[str, str] = {}
 
-    def figure(self, path: str, caption: str) -> str:
+    def figure(self, path: str, caption: str, copies: list[str] = ()) -> str:
+        """One photo; its exact copies (same bytes) are named under it instead of taking figures of their own."""
         if path not in self._done:
             self._done[path] = self._encode(path)
+        if copies:
+            names = "<br>".join(escape(os.path.basename(c)) for c in copies)
+            count = f"+{len(copies)} exact cop{'ies' if len(copies) != 1 else 'y'}"
+            caption += f'<details class="copies"><summary>{count}</summary>{names}</details>'
         return f"<figure>{self._done[path]}<figcaption>{caption}</figcaption></figure>"
 
     @staticmethod
@@ -74,8 +89,11 @@ def write_report(
     models=None,
     device: str = "auto",
     progress: Progress | None = None,
+    index_command: Callable[[str], str] | None = None,
 ) -> Path:
-    """Write the page to ``out_html`` (atomically) and return its path."""
+    """Write the page to ``out_html`` (atomically) and return its path. ``index_command(model)``,
+    where given (the terminal), is the command that indexes the library with a backbone it lacks;
+    the page then names it instead of the app's way."""
     progress = progress or Progress()
     thumbs = _Thumbnails()
     parts = [
@@ -93,7 +111,7 @@ def write_report(
         for n, sample in enumerate(sample_paths):
             progress.check()
             progress.report(n, len(sample_paths), os.path.basename(sample))
-            parts.append(_sample_section(sample, search.neighbours(sample, k), thumbs))
+            parts.append(_sample_section(sample, search.neighbours(sample, k + EXTRA_NEIGHBOURS), k, thumbs, index_command))
     if perturb is not None:
         parts.append(_perturb_section(perturb, chart_png))
     parts.append("</body></html>")
@@ -110,17 +128,33 @@ def write_report(
     return out_html
 
 
-def _sample_section(sample: str, by_backbone, thumbs: _Thumbnails) -> str:
-    parts = [f"<section><h3>{escape(os.path.basename(sample))}</h3>", '<div class="row">', thumbs.figure(sample, escape(sample)), "</div>"]
+def _sample_section(sample: str, by_backbone, k: int, thumbs: _Thumbnails, index_command: Callable[[str], str] | None = None) -> str:
+    """The sample and, per backbone, its k nearest distinct photos: exact copies (of the sample or of
+    a neighbour) are folded into the figure of the first of them, as the app's results fold them."""
+    rows, sample_copies = [], []
     for b in by_backbone:
-        parts.append(f'<div class="backbone"><h4>{escape(b.title)}</h4>')
-        if b.note:
-            parts.append(f'<p class="note">{escape(b.note)}</p>')
+        figures = None
         if b.results is not None:
-            figures = "".join(thumbs.figure(path, f"{score:.3f}<br>{escape(os.path.basename(path))}") for path, score in b.results)
-            parts.append(
-                f'<div class="row">{figures}</div>' if figures else '<p class="note">no neighbours: the library holds only this photo</p>'
+            scores = dict(b.results)
+            folded = collapse_exact([sample, *scores])
+            sample_copies += [c for c in folded.pop(sample, []) if c not in sample_copies]
+            figures = "".join(
+                thumbs.figure(path, f"{scores[path]:.3f}<br>{escape(os.path.basename(path))}", copies)
+                for path, copies in list(folded.items())[:k]
             )
+        rows.append((b, figures))
+    parts = [f"<section><h3>{escape(os.path.basename(sample))}</h3>", '<div class="row">', thumbs.figure(sample, escape(sample), sample_copies), "</div>"]
+    for b, figures in rows:
+        parts.append(f'<div class="backbone"><h4>{escape(b.title)}</h4>')
+        note = f"library not indexed with {b.title} yet: run {index_command(b.model)}" if b.needs_indexing and index_command else b.note
+        if note:
+            parts.append(f'<p class="note">{escape(note)}</p>')
+        if figures is not None:
+            if figures:
+                parts.append(f'<div class="row">{figures}</div>')
+            else:
+                why = "only exact copies of this photo" if sample_copies else "the library holds only this photo"
+                parts.append(f'<p class="note">no neighbours: {why}</p>')
         parts.append("</div>")
     parts.append("</section>")
     return "\n".join(parts)

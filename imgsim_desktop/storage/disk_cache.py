@@ -13,7 +13,7 @@ from pathlib import Path
 STRAY_AFTER_S = 3600  # a temp file this old is a crash's leftover, not a write in progress
 # Caches yield before the catalog: below this much free space they stop writing, so the disk's
 # last space goes to the catalog and the index, which are not disposable.
-RESERVE_BYTES = 1024**3
+RESERVE_BYTES = 1_000_000_000  # decimal, as every size the user reads
 _ROOM_CHECK_S = 5.0
 _room: dict[str, tuple[float, bool]] = {}
 

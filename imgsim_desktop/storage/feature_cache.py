@@ -25,7 +25,7 @@ FEATURE_CACHE = Layout.FEATURES  # folder next to the catalog
 # The indexer stores every photo's features (~55 KB on disk, with the small image the pixel check
 # compares) so the first duplicates scan need not decode anything: this cap holds a 110k-photo
 # library's; the least recently used go first.
-DEFAULT_CAP_BYTES = 6 * 1024**3
+DEFAULT_CAP_BYTES = 6_000_000_000  # 6 GB, decimal like every size shown
 MAGIC = b"IFC1"
 CHECK_BYTES = 16
 

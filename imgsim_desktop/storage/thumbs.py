@@ -27,7 +27,7 @@ def level_for(pixels: int) -> int:
     return next((lv for lv in LEVELS if lv >= pixels), pixels)
 
 
-DEFAULT_CAP_BYTES = 2 * 1024**3  # ~60k photos at both sizes; the oldest-used thumbnails go first
+DEFAULT_CAP_BYTES = 2_000_000_000  # 2 GB (decimal); ~60k photos at both sizes; the oldest-used thumbnails go first
 
 
 class ThumbCache:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from imgsim_desktop.core.file_format import file_format
+from imgsim_desktop.terminal import human_size  # noqa: F401 - one size wording for the app and the CLI
 
 
 def readable(path: str) -> str:
@@ -19,14 +20,6 @@ def photos(n: int) -> str:
     return f"{n:,} photo{'s' * (n != 1)}"
 
 
-def human_size(n: float) -> str:
-    """Decimal units (1 MB = 1,000,000 bytes), as the CLI prints them and as GNOME's and macOS's
-    file managers show sizes: one convention everywhere, so the same photos read the same."""
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    return ""
 
 
 def photo_format(path: str, size: int | None = None, mtime_ns: int | None = None) -> str:

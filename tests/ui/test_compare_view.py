@@ -71,7 +71,7 @@ def test_shows_both_photos_with_captions_and_notes(compare, pair, qtbot):
     assert compare.views[1].item.pixmap().width() == 480
     left_caption, right_caption = (c.text() for c in compare.captions)
     assert "kde_Autumn__1920x1080.jpg" in left_caption and "800 × 500" in left_caption and "JPEG" in left_caption
-    assert f"{left.size / 1000:.1f} KB" in left_caption  # decimal units, as the CLI and "2021-06-01 10:20:30" in left_caption
+    assert f"{left.size / 1000:.1f} KB" in left_caption and "2021-06-01 10:20:30" in left_caption  # decimal units, as the CLI
     assert str(AUTUMN.parent) in left_caption
     assert "autumn crop.png" in right_caption and "480 × 270" in right_caption and "PNG" in right_caption and "—" in right_caption
     assert [n.text() for n in compare.notes] == ["keep", "remove"] and all(n.isVisible() for n in compare.notes)
