@@ -183,12 +183,26 @@ def _open_raw(path: Path, min_side: int | None) -> Photo:
     if width * height > MAX_PIXELS:
         image.close()
         raise DecodeError(f"image too large ({width}x{height} pixels, limit {MAX_PIXELS / 1e6:g} MP)")
-    exif = image.info.pop("exif_of_preview", None)
-    with contextlib.suppress(Exception):  # TIFF-based RAWs (DNG, CR2, NEF, ARW, ...) carry EXIF Pillow can read
-        with Image.open(path) as container:
-            exif = container.getexif() or exif
-    exif_taken, camera = _exif_facts(exif) if exif else (None, None)
-    return Photo(image, width, height, exif_taken or taken, camera)
+    facts = _tiff_facts(path)
+    if facts == (None, None) and (exif := image.info.get("exif_of_preview")):
+        facts = _exif_facts(exif)
+    image.info.pop("exif_of_preview", None)
+    return Photo(image, width, height, facts[0] or taken, facts[1])
+
+
+def _tiff_facts(path: Path) -> tuple[str | None, str | None]:
+    """Date taken and camera from a TIFF-based RAW's tags (DNG, CR2, NEF, ARW, ...), read without
+    decoding: Pillow cannot open a mosaic as an image, but its EXIF reader walks the tags."""
+    try:
+        with open(path, "rb") as fp:
+            if fp.read(4) not in (b"II*\x00", b"MM\x00*"):
+                return None, None
+            fp.seek(0)
+            exif = Image.Exif()
+            exif.load_from_fp(fp)
+            return _exif_facts(exif)
+    except Exception:  # damaged tags: the photo is still a photo, without a date
+        return None, None
 
 
 def _explain(exc: BaseException) -> str:
