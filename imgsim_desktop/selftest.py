@@ -28,6 +28,8 @@ from imgsim_desktop.core.library_service import index_now
 QUERY = "ukbench00120.jpg"
 NEAR_DUPLICATE = "ukbench00120_resize.jpg"
 MIN_MARGIN = 0.05
+# A 12-bit RGGB DNG written from RAW_SOURCE (resources/samples/SOURCES.md says how).
+RAW_SAMPLE, RAW_SOURCE = "ukbench09348.dng", "ukbench09348.jpg"
 PROBE_ENV = "IMGSIM_STARTUP_PROBE"
 PROBE_LINE = "startup-probe: window shown after"
 GUI_TIMEOUT_S = 120
@@ -139,7 +141,7 @@ def _check_core(run: _Run, work: Path) -> None:
         engine = state["engine"]
         samples = state["samples"]
         report = index_now(engine, [str(samples)])
-        expected = len(list(samples.glob("*.jpg")))
+        expected = len(list(samples.glob("*.jpg"))) + len(list(samples.glob("*.dng")))
         _expect(not report.errors, f"indexing errors: {report.errors}")
         _expect(report.indexed == expected, f"indexed {report.indexed} of {expected} sample photos")
         return f"{report.indexed} photos"
@@ -207,6 +209,24 @@ def _check_core(run: _Run, work: Path) -> None:
         _expect(chart.stat().st_size > 1000, "the perturbation chart came out empty")
         return f"map of {len(found.paths)} photos, chart {chart.stat().st_size / 1000:.0f} KB"
 
+    def raw_photo() -> str:
+        # LibRaw (rawpy's compiled library) demosaics a DNG made from one of the samples: a bundle
+        # missing it would only fail when a user adds a folder of RAW files.
+        import numpy as np
+
+        from imgsim_desktop.core import raw
+        from imgsim_desktop.core.decode import open_photo
+
+        samples = state["samples"]
+        dng = open_photo(samples / RAW_SAMPLE, min_side=224)
+        _image, _size, _taken, how = raw.open_raw(samples / RAW_SAMPLE, min_side=224)
+        jpeg = open_photo(samples / RAW_SOURCE, min_side=224)
+        small = [np.asarray(p.image.convert("L").resize((64, 48)), np.float32) for p in (dng, jpeg)]
+        a, b = ((x - x.mean()) / (x.std() + 1e-6) for x in small)
+        likeness = float((a * b).mean())
+        _expect(how == raw.SENSOR and likeness > 0.9, f"{RAW_SAMPLE} through LibRaw ({how}) is not its photo: correlation {likeness:.3f}")
+        return f"{RAW_SAMPLE} {dng.width}x{dng.height} demosaiced, correlation {likeness:.3f} with {RAW_SOURCE}"
+
     if not run.step("bundle", bundle):
         return
     try:
@@ -214,6 +234,7 @@ def _check_core(run: _Run, work: Path) -> None:
             run.step("annoy", annoy_index)
             run.step("research", research)
         run.step("opencv", verify_pair)
+        run.step("raw", raw_photo)
     finally:
         if "engine" in state:
             state["engine"].close()
