@@ -42,6 +42,9 @@ def cmd_index(args) -> int:
             print(f"skipped {shown(err['path'])}: {shown(err['error'])}", file=sys.stderr)
         for path in report.missing:
             print(f"not found: {shown(path)}", file=sys.stderr)
+        for name, how in sorted({(u["format"], u["how"]) for u in report.unsupported}):
+            count = sum(u["format"] == name for u in report.unsupported)
+            print(f"skipped {count} {name} photo{'s' * (count != 1)}: reading them needs {how}", file=sys.stderr)
         print(
             f"indexed {report.indexed}, unchanged {report.skipped}, removed {report.removed}, errors {len(report.errors)}{_index_summary_tail(report, known)} "
             f"in {report.seconds:.1f}s with {engine.spec.title} on {report.provider}"

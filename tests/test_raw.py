@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -164,3 +165,45 @@ def test_a_folder_of_raw_files_indexes_and_searches(tmp_path, data_dir, capsys, 
     assert main(["similar", str(lib / "pelican.jpg"), "-k", "1", "--json"]) == 0
     best = json.loads(capsys.readouterr().out.splitlines()[0])["results"][0]
     assert best["path"].endswith("IMG_0003.dng") and best["score"] > 0.9  # the RAW of the same photo
+
+
+def test_a_format_without_its_decoder_is_skipped_and_read_once_the_decoder_is_there(tmp_path, data_dir, monkeypatch, lite0):
+    """HEIC without the opt-in pillow-heif: not "could not be read", not stored as broken; said as
+    skipped with how to enable it, and indexed on the next run once the decoder is installed."""
+    pytest.importorskip("pillow_heif")
+    from imgsim_desktop.core import decode
+    from imgsim_desktop.core.engine import Engine
+    from imgsim_desktop.core.library_service import index_now
+
+    lib = tmp_path / "phone"
+    lib.mkdir()
+    Image.open(PHOTOS / "labelled/dog.jpg").save(lib / "IMG_0001.heic", "HEIF", quality=90)
+    shutil.copyfile(PHOTOS / "labelled/cat.jpg", lib / "IMG_0002.jpg")
+    monkeypatch.setattr(decode, "HEIF_AVAILABLE", False)  # as on an install without the heic extra
+    with Engine(data_dir) as engine:
+        engine._backbone = lite0
+        first = index_now(engine, [str(lib)])
+        assert (first.indexed, first.errors) == (1, [])
+        assert [(Path(u["path"]).name, u["format"]) for u in first.unsupported] == [("IMG_0001.heic", "HEIC/HEIF")]
+        assert "heic" in first.unsupported[0]["how"] and engine.catalog.errors() == []
+        monkeypatch.setattr(decode, "HEIF_AVAILABLE", True)  # the extra installed
+        second = index_now(engine, [str(lib)])
+        assert (second.indexed, second.skipped, second.unsupported) == (1, 1, [])
+
+
+def test_the_app_says_which_formats_were_skipped_and_how_to_read_them(qtbot):
+    from types import SimpleNamespace
+
+    from PySide6.QtWidgets import QStatusBar
+
+    from imgsim_desktop.ui.index_status import IndexStatus
+
+    bar = QStatusBar()
+    qtbot.addWidget(bar)
+    status = IndexStatus(bar)
+    how = "pillow-heif, an opt-in extra"
+    report = SimpleNamespace(indexed=5, skipped=0, errors=[], missing=[], cancelled=False, removed=0,
+                             unsupported=[{"path": f"/p/IMG_{n}.heic", "format": "HEIC/HEIF", "how": how} for n in range(2)])  # fmt: skip
+    status.show_report(report)
+    assert status.label.text() == "Indexed: 5 new, 0 unchanged, 2 HEIC/HEIF photos skipped"
+    assert how in status.label.toolTip() and not status.errors_button.isVisible()

@@ -78,6 +78,19 @@ class DecodeError(Exception):
 UNREADABLE = "cannot read file: "  # the reason's start when the file could not be read at all
 
 
+class FormatUnavailable(DecodeError):
+    """A photo in a format this installation has no decoder for: skipped, not "unreadable", and
+    tried again on every run, so it is indexed as soon as the decoder is installed."""
+
+    def __init__(self, format_name: str, how: str) -> None:
+        super().__init__(f"{format_name} photos need {how}")
+        self.format_name, self.how = format_name, how
+
+
+HEIF_HOW = "pillow-heif, an opt-in extra (GPL-licensed): pip install 'imgsim-desktop[heic]' (from a checkout: pip install -e '.[cpu,heic]')"
+RAW_HOW = "rawpy (LibRaw), which has no wheel for this platform: build it from source (pip install rawpy)"
+
+
 def is_transient(reason: str) -> bool:
     """A failure that may pass without the file changing (permission denied, a disk or network
     share that was away): retried on the next run. Content errors wait until the file changes."""
@@ -146,7 +159,11 @@ def open_photo(path: str | os.PathLike, min_side: int | None = None) -> Photo:
         if file_size == 0:
             raise DecodeError("empty file (0 bytes)")
         if raw.is_raw(path):
+            if not raw.RAW_AVAILABLE:
+                raise FormatUnavailable("Camera RAW", RAW_HOW)
             return _open_raw(path, min_side)
+        if not HEIF_AVAILABLE and _is_heif(path):
+            raise FormatUnavailable("HEIC/HEIF", HEIF_HOW)
         img = Image.open(path)
         img._imgsim_file_size = file_size  # for the hollow-JPEG check
     except DecodeError:
@@ -172,6 +189,19 @@ def open_photo(path: str | os.PathLike, min_side: int | None = None) -> Photo:
     if rgb is not img:
         img.close()
     return Photo(rgb, size[0], size[1], *facts)
+
+
+def _is_heif(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    return head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1") and not _avif_inside(path)
+
+
+def _avif_inside(path: Path) -> bool:
+    """A generic 'mif1' file may hold AVIF (which Pillow decodes): its compatible brands say so."""
+    with open(path, "rb") as fh:
+        box = fh.read(64)
+    return b"avif" in box or b"avis" in box
 
 
 def _open_raw(path: Path, min_side: int | None) -> Photo:

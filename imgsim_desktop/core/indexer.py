@@ -22,7 +22,7 @@ import numpy as np
 
 from imgsim_desktop.core import glance, verify
 from imgsim_desktop.core.backbones import Backbone, default_threads
-from imgsim_desktop.core.decode import Decoded, DecodeError, for_model, is_transient, model_min_side, open_photo
+from imgsim_desktop.core.decode import Decoded, DecodeError, FormatUnavailable, for_model, is_transient, model_min_side, open_photo
 from imgsim_desktop.core.fingerprint import fingerprint_or_none
 from imgsim_desktop.core.folders import lexically_inside
 from imgsim_desktop.core.progress import Cancelled, Progress
@@ -61,6 +61,7 @@ class IndexReport:
     moved: int = 0  # found at a new path with known content: kept their embeddings
     copied: int = 0
     errors: list[dict] = field(default_factory=list)
+    unsupported: list[dict] = field(default_factory=list)  # {path, format, how}: no decoder installed; not stored, tried every run
     deferred: list[FileStat] = field(default_factory=list)  # failed while apparently still being written
     missing: list[str] = field(default_factory=list)
     cancelled: bool = False
@@ -74,6 +75,7 @@ class IndexReport:
             "moved": self.moved,
             "copied": self.copied,
             "errors": self.errors,
+            "unsupported": self.unsupported,
             "missing_paths": self.missing,
             "model": self.model,
             "provider": self.provider,
@@ -228,7 +230,9 @@ class Indexer:
                         break
                     f, fut = pending.popleft()
                     out = fut.result()
-                    if isinstance(out, DecodeError) and self.retry_later is not None and self.retry_later(f):
+                    if isinstance(out, FormatUnavailable):
+                        report.unsupported.append({"path": f.path, "format": out.format_name, "how": out.how})
+                    elif isinstance(out, DecodeError) and self.retry_later is not None and self.retry_later(f):
                         report.deferred.append(f)
                     elif isinstance(out, DecodeError):
                         failed.append(Embedded(f.path, f.size, f.mtime_ns, error=str(out)))

@@ -79,15 +79,16 @@ class IndexStatus(QObject):
 
     def show_report(self, report) -> None:
         errors = f", {len(report.errors)} could not be read" if report.errors else ""
+        skipped, how = unsupported_note(report)
         verb = "Indexing cancelled" if report.cancelled else "Indexed"
-        text = f"{verb}: {report.indexed:,} new, {report.skipped:,} unchanged{errors}"
-        tips = [f"{Path(e['path']).name}: {e['error']}" for e in report.errors[:30]]
+        text = f"{verb}: {report.indexed:,} new, {report.skipped:,} unchanged{errors}{skipped}"
+        tips = [f"{Path(e['path']).name}: {e['error']}" for e in report.errors[:30]] + how
         if report.missing:
             # An unplugged drive or unmounted share: its photos stay in the library until it is back.
             names = ", ".join(Path(m).name or m for m in report.missing[:3])
             text = f"Folder not found: {names} (disconnected?) · {text}"
             tips = [f"Not found, photos kept: {m}" for m in report.missing] + tips
-        news = report.indexed or report.errors or report.missing or report.cancelled or getattr(report, "removed", 0)
+        news = report.indexed or report.errors or report.missing or report.cancelled or getattr(report, "removed", 0) or skipped
         if not news and self.label.text() not in ("", self._said):
             return  # a check that found nothing new never hides what the user was just told (report saved, …)
         self._say(text)
@@ -111,7 +112,19 @@ class IndexStatus(QObject):
         parts = [(report.indexed, "new or changed"), (report.moved, "moved"), (report.copied, "copied"), (report.removed, "removed")]
         said = ", ".join(f"{n:,} {what}" for n, what in parts if n)
         errors = f", {len(report.errors)} could not be read" if report.errors else ""
-        if said or errors:
-            self._say(f"Library updated: {said or 'nothing new'}{errors}")
+        skipped, how = unsupported_note(report)
+        if said or errors or skipped:
+            self._say(f"Library updated: {said or 'nothing new'}{errors}{skipped}")
             self._set_errors(report.errors)
-            self.label.setToolTip("\n".join(f"{Path(e['path']).name}: {e['error']}" for e in report.errors[:30]))
+            self.label.setToolTip("\n".join([f"{Path(e['path']).name}: {e['error']}" for e in report.errors[:30]] + how))
+
+
+def unsupported_note(report) -> tuple[str, list[str]]:
+    """(", 3 HEIC/HEIF photos skipped", [how to read them]) for photos no installed decoder reads:
+    not unreadable, only waiting for a decoder; every run tries them again."""
+    by_format: dict[str, list[dict]] = {}
+    for item in getattr(report, "unsupported", None) or []:
+        by_format.setdefault(item["format"], []).append(item)
+    said = "".join(f", {len(items):,} {name} photo{'s' * (len(items) != 1)} skipped" for name, items in by_format.items())
+    how = [f"{name} photos are skipped: reading them needs {items[0]['how']}." for name, items in by_format.items()]
+    return said, how
