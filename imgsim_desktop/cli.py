@@ -264,6 +264,8 @@ def cmd_watch(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from imgsim_desktop.core.keeper import DEFAULT_ORDER, RULES
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help=f"library data folder (default: ${paths.DATA_DIR_ENV} or the platform's user data dir)")
     common.add_argument("--json", action="store_true", help="machine-readable output")
@@ -297,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tier", action="append", choices=["exact", "duplicate", "similar"], help="only these tiers (repeatable); --apply then acts on them")
     p.add_argument("--not-duplicates", nargs=2, metavar=("A", "B"), help="remember that A and B are not duplicates; they never group again")
     p.add_argument("--undo", action="store_true", help="with --not-duplicates: forget that choice")
-    p.add_argument("--keep", default="folder,format,resolution,size,oldest", help="keeper rules in order (resolution,size,oldest,newest,format,folder)")
+    p.add_argument("--keep", default=",".join(DEFAULT_ORDER), help=f"keeper rules in order (default {','.join(DEFAULT_ORDER)}; known: {','.join(RULES)})")
     p.add_argument("--prefer-folder", action="append", default=[], metavar="DIR", help="keep copies in this folder first")
     p.add_argument("--protect", action="append", default=[], metavar="DIR", help="never remove anything inside this folder")
     p.add_argument("--apply", nargs="+", metavar="trash|move DIR", help="do the cleanup: move suggested copies to the trash or into DIR")

@@ -221,7 +221,7 @@ def test_ctrl_c_during_a_cleanup_stops_after_the_file_in_hand(capsys):
 
 def test_bad_options_are_one_clear_line(data_dir, capsys):
     code, _, err = run(capsys, "duplicates", "--keep", "bogus")
-    assert code == 2 and err.strip() == "imgsim: --keep: unknown keeper rule(s): bogus; known: resolution, size, oldest, newest, format, folder"
+    assert code == 2 and err.strip() == "imgsim: --keep: unknown keeper rule(s): bogus; known: resolution, size, oldest, newest, format, folder, metadata, sharpness"
     with pytest.raises(SystemExit) as stop:
         main(["similar", "x.jpg", "-k", "-3"])
     assert stop.value.code == 2 and "-3: must be at least 1" in capsys.readouterr().err

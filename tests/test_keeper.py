@@ -85,3 +85,50 @@ def test_when_every_rule_ties_the_name_without_a_copy_mark_is_kept(tmp_path):
     rows = [row(str(tmp_path / n), 1080, 1080, len(data)) for n in names]
     keeper, remove = choose(rows, KeeperRules())
     assert keeper.path.endswith("/dog.jpg") and len(remove) == 4  # not "Copy of dog.jpg", first by the alphabet
+
+
+def _indexed_row(path) -> PhotoRow:
+    """The row the indexer stores for ``path``: decoded and measured the indexer's way."""
+    from imgsim_desktop.core import photo_quality
+    from imgsim_desktop.core.decode import open_photo
+
+    photo = open_photo(path, min_side=320)
+    quality = photo_quality.measure(photo.image)
+    st = path.stat()
+    return PhotoRow(0, str(path), st.st_size, st.st_mtime_ns, photo.width, photo.height, photo.taken_at, photo.camera,
+                    quality.sharpness, quality.clipped, photo_quality.to_text(photo.tags))  # fmt: skip
+
+
+def test_a_stripped_copy_and_a_blurred_copy_are_never_the_keeper(tmp_path):
+    """A messenger's copy (no metadata, re-encoded to more bytes), a blurred copy (metadata kept, even
+    as a 'preferred' PNG) and a PNG re-save lose to the camera's original under the default rules."""
+    from PIL import Image, ImageFilter
+
+    photo = Image.open(PHOTOS / "labelled/pelican.jpg").convert("RGB").resize((960, 720))
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x0132] = "Canon", "Canon EOS R6", "2023:08:14 17:32:05"
+    exif.get_ifd(0x8825).update({1: "N", 2: (48.0, 51.0, 29.6), 3: "E", 4: (2.0, 17.0, 40.2)})
+    blurred = photo.filter(ImageFilter.GaussianBlur(2.0))
+    files = {
+        "original.jpg": (photo, {"quality": 90, "exif": exif}),
+        "IMG-20230814-WA0001.jpg": (photo, {"quality": 97}),
+        "blurred.jpg": (blurred, {"quality": 95, "exif": exif}),
+        "blurred.png": (blurred, {}),
+        "resaved.png": (photo, {}),
+    }
+    for name, (image, options) in files.items():
+        image.save(tmp_path / name, **options)
+    rows = [_indexed_row(tmp_path / name) for name in files]
+    assert rows[0].tags == "date,place,camera" and rows[1].tags == ""
+    keeper, remove = choose(rows, KeeperRules())
+    assert keeper.path.endswith("original.jpg") and len(remove) == 4
+    # ...while the format rule alone (the old default's first rule) would keep the PNG re-save.
+    assert choose(rows, KeeperRules(order=["format", "resolution", "size"]))[0].path.endswith(".png")
+
+
+def test_sharpness_stands_aside_when_a_member_was_never_measured():
+    sharp = PhotoRow(0, "/a/sharp.jpg", 1000, 0, 100, 100, None, None, 0.9, 0.0, "")
+    unmeasured = PhotoRow(0, "/a/old-row.jpg", 2000, 0, 100, 100, None, None)  # indexed before catalog v9
+    assert choose([sharp, unmeasured], KeeperRules(order=["sharpness", "size"]))[0] is unmeasured  # size decides
+    blurred = PhotoRow(0, "/a/blurred.jpg", 2000, 0, 100, 100, None, None, 0.1, 0.0, "")
+    assert choose([sharp, blurred], KeeperRules(order=["sharpness", "size"]))[0] is sharp

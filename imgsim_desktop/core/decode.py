@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imgsim_desktop.core import raw
+from imgsim_desktop.core.photo_quality import metadata_tags
 
 # Refuse anything above this many pixels (~ a 16k x 16k panorama): a decompression bomb guard
 # that is ours, so the message is clear and no Pillow warning leaks.
@@ -122,6 +123,7 @@ class Photo:
     height: int
     taken_at: str | None
     camera: str | None
+    tags: frozenset[str] = frozenset()  # kinds of metadata the file carries (core/photo_quality.TAGS)
 
 
 _EXIF_IFD = 0x8769
@@ -130,15 +132,17 @@ _DATETIME = 0x0132
 _MAKE, _MODEL = 0x010F, 0x0110
 
 
-def _exif_facts(exif: Image.Exif) -> tuple[str | None, str | None]:
-    raw = exif.get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)
+def _exif_facts(exif: Image.Exif, xmp: bytes | None = None) -> tuple[str | None, str | None, frozenset[str]]:
+    if not exif:
+        return None, None, metadata_tags(None, xmp)
+    stamp = exif.get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)
     taken = None
-    if isinstance(raw, str) and len(raw) >= 19 and raw[4] == ":" and raw[7] == ":":
-        taken = f"{raw[:4]}-{raw[5:7]}-{raw[8:10]}T{raw[11:19]}"  # "YYYY:MM:DD HH:MM:SS" -> ISO
+    if isinstance(stamp, str) and len(stamp) >= 19 and stamp[4] == ":" and stamp[7] == ":":
+        taken = f"{stamp[:4]}-{stamp[5:7]}-{stamp[8:10]}T{stamp[11:19]}"  # "YYYY:MM:DD HH:MM:SS" -> ISO
     make = str(exif.get(_MAKE) or "").strip(" \x00")
     model = str(exif.get(_MODEL) or "").strip(" \x00")
     camera = model if model.lower().startswith(make.lower()) else f"{make} {model}".strip()
-    return taken, camera or None
+    return taken, camera or None, metadata_tags(exif, xmp)
 
 
 def open_image(path: str | os.PathLike, min_side: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
@@ -214,25 +218,25 @@ def _open_raw(path: Path, min_side: int | None) -> Photo:
         image.close()
         raise DecodeError(f"image too large ({width}x{height} pixels, limit {MAX_PIXELS / 1e6:g} MP)")
     facts = _tiff_facts(path)
-    if facts == (None, None) and (exif := image.info.get("exif_of_preview")):
+    if facts[:2] == (None, None) and (exif := image.info.get("exif_of_preview")):
         facts = _exif_facts(exif)
     image.info.pop("exif_of_preview", None)
-    return Photo(image, width, height, facts[0] or taken, facts[1])
+    return Photo(image, width, height, facts[0] or taken, facts[1], facts[2] | ({"date"} if taken else set()))
 
 
-def _tiff_facts(path: Path) -> tuple[str | None, str | None]:
+def _tiff_facts(path: Path) -> tuple[str | None, str | None, frozenset[str]]:
     """Date taken and camera from a TIFF-based RAW's tags (DNG, CR2, NEF, ARW, ...), read without
     decoding: Pillow cannot open a mosaic as an image, but its EXIF reader walks the tags."""
     try:
         with open(path, "rb") as fp:
             if fp.read(4) not in (b"II*\x00", b"MM\x00*"):
-                return None, None
+                return None, None, frozenset()
             fp.seek(0)
             exif = Image.Exif()
             exif.load_from_fp(fp)
             return _exif_facts(exif)
     except Exception:  # damaged tags: the photo is still a photo, without a date
-        return None, None
+        return None, None, frozenset()
 
 
 def _explain(exc: BaseException) -> str:
@@ -312,7 +316,7 @@ def _prepare(img: Image.Image, min_side: int | None) -> tuple[Image.Image, tuple
 def _prepare_within_budget(img: Image.Image, min_side: int | None, width: int, height: int):
     exif = img.getexif()
     orientation = exif.get(0x0112, 1)
-    facts = _exif_facts(exif) if exif else (None, None)
+    facts = _exif_facts(exif, img.info.get("xmp"))
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     if min_side and img.format == "JPEG" and img.mode in ("RGB", "L", "CMYK", "YCbCr"):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from imgsim_desktop.core import glance, verify
+from imgsim_desktop.core import glance, photo_quality, verify
 from imgsim_desktop.core.backbones import Backbone, default_threads
 from imgsim_desktop.core.decode import Decoded, DecodeError, FormatUnavailable, for_model, is_transient, model_min_side, open_photo
 from imgsim_desktop.core.fingerprint import fingerprint_or_none
@@ -49,6 +49,7 @@ class Prepared:
     fingerprint: str | None
     features: bytes | None  # verify.to_bytes form, when the indexer has a feature cache
     glance: bytes | None = None  # core.glance code: how a duplicates scan finds turned and mirrored copies
+    quality: tuple[float, float, str] | None = None  # sharpness, clipped, metadata tags (core/photo_quality.py)
 
 
 @dataclass
@@ -193,7 +194,7 @@ class Indexer:
             if self.features is not None and model_min_side(prep) == verify.DECODE_MIN_SIDE:
                 local = self._local_features(f, photo)
             # Hashed here, in the pool, while the file is in the page cache: lets a later move keep its embedding.
-            return Prepared(for_model(photo, prep), fingerprint_or_none(f.path, f.size), local, _glance(photo.image))
+            return Prepared(for_model(photo, prep), fingerprint_or_none(f.path, f.size), local, _glance(photo.image), _quality(photo))
         except DecodeError as exc:
             return exc
         except Exception as exc:  # an unexpected decoder bug must not end the run either
@@ -264,11 +265,21 @@ class Indexer:
         refused = self.catalog.store_batch(self.backbone.spec.name, items, roots)
         self.catalog.set_fingerprints((f.path, f.size, f.mtime_ns, p.fingerprint) for f, p in batch if p.fingerprint and f.path not in refused)
         self.catalog.set_glances((f.path, f.size, f.mtime_ns, p.glance) for f, p in batch if p.glance and f.path not in refused)
+        self.catalog.set_qualities((f.path, f.size, f.mtime_ns, *p.quality) for f, p in batch if p.quality and f.path not in refused)
         if self.features is not None:
             for f, p in batch:
                 if p.features is not None and f.path not in refused:
                     self.features.put(f.path, f.size, f.mtime_ns, verify.FORMAT, p.features)
         report.indexed += sum(1 for f, _ in batch if f.path not in refused)
+
+
+def _quality(photo) -> tuple[float, float, str] | None:
+    """Sharpness, exposure and metadata for the keeper rules; a failure only leaves them unknown."""
+    try:
+        measured = photo_quality.measure(photo.image)
+        return measured.sharpness, measured.clipped, photo_quality.to_text(photo.tags)
+    except Exception:  # e.g. MemoryError on a huge image
+        return None
 
 
 def _glance(image) -> bytes | None:

@@ -7,7 +7,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from imgsim_desktop.core.keeper import RULES, KeeperRules
+from imgsim_desktop.core.keeper import BEST, DEFAULT_ORDER, RULES, KeeperRules
 from imgsim_desktop.paths import Layout
 
 SETTINGS_NAME = Layout.SETTINGS
@@ -21,7 +21,7 @@ class Settings:
     thumb_size: int = 160  # tile edge in logical pixels
     k: int = 50  # neighbours shown by "Find similar"
     dup_sensitivity: float = 0.5  # see core.duplicates.thresholds
-    keep_rule: str = "format"  # the first keeper rule after preferred folders (as the CLI's default)
+    keep_rule: str = BEST  # the first keeper rule after preferred folders; "best": the measured default order
     preferred_folders: list = field(default_factory=list)  # copies here are kept first
     protected_folders: list = field(default_factory=list)  # never selected, never touched
     sort: int = 0  # the grid's order: newest first, oldest first, name, folder
@@ -30,7 +30,7 @@ class Settings:
 
     def keeper_rules(self) -> KeeperRules:
         order = ["folder", self.keep_rule] if self.keep_rule in RULES else ["folder"]
-        order += [r for r in ("format", "resolution", "size", "oldest") if r not in order]
+        order += [r for r in DEFAULT_ORDER if r not in order]
         return KeeperRules(order=order, preferred_folders=list(self.preferred_folders), protected_folders=list(self.protected_folders))
 
     @classmethod
@@ -78,7 +78,7 @@ _CHECKS = {
     "thumb_size": _whole(80, 320),
     "k": _whole(1, 500),
     "dup_sensitivity": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0,
-    "keep_rule": lambda v: v in RULES,
+    "keep_rule": lambda v: v in RULES or v == BEST,
     "sort": _whole(0, 3),
     "window": lambda v: v == [] or (isinstance(v, list) and len(v) == 2 and all(isinstance(n, int) and 400 <= n <= 16384 for n in v)),
     "preferred_folders": lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),

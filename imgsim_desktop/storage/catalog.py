@@ -263,7 +263,7 @@ class Catalog:
                     file_id = row[0]
                     if (row[1], row[2]) != (it.size, it.mtime_ns):
                         self._db.execute("DELETE FROM embeddings WHERE file_id = ?", (file_id,))
-                        self._db.execute("UPDATE files SET glance = NULL WHERE id = ?", (file_id,))  # of the old content
+                        self._db.execute("UPDATE files SET glance = NULL, sharpness = NULL, clipped = NULL, tags = NULL WHERE id = ?", (file_id,))  # of the old content
                     self._db.execute(
                         "UPDATE files SET size=?, mtime_ns=?, width=?, height=?, error=?, updated_at=?, taken_at=?, camera=? WHERE id=?",
                         (it.size, it.mtime_ns, it.width, it.height, it.error, now, it.taken_at, it.camera, file_id),
@@ -333,7 +333,7 @@ class Catalog:
 
     def photos(self, model: str | None = None) -> list[PhotoRow]:
         """Every readable photo (embedded with ``model`` when given), for the grid."""
-        sql = "SELECT f.id, f.path, f.size, f.mtime_ns, f.width, f.height, f.taken_at, f.camera FROM files f WHERE f.error IS NULL"
+        sql = f"SELECT {PHOTO_COLUMNS} FROM files f WHERE f.error IS NULL"
         args: tuple = ()
         if model:
             sql += " AND EXISTS (SELECT 1 FROM embeddings e WHERE e.file_id = f.id AND e.model = ?)"
@@ -365,7 +365,7 @@ class Catalog:
     def photo(self, path: str) -> PhotoRow | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT id, path, size, mtime_ns, width, height, taken_at, camera FROM files WHERE path = ?", (path,)
+                f"SELECT {PHOTO_COLUMNS} FROM files f WHERE f.path = ?", (path,)
             ).fetchone()
         return PhotoRow(*row) if row else None
 
@@ -481,6 +481,13 @@ class Catalog:
             with self._lock, self._transaction():
                 self._db.executemany("UPDATE files SET glance = ? WHERE path = ? AND size = ? AND mtime_ns = ?", rows)
 
+    def set_qualities(self, items: Iterable[tuple[str, int, int, float, float, str]]) -> None:
+        """Record (path, size, mtime_ns, sharpness, clipped, tags); a row whose file changed since is left alone."""
+        rows = [(sharp, clipped, tags, path, size, mtime) for path, size, mtime, sharp, clipped, tags in items]
+        if rows:
+            with self._lock, self._transaction():
+                self._db.executemany("UPDATE files SET sharpness = ?, clipped = ?, tags = ? WHERE path = ? AND size = ? AND mtime_ns = ?", rows)
+
     def glances(self, model: str) -> list[tuple[int, bytes | None, str, int, int]]:
         """(vector id, stored glance or None, path, size, mtime_ns) of each photo embedded with ``model``."""
         with self._lock:
@@ -524,8 +531,8 @@ class Catalog:
                 self._db.execute("DELETE FROM files WHERE path = ?", (it.dest,))
                 if it.copy:
                     new_id = self._db.execute(
-                        "INSERT INTO files (path, size, mtime_ns, width, height, error, updated_at, taken_at, camera, fingerprint, glance) "
-                        "SELECT ?, ?, ?, width, height, error, ?, taken_at, camera, ?, glance FROM files WHERE id = ?",
+                        "INSERT INTO files (path, size, mtime_ns, width, height, error, updated_at, taken_at, camera, fingerprint, glance, sharpness, clipped, tags) "
+                        "SELECT ?, ?, ?, width, height, error, ?, taken_at, camera, ?, glance, sharpness, clipped, tags FROM files WHERE id = ?",
                         (it.dest, it.size, it.mtime_ns, now, it.fingerprint, it.source_id),
                     ).lastrowid
                     self._db.execute("INSERT INTO embeddings (file_id, model, vector, recipe) SELECT ?, model, vector, recipe FROM embeddings WHERE file_id = ?", (new_id, it.source_id))
@@ -536,6 +543,10 @@ class Catalog:
                     )
                 done.add(it.dest)
         return done
+
+
+# What a PhotoRow holds, in its field order.
+PHOTO_COLUMNS = "f.id, f.path, f.size, f.mtime_ns, f.width, f.height, f.taken_at, f.camera, f.sharpness, f.clipped, f.tags"
 
 
 def _inside_any(path: str, folders: Iterable[str]) -> bool:

@@ -43,6 +43,9 @@ class PhotoRow:
     height: int | None
     taken_at: str | None
     camera: str | None
+    sharpness: float | None = None  # core/photo_quality.py; None for photos indexed before catalog v9
+    clipped: float | None = None
+    tags: str | None = None  # "date,place,camera,...": the kinds of metadata the file carries
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 # How this build makes an embedding. Bump it whenever the same photo and model would give another
 # vector (decode size, preprocessing, weights): rows of an older recipe stay searchable and the next
 # indexing run embeds those photos again, as it does changed files.
@@ -31,7 +31,10 @@ CREATE TABLE IF NOT EXISTS files (
     taken_at TEXT,             -- EXIF date taken (ISO 8601), NULL when unknown
     camera TEXT,
     fingerprint TEXT,          -- sampled content hash (core/fingerprint.py): moves and copies keep their embedding (v5)
-    glance BLOB                -- turn- and mirror-proof layout code (core/glance.py): finds turned copies (v8)
+    glance BLOB,               -- turn- and mirror-proof layout code (core/glance.py): finds turned copies (v8)
+    sharpness REAL,            -- core/photo_quality.py, measured at indexing: keeper rules and best shot (v9)
+    clipped REAL,              -- share of pixels crushed to black or blown to white (v9)
+    tags TEXT                  -- kinds of metadata the file carries: "date,place,camera,..." (v9)
 );
 CREATE INDEX IF NOT EXISTS files_size ON files(size);
 CREATE TABLE IF NOT EXISTS excluded (path TEXT PRIMARY KEY);
@@ -93,5 +96,10 @@ def migrate(db: sqlite3.Connection, version: int) -> None:
     if version < 8:  # v8: glance codes; older rows keep NULL and get one at the next duplicates scan
         if "glance" not in {r[1] for r in db.execute("PRAGMA table_info(files)")}:
             db.execute("ALTER TABLE files ADD COLUMN glance BLOB")
+    if version < 9:  # v9: photo quality; older rows keep NULL (the rules that need it stand aside) until re-indexed
+        columns = {r[1] for r in db.execute("PRAGMA table_info(files)")}
+        for col, kind in (("sharpness", "REAL"), ("clipped", "REAL"), ("tags", "TEXT")):
+            if col not in columns:
+                db.execute(f"ALTER TABLE files ADD COLUMN {col} {kind}")
     db.execute("CREATE INDEX IF NOT EXISTS actions_state ON actions(state)")  # here, not in SCHEMA: older tables lack the column until now
     db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from imgsim_desktop.core import explain
 from imgsim_desktop.core.cleanup import check_destination, inside
-from imgsim_desktop.core.keeper import RULES
+from imgsim_desktop.core.keeper import BEST, RULES
 from imgsim_desktop.core.settings import Settings
 from imgsim_desktop.ui.cleanup_dialogs import CleanupHistoryDialog, KeeperFoldersDialog
 from imgsim_desktop.ui.compare_view import CompareView
@@ -34,7 +34,8 @@ from imgsim_desktop.ui.group_tree import GroupTree
 from imgsim_desktop.ui.text import human_size, photos
 
 VIEWS = [("Duplicates", ("exact", "duplicate")), ("Similar shots", ("similar",))]
-KEEP_CHOICES = ["format", "resolution", "size", "oldest", "newest"]
+KEEP_CHOICES = [BEST, "format", "resolution", "size", "oldest", "newest", "metadata", "sharpness"]
+BEST_LABEL = "Keep the best copy (sharp, with its metadata, then format and resolution)"
 
 
 class DuplicatesPage(QWidget):
@@ -83,7 +84,7 @@ class DuplicatesPage(QWidget):
         self.progress = QProgressBar(maximumWidth=200, textVisible=False)
         self.keep_box = QComboBox()
         for rule in KEEP_CHOICES:
-            self.keep_box.addItem(RULES[rule][0].upper() + RULES[rule][1:], rule)
+            self.keep_box.addItem(BEST_LABEL if rule == BEST else RULES[rule][0].upper() + RULES[rule][1:], rule)
         self.keep_box.setCurrentIndex(max(0, self.keep_box.findData(self.settings.keep_rule)))
         self.keep_box.activated.connect(self._keep_rule_chosen)
         folders = QPushButton("Folders…")
