@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Slot
+from PySide6.QtCore import QPoint, Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -45,6 +45,7 @@ from imgsim_desktop.ui.research_tools import ResearchTools
 from imgsim_desktop.ui.reveal import show_in_folder
 from imgsim_desktop.ui.search_history import Search, SearchHistory
 from imgsim_desktop.ui.thumbnails import PixmapCache
+from imgsim_desktop.ui.tile_delegate import PADDING
 from imgsim_desktop.workers.duplicates_worker import DuplicatesController
 from imgsim_desktop.workers.index_worker import IndexController
 from imgsim_desktop.workers.library_worker import LibraryController
@@ -140,6 +141,7 @@ class MainWindow(QMainWindow):
         for view in (self.grid, self.results_grid):
             view.customContextMenuRequested.connect(lambda pos, v=view: self._tile_menu(v, pos))
             view.doubleClicked.connect(lambda index, v=view: self._preview(v, index.row()))
+            view.zoom_requested.connect(self.zoom_by)
             for key in (Qt.Key.Key_Space, Qt.Key.Key_Return, Qt.Key.Key_Enter):  # as in digiKam and Finder's Quick Look
                 # On the grid only: Space typed in the filter box stays a space.
                 shortcut = QShortcut(QKeySequence(key), view, context=Qt.ShortcutContext.WidgetShortcut)
@@ -178,6 +180,10 @@ class MainWindow(QMainWindow):
         self.dup_page.settings_changed.connect(lambda: self.settings.save(self.data_dir))
         self.pages.addWidget(self.dup_page)
         self.pages.addWidget(self.research_tools.map_view)
+        self.pages.currentChanged.connect(self._page_changed)
+        for model in (self.library_model, self.results_model):  # a reload or a new search: new counts
+            model.modelReset.connect(self._show_filter_count)
+        self._page_changed(self.pages.currentIndex())
         splitter = QSplitter()
         splitter.addWidget(side)
         splitter.addWidget(self.pages)
@@ -207,6 +213,9 @@ class MainWindow(QMainWindow):
         self.act_duplicates = action("Duplicates", self.show_duplicates, "Ctrl+D", "Find and clean up near-duplicate photos (Ctrl+D)")
         self.act_history = action("Cleanup history…", lambda: self.dup_page.open_history(), tip="What cleanup moved or trashed; undo moves")
         self.act_settings = action("Settings…", self.open_settings, QKeySequence.StandardKey.Preferences)
+        self.act_zoom_in = action("Larger thumbnails", lambda: self.zoom_by(1), QKeySequence.StandardKey.ZoomIn, "Larger thumbnails (Ctrl++, or Ctrl+wheel)")
+        self.act_zoom_out = action("Smaller thumbnails", lambda: self.zoom_by(-1), QKeySequence.StandardKey.ZoomOut, "Smaller thumbnails (Ctrl+-, or Ctrl+wheel)")
+        self.act_zoom_in.setShortcuts([QKeySequence(QKeySequence.StandardKey.ZoomIn), QKeySequence("Ctrl+=")])  # + needs Shift on most layouts
         self.act_quit = action("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.act_back.setEnabled(False)
         self.act_forward.setEnabled(False)
@@ -222,6 +231,9 @@ class MainWindow(QMainWindow):
         self.filter_box.setMaximumWidth(220)
         self.filter_box.textChanged.connect(self._filter_changed)
         bar.addWidget(self.filter_box)
+        self.filter_count = QLabel()  # "12 of 1,522" while a filter is typed
+        self.filter_count.setContentsMargins(6, 0, 6, 0)
+        bar.addWidget(self.filter_count)
         self.sort_box = QComboBox()
         self.sort_box.addItems(["Newest first", "Oldest first", "Name", "Folder"])
         self.sort_box.currentIndexChanged.connect(self._sort_changed)
@@ -246,6 +258,9 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.act_quit)
         edit_menu = menu.addMenu("&Edit")
         edit_menu.addAction(self.act_settings)
+        view_menu = menu.addMenu("&View")
+        for act in (self.act_zoom_in, self.act_zoom_out):
+            view_menu.addAction(act)
         go_menu = menu.addMenu("&Go")
         for act in (self.act_library, self.act_back, self.act_forward, self.act_similar):
             go_menu.addAction(act)
@@ -361,11 +376,38 @@ class MainWindow(QMainWindow):
     def _thumb_failed(self, path: str, reason: str) -> None:
         self.statusBar().showMessage(f"No thumbnail for {os.path.basename(path)}: {reason}", 5000)
 
+    def zoom_by(self, steps: int) -> None:
+        """Ctrl+wheel, Ctrl++ and Ctrl+-: one slider page larger or smaller."""
+        self.zoom.setValue(self.zoom.value() + steps * self.zoom.pageStep())
+
     def _zoom_changed(self, value: int) -> None:
         self.settings.thumb_size = value
         self.thumbs.clear()
         for view in (self.grid, self.results_grid):
+            # The place in the grid is kept: the current photo if it is on screen, else the first one shown.
+            current = view.currentIndex()
+            on_screen = current.isValid() and view.visualRect(current).intersects(view.viewport().rect())
+            anchor = current if on_screen else view.indexAt(view.viewport().rect().topLeft() + QPoint(PADDING + 1, PADDING + 1))
             view.set_tile(value)
+            if anchor.isValid():
+                view.executeDelayedItemsLayout()
+                view.scrollTo(anchor, QListView.ScrollHint.EnsureVisible if on_screen else QListView.ScrollHint.PositionAtTop)
+
+    def _page_changed(self, index: int) -> None:
+        """The filter works on the library and on search results, sorting on the library; on
+        other pages they would do nothing, so they are off there."""
+        self.filter_box.setEnabled(index in (1, 2))
+        self.sort_box.setEnabled(index == 1)
+        self._show_filter_count()
+
+    def _show_filter_count(self) -> None:
+        model = self.current_view().model()
+        text = self.filter_box.text().strip()
+        shown = model.filtered() and self.pages.currentIndex() in (1, 2)
+        count, total = model.shown_count(), model.filterable_count()
+        self.filter_count.setText(f"{count:,} of {total:,}" if shown else "")
+        for view in (self.grid, self.results_grid):
+            view.set_empty_text(f"No photo here has “{text}” in its name." if text else "")
 
     # --- find similar --------------------------------------------------------------------------
 
@@ -647,7 +689,10 @@ class MainWindow(QMainWindow):
             self.settings.save(self.data_dir)
 
     def _filter_changed(self, text: str) -> None:
-        self.library_model.set_filter(text)
+        for model, view in ((self.library_model, self.grid), (self.results_model, self.results_grid)):
+            model.set_filter(text)
+            view.scrollToTop()  # the first matches, not a place in the unfiltered list
+        self._show_filter_count()
 
     def _sort_changed(self, index: int) -> None:
         self.settings.sort = index

@@ -81,8 +81,8 @@ class PhotoListModel(QAbstractListModel):
         if self._folder:
             prefix = self._folder.rstrip(os.sep) + os.sep
             rows = [it for it in rows if it.photo.path.startswith(prefix)]
-        if self._filter:
-            rows = [it for it in rows if self._filter in it.name.lower()]
+        if self._filter:  # a search's query stays: the results say what they are like
+            rows = [it for it in rows if it.is_query or self._filter in it.name.lower()]
         if not getattr(self, "_keep_order", False):
             rows = sorted(rows, key=SORTS[self._sort], reverse=self._descending and self._sort == "date")
         self.beginResetModel()
@@ -105,6 +105,20 @@ class PhotoListModel(QAbstractListModel):
 
     def total(self) -> int:
         return len(self._all)
+
+    def filtered(self) -> bool:
+        return bool(self._filter)
+
+    def shown_count(self) -> int:
+        """Photos on screen, a search's query not counted."""
+        return sum(1 for it in self._rows if not it.is_query)
+
+    def filterable_count(self) -> int:
+        """Photos the filter chooses from (those of the chosen folder), a search's query not counted."""
+        if not self._folder:
+            return sum(1 for it in self._all if not it.is_query)
+        prefix = self._folder.rstrip(os.sep) + os.sep
+        return sum(1 for it in self._all if not it.is_query and it.photo.path.startswith(prefix))
 
     def all_photos(self) -> list[PhotoRow]:
         """Every photo the model holds, whatever the filter."""

@@ -156,3 +156,89 @@ def test_space_and_enter_open_the_preview_but_space_still_types_in_the_filter(qt
     qtbot.keyClicks(win.filter_box, "a b")
     assert win.filter_box.text() == "a b" and win._preview_dialog is None
     win.close()
+
+
+def test_filter_starts_at_the_top_counts_matches_says_when_none_and_works_on_results(qtbot, tmp_path, data_dir):
+    win = _open_on(qtbot, tmp_path, data_dir, [f"aib/{i}.jpg" for i in range(24)])
+    win.resize(760, 560)
+    qtbot.waitUntil(lambda: win.grid.verticalScrollBar().maximum() > 0, timeout=5_000)
+    win.grid.verticalScrollBar().setValue(win.grid.verticalScrollBar().maximum())
+    qtbot.keyClicks(win.filter_box, "1")  # 1, 10-19, 21
+    assert win.grid.verticalScrollBar().value() == 0
+    assert win.library_model.rowCount() == 12 and win.filter_count.text() == "12 of 24"
+    assert not win.grid.empty_label.isVisible()
+    qtbot.keyClicks(win.filter_box, "zz")
+    assert win.library_model.rowCount() == 0 and win.filter_count.text() == "0 of 24"
+    assert win.grid.empty_label.isVisible() and "1zz" in win.grid.empty_label.text()
+    win.filter_box.clear()
+    assert win.library_model.rowCount() == 24 and win.filter_count.text() == "" and not win.grid.empty_label.isVisible()
+
+    # On the results page the filter narrows the results (the query stays) and counts them.
+    win.find_similar(win.library_model.item(0).photo.path, k=10)
+    qtbot.waitUntil(lambda: win.pages.currentIndex() == 2 and win.results_model.rowCount() == 11, timeout=20_000)
+    qtbot.keyClicks(win.filter_box, "1")
+    names = [win.results_model.item(i).name for i in range(win.results_model.rowCount())]
+    hits = [n for n in names[1:]]
+    assert win.results_model.item(0).is_query and all("1" in n for n in hits)
+    assert win.filter_count.text() == f"{len(hits)} of 10"
+    win.show_duplicates()  # where it would do nothing, it is off
+    assert not win.filter_box.isEnabled() and not win.sort_box.isEnabled() and win.filter_count.text() == ""
+    win.show_library()
+    assert win.filter_box.isEnabled() and win.filter_count.text() == "12 of 24"
+    win.close()
+
+
+def _ctrl_wheel(widget, up: bool) -> None:
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    pos = QPointF(widget.rect().center())
+    event = QWheelEvent(pos, QPointF(widget.mapToGlobal(pos.toPoint())), QPoint(), QPoint(0, 120 if up else -120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.ControlModifier, Qt.ScrollPhase.NoScrollPhase, False)  # fmt: skip
+    QApplication.sendEvent(widget, event)
+
+
+def test_ctrl_wheel_and_ctrl_plus_minus_zoom_the_grid_and_keep_the_place(qtbot, tmp_path, data_dir):
+    from PySide6.QtCore import Qt
+
+    win = _open_on(qtbot, tmp_path, data_dir, [f"aib/{i}.jpg" for i in range(24)])
+    win.resize(900, 640)
+    start = win.zoom.value()
+    _ctrl_wheel(win.grid.viewport(), up=True)
+    assert win.zoom.value() == start + win.zoom.pageStep()
+    _ctrl_wheel(win.grid.viewport(), up=False)
+    assert win.zoom.value() == start
+    win.grid.setFocus()
+    qtbot.keyClick(win.grid, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
+    assert win.zoom.value() == start + win.zoom.pageStep()
+    qtbot.keyClick(win.grid, Qt.Key.Key_Minus, Qt.KeyboardModifier.ControlModifier)
+    assert win.zoom.value() == start
+    assert win.grid.verticalScrollBar().value() == 0  # a wheel with Ctrl zooms, it does not scroll
+
+    # Zooming keeps the current photo on screen, here the last one at the bottom of the grid.
+    last = win.library_model.index(23)
+    win.grid.setCurrentIndex(last)
+    win.grid.scrollTo(last)
+    for value in (win.zoom.maximum(), win.zoom.minimum(), 200):
+        win.zoom.setValue(value)
+        qtbot.wait(50)
+        assert win.grid.visualRect(last).intersects(win.grid.viewport().rect()), value
+        # No empty band at the right: the tiles share the grid's whole width.
+        columns = win.grid.viewport().width() // win.grid.gridSize().width()
+        assert win.grid.viewport().width() - columns * win.grid.gridSize().width() < columns
+    win.close()
+
+
+def test_names_at_the_smallest_tiles_take_two_lines_instead_of_a_few_letters(qtbot):
+    from PySide6.QtGui import QFontMetrics
+    from PySide6.QtWidgets import QApplication
+
+    from imgsim_desktop.ui.tile_delegate import name_lines, text_height
+
+    metrics = QFontMetrics(QApplication.font())
+    name = "bundler_kermit008.jpg"
+    lines = name_lines(metrics, name, 80, text_height(80) // 18)
+    assert len(lines) == 2 and all(metrics.horizontalAdvance(line) <= 80 for line in lines)
+    assert lines[0] == name[: len(lines[0])] and lines[1].endswith("008.jpg")  # the start, and the end that tells them apart
+    assert name_lines(metrics, "cat.jpg", 80, 2) == ["cat.jpg"]
