@@ -217,6 +217,9 @@ class MainWindow(QMainWindow):
         self.act_zoom_out = action("Smaller thumbnails", lambda: self.zoom_by(-1), QKeySequence.StandardKey.ZoomOut, "Smaller thumbnails (Ctrl+-, or Ctrl+wheel)")
         self.act_zoom_in.setShortcuts([QKeySequence(QKeySequence.StandardKey.ZoomIn), QKeySequence("Ctrl+=")])  # + needs Shift on most layouts
         self.act_quit = action("Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.act_getting_started = action("Getting started", self.show_getting_started, QKeySequence.StandardKey.HelpContents)
+        self.act_open_data = action("Open data folder", self.open_data_folder, tip="The catalog, thumbnails and settings, in the file manager")
+        self.act_about = action("About imgsim", self.show_about)
         self.act_back.setEnabled(False)
         self.act_forward.setEnabled(False)
 
@@ -269,6 +272,9 @@ class MainWindow(QMainWindow):
             tools_menu.addAction(act)
         tools_menu.addSeparator()
         self.research_tools.add_to(tools_menu)
+        help_menu = menu.addMenu("&Help")
+        for act in (self.act_getting_started, self.act_open_data, self.act_about):
+            help_menu.addAction(act)
 
     def _build_status_bar(self) -> None:
         self.index_status = IndexStatus(self.statusBar())
@@ -671,6 +677,27 @@ class MainWindow(QMainWindow):
     def _update_device_label(self) -> None:
         if hasattr(self, "device_label"):
             self.device_label.setText(f"{self.spec.title} · {self._provider}")
+
+    # --- help ----------------------------------------------------------------------------------
+
+    def show_about(self) -> None:
+        from imgsim_desktop.ui.help_dialogs import AboutDialog
+
+        self.about_dialog = AboutDialog(self.data_dir, self.spec.title, self._provider, self)
+        self.about_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.about_dialog.show()
+
+    def show_getting_started(self) -> None:
+        from imgsim_desktop.ui.help_dialogs import GettingStartedDialog
+
+        self.help_dialog = GettingStartedDialog(self)
+        self.help_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.help_dialog.show()
+
+    def open_data_folder(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.data_dir))):
+            QMessageBox.information(self, "Data folder", f"No file manager could be opened. The data folder is:\n{self.data_dir}")
 
     # --- settings and lifecycle ------------------------------------------------------------------
 

@@ -242,3 +242,68 @@ def test_names_at_the_smallest_tiles_take_two_lines_instead_of_a_few_letters(qtb
     assert len(lines) == 2 and all(metrics.horizontalAdvance(line) <= 80 for line in lines)
     assert lines[0] == name[: len(lines[0])] and lines[1].endswith("008.jpg")  # the start, and the end that tells them apart
     assert name_lines(metrics, "cat.jpg", 80, 2) == ["cat.jpg"]
+
+
+def test_help_menu_about_getting_started_and_data_folder(qtbot, tmp_path, data_dir, monkeypatch):
+    from PySide6.QtGui import QDesktopServices
+
+    from imgsim_desktop import __version__
+
+    opened: list[str] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()) or True)
+    win = _open_on(qtbot, tmp_path, data_dir, ["labelled/dog.jpg"])
+    help_menu = next(a.menu() for a in win.menuBar().actions() if a.text() == "&Help")
+    assert [a.text() for a in help_menu.actions()] == ["Getting started", "Open data folder", "About imgsim"]
+    win.act_about.trigger()
+    about = win.about_dialog
+    qtbot.waitUntil(about.isVisible, timeout=5_000)
+    text = about.text.text()
+    assert __version__ in text and str(data_dir) in text and "EfficientNet-Lite0" in text and "Apache-2.0" in text
+    assert win.spec.title in text and win._provider in text
+    about.close()
+    win.act_getting_started.trigger()
+    qtbot.waitUntil(win.help_dialog.isVisible, timeout=5_000)
+    assert "Find similar" in win.help_dialog.text.text()
+    win.help_dialog.close()
+    win.act_open_data.trigger()
+    assert opened == [str(data_dir)]
+    win.close()
+
+
+def test_preview_home_end_wheel_zoom_one_to_one_and_fit(qtbot, tmp_path, data_dir):
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    win = _open_on(qtbot, tmp_path, data_dir, ["scenes/aloeL.jpg", "labelled/dog.jpg", "labelled/cat.jpg"])
+    win.sort_box.setCurrentIndex(2)  # by name: aloeL, cat, dog
+    win.grid.setFocus()
+    win.grid.setCurrentIndex(win.library_model.index(1))
+    qtbot.keyClick(win.grid, Qt.Key.Key_Return)
+    dialog = win._preview_dialog
+    qtbot.waitUntil(dialog.isVisible, timeout=5_000)
+    dialog.resize(900, 640)
+    qtbot.keyClick(dialog, Qt.Key.Key_End)
+    assert dialog.current_path().endswith("dog.jpg") and "3 of 3" in dialog.windowTitle()
+    qtbot.keyClick(dialog, Qt.Key.Key_Home)
+    assert dialog.current_path().endswith("aloeL.jpg") and "1 of 3" in dialog.windowTitle()
+    qtbot.waitUntil(lambda: dialog._pixmap is not None, timeout=10_000)
+    view = dialog.image
+    fitted = view.zoom()
+    assert fitted < 1 and view.horizontalScrollBar().maximum() == 0  # 1282 px wide, the whole photo shown
+
+    pos = QPointF(view.viewport().rect().center())
+    wheel = QWheelEvent(pos, QPointF(view.viewport().mapToGlobal(pos.toPoint())), QPoint(), QPoint(0, 120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)  # fmt: skip
+    QApplication.sendEvent(view.viewport(), wheel)
+    assert abs(view.zoom() - fitted * 1.25) < 1e-6 and dialog.zoom_label.text() == f"{fitted * 1.25:.0%}"
+
+    qtbot.keyClick(dialog, Qt.Key.Key_1)  # one photo pixel to one screen pixel, and room to pan
+    assert abs(view.zoom() - 1) < 1e-6 and dialog.zoom_label.text() == "100%"
+    assert view.horizontalScrollBar().maximum() > 0 and view.dragMode() == view.DragMode.ScrollHandDrag
+    qtbot.keyClick(dialog, Qt.Key.Key_F)
+    assert abs(view.zoom() - fitted) < 0.01 and view.horizontalScrollBar().maximum() == 0
+    qtbot.keyClick(dialog, Qt.Key.Key_Right)  # the next photo starts whole again
+    assert dialog.current_path().endswith("cat.jpg") and view.fitting
+    dialog.close()
+    win.close()
