@@ -60,6 +60,7 @@ class DuplicatesPage(QWidget):
         self.compare = CompareView(loader)
         self._build()
         self.tree.selection_changed.connect(self._update_summary)
+        self.tree.selection_changed.connect(self._compare_current)  # a tick may change which photo is kept
         self.tree.currentItemChanged.connect(lambda *_: self._compare_current())
         self.tree.thumbnail_wanted.connect(self.loader.request)
         self.loader.ready.connect(self._thumbnail_ready)

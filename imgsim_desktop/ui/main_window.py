@@ -35,6 +35,7 @@ from imgsim_desktop.core.settings import Settings
 from imgsim_desktop.core.thumbnails import thumb_cache
 from imgsim_desktop.storage.catalog import PhotoRow
 from imgsim_desktop.ui.duplicates_page import DuplicatesPage
+from imgsim_desktop.ui.embeddings import EmbeddingReader
 from imgsim_desktop.ui.index_status import IndexStatus
 from imgsim_desktop.ui.library_sidebar import LibrarySidebar
 from imgsim_desktop.ui.outside_query import query_file
@@ -175,6 +176,8 @@ class MainWindow(QMainWindow):
         self.results_page = results
         self.pages.addWidget(results)
         self.dup_page = DuplicatesPage(self.settings, self.thumbs)
+        self.embeddings = EmbeddingReader(self.data_dir)
+        self.dup_page.tree.similarity = lambda a, b: self.embeddings.similarity(self.spec.name, a, b)
         self.dup_page.library_changed.connect(self._cleaned_up)
         self.dup_page.files_restored.connect(self._restored)
         self.dup_page.settings_changed.connect(lambda: self.settings.save(self.data_dir))
@@ -291,6 +294,8 @@ class MainWindow(QMainWindow):
     # --- library content -----------------------------------------------------------------------
 
     def _reload_photos(self) -> None:
+        if getattr(self, "_closing", False):
+            return  # a change the watcher queued before the window closed: its workers are gone
         self._photos_request = self.library.load_photos()
 
     def _live_reload_tick(self) -> None:
@@ -405,6 +410,12 @@ class MainWindow(QMainWindow):
         self.filter_box.setEnabled(index in (1, 2))
         self.sort_box.setEnabled(index == 1)
         self._show_filter_count()
+        # A page's own news ("50 photos like x.jpg") is not left under another page, and is back with its page.
+        page, note = getattr(self, "_page_note", (None, ""))
+        if page is not None and index != page and self.status_label.text() == note:
+            self.status_label.setText("")
+        elif index == page and not self.status_label.text():
+            self.status_label.setText(note)
 
     def _show_filter_count(self) -> None:
         model = self.current_view().model()
@@ -459,6 +470,7 @@ class MainWindow(QMainWindow):
         self.history.add(search, replace=self._search_again)
         self._show_search(search)
         self.status_label.setText(f"{len(hits)} photos like {os.path.basename(query)}")
+        self._page_note = (2, self.status_label.text())  # said on the results page only
 
     def _show_search(self, search: Search) -> None:
         self.results_model.set_items(search.items, keep_order=True)
@@ -729,11 +741,13 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         """Stop cleanly: the indexer finishes its batch and commits; the next start resumes."""
         self.status_label.setText("Stopping…")
+        self._closing = True
         if not self.isMaximized() and not self.isFullScreen():
             self.settings.window = [self.width(), self.height()]
         self.settings.save(self.data_dir)
         self._stop_workers()
         self.research_tools.shutdown()
+        self.embeddings.close()
         self.thumbs.shutdown()
         super().closeEvent(event)
 

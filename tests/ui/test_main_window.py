@@ -123,6 +123,17 @@ def test_which_files_could_not_be_read_is_one_click_away(qtbot, tmp_path, data_d
     rows = {dialog.tree.topLevelItem(i).text(0): dialog.tree.topLevelItem(i).text(1) for i in range(dialog.tree.topLevelItemCount())}
     assert set(rows) == {"ukbench09268_corrupt.jpg", "empty.jpg"} and rows["empty.jpg"] == "empty file (0 bytes)"
     dialog.close()
+
+    # Which? belongs to its sentence: a search's news replaces both. That news is the results
+    # page's: it is not left under the duplicates page, and is back with the results.
+    win.find_similar(str(lib / "dog.jpg"))
+    qtbot.waitUntil(lambda: win.status_label.text().endswith("photos like dog.jpg"), timeout=20_000)
+    assert not win.index_status.errors_button.isVisible()
+    note = win.status_label.text()
+    win.show_duplicates()
+    assert win.status_label.text() == ""
+    win.go_forward()  # back to the search
+    assert win.pages.currentIndex() == 2 and win.status_label.text() == note
     win.close()
 
 
