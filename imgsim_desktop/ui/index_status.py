@@ -48,6 +48,7 @@ class IndexStatus(QObject):
         self._errors_said = ""  # the sentence the errors belong to
         self.label.written.connect(lambda text: self.errors_button.setVisible(bool(self.errors) and text == self._errors_said))
         self.errors: list[dict] = []  # {path, error} of the last report that had any
+        self.waiting = 0  # photos found but not indexed yet by the run in progress
         self._said = ""  # what this status last wrote: other parts of the window share the label
         left = QWidget()  # the button right after the sentence it explains, not at the far end
         row = QHBoxLayout(left)
@@ -71,6 +72,7 @@ class IndexStatus(QObject):
             return
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
+        self.waiting = max(0, total - done)
         parts = [f"Indexing {done:,} / {total:,}"]
         if rate > 0:
             parts.append(f"{rate:.1f} photos/s")
@@ -81,6 +83,7 @@ class IndexStatus(QObject):
         self._say(" · ".join(parts))
 
     def set_busy(self, busy: bool) -> None:
+        self.waiting = 0
         for w in (self.progress, self.pause_button, self.cancel_button):
             w.setVisible(busy)
         self.pause_button.setText("Pause")

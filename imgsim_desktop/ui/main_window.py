@@ -46,7 +46,7 @@ from imgsim_desktop.ui.research_tools import ResearchTools
 from imgsim_desktop.ui.reveal import show_in_folder
 from imgsim_desktop.ui.search_history import Search, SearchHistory
 from imgsim_desktop.ui.thumbnails import PixmapCache
-from imgsim_desktop.ui.tile_delegate import PADDING
+from imgsim_desktop.ui.tile_delegate import CLOSE, PADDING
 from imgsim_desktop.workers.duplicates_worker import DuplicatesController
 from imgsim_desktop.workers.index_worker import IndexController
 from imgsim_desktop.workers.library_worker import LibraryController
@@ -174,6 +174,7 @@ class MainWindow(QMainWindow):
         self.k_box.editingFinished.connect(self._k_changed)
         self.model_box.activated.connect(self._model_chosen)
         self.results_page = results
+        results.close_only.toggled.connect(lambda on: self.results_model.set_min_score(CLOSE if on else None))
         self.pages.addWidget(results)
         self.dup_page = DuplicatesPage(self.settings, self.thumbs)
         self.embeddings = EmbeddingReader(self.data_dir)
@@ -466,7 +467,11 @@ class MainWindow(QMainWindow):
             return
         query = query_row.path
         items = [Item(query_row, is_query=True)] + [Item(row, score=score) for row, score in hits]
-        search = Search(query, items)
+        note = ""
+        if self.indexer.busy and self.index_status.waiting:  # say that the search did not see the whole library
+            note = (f"Indexing is still running: only the photos indexed so far with {self.spec.title} were searched "
+                    f"({self.index_status.waiting:,} to go). Search again when it is done.")  # fmt: skip
+        search = Search(query, items, note)
         self.history.add(search, replace=self._search_again)
         self._show_search(search)
         self.status_label.setText(f"{len(hits)} photos like {os.path.basename(query)}")
@@ -476,6 +481,8 @@ class MainWindow(QMainWindow):
         self.results_model.set_items(search.items, keep_order=True)
         self.results_title.setText(f"Photos similar to <b>{os.path.basename(search.query)}</b>")
         self.results_title.setToolTip(search.query)
+        self.results_page.note.setText(search.note)
+        self.results_page.note.setVisible(bool(search.note))
         self.pages.setCurrentIndex(2)
         self.results_grid.scrollToTop()
         self.act_back.setEnabled(True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+
+from imgsim_desktop.ui.tile_delegate import CLOSE, legend_html
 
 
 class EmptyPage(QWidget):
@@ -62,6 +64,21 @@ class ResultsPage(QWidget):
         self.show_model(current_model)
         header.addWidget(self.model_box)
         layout.addLayout(header)
+        second = QHBoxLayout()
+        second.setContentsMargins(8, 0, 8, 0)
+        self.legend = QLabel(legend_html())
+        self.legend.setToolTip("The badge on each result: its similarity to the query (cosine of their embeddings)")
+        second.addWidget(self.legend)
+        second.addStretch(1)
+        self.close_only = QCheckBox("Only close matches")
+        self.close_only.setToolTip(f"Hide results less alike than {CLOSE:.2f}")
+        second.addWidget(self.close_only)
+        layout.addLayout(second)
+        # Said when the search could not see the whole library (indexing is still running).
+        self.note = QLabel(wordWrap=True)
+        self.note.setContentsMargins(8, 0, 8, 0)
+        self.note.hide()
+        layout.addWidget(self.note)
         layout.addWidget(grid, 1)
 
     def show_model(self, name: str) -> None:

@@ -48,6 +48,7 @@ class PhotoListModel(QAbstractListModel):
         self._descending = True
         self._filter = ""
         self._folder: str | None = None
+        self._min_score: float | None = None  # results: "only close matches"
         self.thumbnail_for = None  # callable(Item) -> QPixmap | None, set by the view's owner
 
     # --- content -------------------------------------------------------------------------------
@@ -68,6 +69,10 @@ class PhotoListModel(QAbstractListModel):
         self._filter = text.strip().lower()
         self._apply()
 
+    def set_min_score(self, score: float | None) -> None:
+        self._min_score = score
+        self._apply()
+
     @property
     def folder(self) -> str | None:
         return self._folder
@@ -81,6 +86,8 @@ class PhotoListModel(QAbstractListModel):
         if self._folder:
             prefix = self._folder.rstrip(os.sep) + os.sep
             rows = [it for it in rows if it.photo.path.startswith(prefix)]
+        if self._min_score is not None:
+            rows = [it for it in rows if it.is_query or it.score is None or it.score >= self._min_score]
         if self._filter:  # a search's query stays: the results say what they are like
             rows = [it for it in rows if it.is_query or self._filter in it.name.lower()]
         if not getattr(self, "_keep_order", False):
@@ -107,7 +114,7 @@ class PhotoListModel(QAbstractListModel):
         return len(self._all)
 
     def filtered(self) -> bool:
-        return bool(self._filter)
+        return bool(self._filter) or self._min_score is not None
 
     def shown_count(self) -> int:
         """Photos on screen, a search's query not counted."""

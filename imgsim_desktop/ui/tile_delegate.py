@@ -95,9 +95,18 @@ class TileDelegate(QStyledItemDelegate):
         painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
 
 
+NEAR, CLOSE = 0.9, 0.7  # the badge's colour bands; "only close matches" keeps CLOSE and up
+BANDS = [(NEAR, QColor(20, 140, 60), "near-identical"), (CLOSE, QColor(200, 120, 0), "alike"), (-1.0, QColor(90, 90, 90), "less alike")]
+
+
 def _score_colour(score: float) -> QColor:
-    if score >= 0.9:
-        return QColor(20, 140, 60)  # near-duplicate territory
-    if score >= 0.7:
-        return QColor(200, 120, 0)
-    return QColor(90, 90, 90)
+    return next(colour for low, colour, _ in BANDS if score >= low)
+
+
+def legend_html() -> str:
+    """The badge colours explained, for the results header."""
+    chips = []
+    for low, colour, words in BANDS:
+        band = f"{low:.2f}+" if low >= 0 else f"below {CLOSE:.2f}"
+        chips.append(f'<span style="background:{colour.name()}; color:white">&nbsp;{band}&nbsp;</span> {words}')
+    return " &nbsp; ".join(chips)

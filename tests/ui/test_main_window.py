@@ -318,3 +318,35 @@ def test_preview_home_end_wheel_zoom_one_to_one_and_fit(qtbot, tmp_path, data_di
     assert dialog.current_path().endswith("cat.jpg") and view.fitting
     dialog.close()
     win.close()
+
+
+def test_results_legend_close_matches_only_and_a_note_while_indexing(qtbot, tmp_path, data_dir, wait_part_way):
+    from imgsim_desktop.ui.tile_delegate import CLOSE
+
+    win = _open_on(qtbot, tmp_path, data_dir, ["ukbench/ukbench00120.jpg", "ukbench/ukbench00120_resize.jpg", "labelled/dog.jpg", "labelled/pelican.jpg"])
+    query = next(p.path for p in win.library_model.all_photos() if p.path.endswith("ukbench00120.jpg"))
+    win.find_similar(query)
+    qtbot.waitUntil(lambda: win.pages.currentIndex() == 2 and win.results_model.rowCount() == 4, timeout=20_000)
+    legend = win.results_page.legend.text()
+    assert win.results_page.legend.isVisible() and "0.90+" in legend and "0.70+" in legend and "below 0.70" in legend
+    assert not win.results_page.note.isVisible()  # the whole library was searched
+    scores = [win.results_model.item(i).score for i in range(1, 4)]
+    close = sum(s >= CLOSE for s in scores)
+    assert 0 < close < 3  # the resized copy is close, the dog and the pelican are not
+    win.results_page.close_only.setChecked(True)
+    assert win.results_model.rowCount() == 1 + close and win.results_model.item(0).is_query
+    assert win.filter_count.text() == f"{close} of 3"
+    win.results_page.close_only.setChecked(False)
+    assert win.results_model.rowCount() == 4 and win.filter_count.text() == ""
+
+    # While another folder is being indexed, a search says it saw only part of the library.
+    more = tmp_path / "more"
+    copy_photos(more, [f"aib/{i}.jpg" for i in range(60)])
+    wait_part_way(qtbot, win, lambda: win.add_folder_path(str(more)))
+    win.find_similar(query)
+    qtbot.waitUntil(lambda: win.pages.currentIndex() == 2 and win.results_page.note.isVisible(), timeout=20_000)
+    assert "Indexing is still running" in win.results_page.note.text()
+    qtbot.waitUntil(lambda: not win.indexer.busy, timeout=120_000)
+    win.find_similar(query)
+    qtbot.waitUntil(lambda: not win.results_page.note.isVisible(), timeout=20_000)
+    win.close()
