@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSplitter,
     QVBoxLayout,
@@ -75,7 +76,8 @@ class DuplicatesPage(QWidget):
         self.view_box.setToolTip("Duplicates: the same photo re-saved, resized, cropped or lightly edited; safe to remove.\n"
                                  "Similar shots: bursts and retakes of one moment; pick the best.")  # fmt: skip
         self.sensitivity = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=round(self.settings.dup_sensitivity * 100))
-        self.sensitivity.setFixedWidth(140)
+        self.sensitivity.setMinimumWidth(60)
+        self.sensitivity.setMaximumWidth(140)
         self.sensitivity.setToolTip("Strict: only the most certain matches. Loose: look at more candidates (slower), judged as carefully as at the middle.")
         self.scan_button = QPushButton("Scan")
         self.scan_button.clicked.connect(self.scan)
@@ -87,18 +89,26 @@ class DuplicatesPage(QWidget):
             self.keep_box.addItem(RULES[rule][0].upper() + RULES[rule][1:], rule)
         self.keep_box.setCurrentIndex(max(0, self.keep_box.findData(self.settings.keep_rule)))
         self.keep_box.activated.connect(self._keep_rule_chosen)
+        # Long choices must not set the window's minimum width (the first visit once widened the window).
+        for box in (self.view_box, self.keep_box):
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(10)
+        self.keep_box.setToolTip("Which copy of each photo is kept; the others are ticked for removal")
         folders = QPushButton("Folders…")
         folders.setToolTip("Preferred folders (copies there are kept) and protected folders (never touched)")
         folders.clicked.connect(self.edit_folders)
 
         top = QHBoxLayout()
-        for w in (QLabel("Show"), self.view_box, QLabel("  Strict"), self.sensitivity, QLabel("Loose"), self.scan_button, self.cancel_button, self.progress):
+        # While scanning, Cancel takes Scan's place and the progress bar the summary's (which can shrink):
+        # the row is no wider than before, so a scan never widens the window.
+        for w in (QLabel("Show"), self.view_box, QLabel("  Strict"), self.sensitivity, QLabel("Loose"), self.scan_button, self.cancel_button):
             top.addWidget(w)
         top.addStretch(1)
         for w in (QLabel("Auto-select:"), self.keep_box, folders):
             top.addWidget(w)
 
-        self.summary = QLabel()
+        self.summary = QLabel(wordWrap=True)
+        self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # a long outcome wraps, it does not widen the window
         self.not_duplicates = QPushButton("Not duplicates")
         self.not_duplicates.setToolTip("The selected photo is not a copy of the others in its group (or, on a group row: none are). Remembered.")
         self.not_duplicates.clicked.connect(self.reject_current)
@@ -120,6 +130,7 @@ class DuplicatesPage(QWidget):
         for w in (self.not_duplicates, suggest, clear, history):
             bottom.addWidget(w)
         bottom.addWidget(self.summary, 1, Qt.AlignmentFlag.AlignRight)
+        bottom.addWidget(self.progress)
         bottom.addWidget(self.undo_button)
         bottom.addWidget(self.move_button)
         bottom.addWidget(self.trash_button)
@@ -182,6 +193,7 @@ class DuplicatesPage(QWidget):
 
     def _set_scanning(self, busy: bool) -> None:
         self.scan_button.setEnabled(not busy)
+        self.scan_button.setVisible(not busy)
         self.cancel_button.setVisible(busy)
         self.progress.setVisible(busy)
         self.progress.setRange(0, 0)

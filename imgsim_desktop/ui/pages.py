@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSpinBox, QVBoxLayout, QWidget
 
 from imgsim_desktop.ui.tile_delegate import CLOSE, legend_html
 
@@ -51,6 +51,8 @@ class ResultsPage(QWidget):
         header = QHBoxLayout()
         header.setContentsMargins(8, 6, 8, 0)
         self.title = QLabel()
+        self.title.setMinimumWidth(60)  # a long file name is cut, it does not widen the window
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         header.addWidget(self.title, 1)
         header.addWidget(QLabel("Results"))
@@ -66,7 +68,7 @@ class ResultsPage(QWidget):
         layout.addLayout(header)
         second = QHBoxLayout()
         second.setContentsMargins(8, 0, 8, 0)
-        self.legend = QLabel(legend_html())
+        self.legend = QLabel(legend_html(), wordWrap=True)
         self.legend.setToolTip("The badge on each result: its similarity to the query (cosine of their embeddings)")
         second.addWidget(self.legend)
         second.addStretch(1)

@@ -350,3 +350,27 @@ def test_results_legend_close_matches_only_and_a_note_while_indexing(qtbot, tmp_
     win.find_similar(query)
     qtbot.waitUntil(lambda: not win.results_page.note.isVisible(), timeout=20_000)
     win.close()
+
+
+def test_the_window_keeps_its_size_on_the_first_duplicates_visit_and_can_be_narrow(qtbot, tmp_path, data_dir):
+    import shutil
+
+    from conftest import PHOTOS
+
+    names = [f"aib/{i}.jpg" for i in range(6)]
+    copy_photos(tmp_path / "lib", names)
+    shutil.copyfile(PHOTOS / "aib/1.jpg", tmp_path / "lib" / "copy of 1 with a long name to make the summary and captions wide.jpg")
+    with Engine(data_dir) as engine:
+        engine.index([str(tmp_path / "lib")])
+    win = _show(qtbot, data_dir, len(names) + 1)
+    assert win.minimumSizeHint().width() <= 860  # it once could not be narrower than 1,073 pixels
+    win.resize(880, 600)
+    qtbot.waitUntil(lambda: win.size().width() == 880, timeout=2_000)
+    scanning: list[bool] = []
+    win.dup_page.progress.setVisible = lambda on, bar=win.dup_page.progress: (scanning.append(on), type(bar).setVisible(bar, on))
+    win.act_duplicates.trigger()
+    qtbot.waitUntil(lambda: win.dup_page.scanned and bool(win.dup_page.tree.groups), timeout=60_000)
+    qtbot.wait(100)
+    assert True in scanning  # it did scan, with its progress showing
+    assert win.size().width() == 880 and win.minimumSizeHint().width() <= 880
+    win.close()
