@@ -160,7 +160,9 @@ class MainWindow(QMainWindow):
         side.exclude_requested.connect(self.exclude_subfolder)
         side.remove_requested.connect(self.remove_folder)
         self.library_panel = side
-        self.sidebar = side.list
+        self.sidebar = side.tree
+        self._listed = -1
+        self.library_model.modelReset.connect(self._library_listed)
 
         self.pages = QStackedWidget()
         empty = EmptyPage()
@@ -332,9 +334,15 @@ class MainWindow(QMainWindow):
         item = self.library_model.item(index.row()) if index.isValid() else None  # not index.data(): see TileDelegate.paint
         return item.photo.path if item else None
 
-    def _folder_selected(self, root: str) -> None:
-        self.library_model.set_folder(root or None)
+    def _folder_selected(self, folder: str, root: str = "") -> None:
+        self.library_model.set_folder(folder or None, root or None)
         self.show_library()
+
+    def _library_listed(self) -> None:
+        """The photo list was reloaded (not only re-sorted or filtered): the sidebar's folders and counts follow."""
+        if self.library_model.version != self._listed:
+            self._listed = self.library_model.version
+            self.library_panel.set_photos([p.path for p in self.library_model.all_photos()])
 
     def add_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a folder of photos", str(Path.home()))

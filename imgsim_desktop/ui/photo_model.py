@@ -48,6 +48,8 @@ class PhotoListModel(QAbstractListModel):
         self._descending = True
         self._filter = ""
         self._folder: str | None = None
+        self._root: str | None = None
+        self.version = 0
         self._min_score: float | None = None  # results: "only close matches"
         self.thumbnail_for = None  # callable(Item) -> QPixmap | None, set by the view's owner
 
@@ -56,6 +58,7 @@ class PhotoListModel(QAbstractListModel):
     def set_items(self, items: list[Item], keep_order: bool = False) -> None:
         """Replace the content. Results keep their rank order; the library is sorted."""
         self._all = items
+        self.version += 1  # new content, not a new order or filter
         self._keep_order = keep_order
         self._apply()
 
@@ -75,10 +78,17 @@ class PhotoListModel(QAbstractListModel):
 
     @property
     def folder(self) -> str | None:
+        """The library folder whose photos (or a subfolder's) are shown; None: all photos."""
+        return self._root if self._folder else None
+
+    @property
+    def subfolder(self) -> str | None:
+        """The folder shown: the library folder itself or one inside it."""
         return self._folder
 
-    def set_folder(self, folder: str | None) -> None:
+    def set_folder(self, folder: str | None, root: str | None = None) -> None:
         self._folder = folder
+        self._root = root or folder
         self._apply()
 
     def _apply(self) -> None:
