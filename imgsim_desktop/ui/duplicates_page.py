@@ -129,7 +129,8 @@ class DuplicatesPage(QWidget):
         bottom = QHBoxLayout()
         for w in (self.not_duplicates, suggest, clear, history):
             bottom.addWidget(w)
-        bottom.addWidget(self.summary, 1, Qt.AlignmentFlag.AlignRight)
+        self.summary.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        bottom.addWidget(self.summary, 1)
         bottom.addWidget(self.progress)
         bottom.addWidget(self.undo_button)
         bottom.addWidget(self.move_button)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QSize, Qt, Signal
-from PySide6.QtWidgets import QLabel, QListView
+from PySide6.QtWidgets import QLabel, QListView, QStyle
 
 from imgsim_desktop.ui.photo_model import Item, PhotoListModel
 from imgsim_desktop.ui.tile_delegate import PADDING, TileDelegate, text_height
@@ -52,7 +52,9 @@ class PhotoGrid(QListView):
         at the right edge."""
         edge = self.tile_delegate.tile
         least = edge + 2 * PADDING
-        width = self.viewport().width()
+        # The width Qt lays tiles out in: it keeps room for the scroll bar, shown or not.
+        scroll_bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self.verticalScrollBar())
+        width = self.maximumViewportSize().width() - scroll_bar
         columns = max(1, width // least)
         cell = max(least, width // columns) if width > least else least
         size = QSize(cell, edge + text_height(edge) + 2 * PADDING)
