@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSlider,
     QSplitter,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -83,7 +84,10 @@ class DuplicatesPage(QWidget):
         self.scan_button.clicked.connect(self.scan)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel_scan)
-        self.progress = QProgressBar(maximumWidth=200, textVisible=False)
+        width = max(self.scan_button.sizeHint().width(), self.cancel_button.sizeHint().width())
+        for button in (self.scan_button, self.cancel_button):  # one takes the other's place: the same width
+            button.setFixedWidth(width)
+        self.progress = QProgressBar(maximumWidth=400, format="Looking for duplicates… %p%")
         self.keep_box = QComboBox()
         for rule in KEEP_CHOICES:
             self.keep_box.addItem(RULES[rule][0].upper() + RULES[rule][1:], rule)
@@ -99,8 +103,7 @@ class DuplicatesPage(QWidget):
         folders.clicked.connect(self.edit_folders)
 
         top = QHBoxLayout()
-        # While scanning, Cancel takes Scan's place and the progress bar the summary's (which can shrink):
-        # the row is no wider than before, so a scan never widens the window.
+        # While scanning, Cancel takes Scan's place: the row is no wider, so a scan never widens the window.
         for w in (QLabel("Show"), self.view_box, QLabel("  Strict"), self.sensitivity, QLabel("Loose"), self.scan_button, self.cancel_button):
             top.addWidget(w)
         top.addStretch(1)
@@ -130,8 +133,13 @@ class DuplicatesPage(QWidget):
         for w in (self.not_duplicates, suggest, clear, history):
             bottom.addWidget(w)
         self.summary.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        bottom.addWidget(self.summary, 1)
-        bottom.addWidget(self.progress)
+        # While scanning, the progress bar takes the summary's place (one stack: the row never widens).
+        self.progress.setMinimumWidth(1)
+        self.summary_stack = QStackedWidget()
+        self.summary_stack.addWidget(self.summary)
+        self.summary_stack.addWidget(self.progress)
+        self.summary_stack.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        bottom.addWidget(self.summary_stack, 1)
         bottom.addWidget(self.undo_button)
         bottom.addWidget(self.move_button)
         bottom.addWidget(self.trash_button)
@@ -196,6 +204,7 @@ class DuplicatesPage(QWidget):
         self.scan_button.setEnabled(not busy)
         self.scan_button.setVisible(not busy)
         self.cancel_button.setVisible(busy)
+        self.summary_stack.setCurrentWidget(self.progress if busy else self.summary)
         self.progress.setVisible(busy)
         self.progress.setRange(0, 0)
 

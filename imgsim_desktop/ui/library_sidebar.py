@@ -48,15 +48,15 @@ class LibrarySidebar(QWidget):
         self.remove_button = QPushButton("Remove")
         self.remove_button.setToolTip("Stop showing the chosen library folder (the photos themselves are not touched)")
         self.remove_button.clicked.connect(lambda: self.remove_requested.emit(self.current_root()))
-        actions = QHBoxLayout()
-        for button in (self.rescan_button, self.exclude_button, self.remove_button):
-            actions.addWidget(button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 0, 6)
         layout.addWidget(QLabel("<b>Library</b>"))
         layout.addWidget(self.tree, 1)
-        layout.addLayout(actions)
-        layout.addWidget(add_button)
+        for pair in ((add_button, self.rescan_button), (self.exclude_button, self.remove_button)):  # two a row: the sidebar stays narrow
+            row = QHBoxLayout()
+            for button in pair:
+                row.addWidget(button)
+            layout.addLayout(row)
         self._rebuild()
 
     # --- content -------------------------------------------------------------------------------
