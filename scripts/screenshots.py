@@ -3,8 +3,8 @@
     xvfb-run -a -s "-screen 0 1400x900x24" python scripts/screenshots.py OUT_DIR [PHOTO_FOLDER]
 
 Uses a fresh temporary data dir, so the user's own library is never touched. Saves:
-empty.png, indexing.png, grid.png, similar.png, preview.png, duplicates.png, similar_shots.png,
-map.png, map_grid.png, backbones.png.
+empty.png, indexing.png, grid.png, folders.png, unreadable.png, similar.png, preview.png, duplicates.png,
+cleanup_confirm.png, similar_shots.png, map.png, map_grid.png, backbones.png, about.png.
 """
 
 from __future__ import annotations
@@ -61,6 +61,21 @@ def main() -> int:
 
     def step_grid() -> None:
         shot("grid.png")
+        side = window.library_panel
+        side.tree.expandAll()
+        side.choose(str(photos / "ukbench"))  # the folder tree filters the grid
+        QTimer.singleShot(2500, step_folders)
+
+    def step_folders() -> None:
+        shot("folders.png")
+        window.library_panel.choose("")
+        window.show_unreadable()  # what "N could not be read · Which?" lists
+        QTimer.singleShot(1000, step_unreadable)
+
+    def step_unreadable() -> None:
+        window.unreadable_dialog.grab().save(str(out / "unreadable.png"))
+        shots.append("unreadable.png")
+        window.unreadable_dialog.close()
         target = next(p for p in (photos / "ukbench" / "ukbench00120.jpg", *sorted(photos.rglob("*.jpg"))) if p.exists())
         window.find_similar(str(target))
         wait_until(lambda: window.pages.currentIndex() == 2, lambda: QTimer.singleShot(3000, step_similar))
@@ -85,7 +100,21 @@ def main() -> int:
         group = next((g for g in tree.shown if g.tier == "duplicate"), tree.shown[0] if tree.shown else None)
         if group is not None:
             tree.setCurrentItem(tree._items[group.members[-1].path])
-        QTimer.singleShot(2500, lambda: (shot("duplicates.png"), page.view_box.setCurrentIndex(1), QTimer.singleShot(2500, step_similar_shots)))
+        QTimer.singleShot(2500, lambda: (shot("duplicates.png"), step_confirm()))
+
+    def step_confirm() -> None:
+        # The confirmation before anything moves: shot while it is up, then answered No.
+        def grab_and_decline() -> None:
+            box = QApplication.activeModalWidget()
+            if box is not None:
+                box.grab().save(str(out / "cleanup_confirm.png"))
+                shots.append("cleanup_confirm.png")
+                box.reject()
+
+        QTimer.singleShot(1500, grab_and_decline)
+        window.dup_page.clean_up("trash")  # returns once the box is answered
+        window.dup_page.view_box.setCurrentIndex(1)
+        QTimer.singleShot(2500, step_similar_shots)
 
     def step_similar_shots() -> None:
         shot("similar_shots.png")
@@ -110,13 +139,20 @@ def main() -> int:
         dialog.grab().save(str(out / "backbones.png"))
         shots.append("backbones.png")
         dialog.close()
+        window.show_about()
+        QTimer.singleShot(1000, step_about)
+
+    def step_about() -> None:
+        window.about_dialog.grab().save(str(out / "about.png"))
+        shots.append("about.png")
+        window.about_dialog.close()
         window.close()
         app.quit()
 
     QTimer.singleShot(1500, step_empty)
     app.exec()
     print("\n".join(str(out / s) for s in shots))
-    return 0 if len(shots) == 10 else 1
+    return 0 if len(shots) == 14 else 1
 
 
 if __name__ == "__main__":

@@ -18,8 +18,10 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSplitter,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -61,6 +63,7 @@ class DuplicatesPage(QWidget):
         self.compare = CompareView(loader)
         self._build()
         self.tree.selection_changed.connect(self._update_summary)
+        self.tree.selection_changed.connect(self._compare_current)  # a tick may change which photo is kept
         self.tree.currentItemChanged.connect(lambda *_: self._compare_current())
         self.tree.thumbnail_wanted.connect(self.loader.request)
         self.loader.ready.connect(self._thumbnail_ready)
@@ -75,30 +78,41 @@ class DuplicatesPage(QWidget):
         self.view_box.setToolTip("Duplicates: the same photo re-saved, resized, cropped or lightly edited; safe to remove.\n"
                                  "Similar shots: bursts and retakes of one moment; pick the best.")  # fmt: skip
         self.sensitivity = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=round(self.settings.dup_sensitivity * 100))
-        self.sensitivity.setFixedWidth(140)
+        self.sensitivity.setMinimumWidth(60)
+        self.sensitivity.setMaximumWidth(140)
         self.sensitivity.setToolTip("Strict: only the most certain matches. Loose: look at more candidates (slower), judged as carefully as at the middle.")
         self.scan_button = QPushButton("Scan")
         self.scan_button.clicked.connect(self.scan)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel_scan)
-        self.progress = QProgressBar(maximumWidth=200, textVisible=False)
+        width = max(self.scan_button.sizeHint().width(), self.cancel_button.sizeHint().width())
+        for button in (self.scan_button, self.cancel_button):  # one takes the other's place: the same width
+            button.setFixedWidth(width)
+        self.progress = QProgressBar(maximumWidth=400, format="Looking for duplicates… %p%")
         self.keep_box = QComboBox()
         for rule in KEEP_CHOICES:
             self.keep_box.addItem(BEST_LABEL if rule == BEST else RULES[rule][0].upper() + RULES[rule][1:], rule)
         self.keep_box.setCurrentIndex(max(0, self.keep_box.findData(self.settings.keep_rule)))
         self.keep_box.activated.connect(self._keep_rule_chosen)
+        # Long choices must not set the window's minimum width (the first visit once widened the window).
+        for box in (self.view_box, self.keep_box):
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(10)
+        self.keep_box.setToolTip("Which copy of each photo is kept; the others are ticked for removal")
         folders = QPushButton("Folders…")
         folders.setToolTip("Preferred folders (copies there are kept) and protected folders (never touched)")
         folders.clicked.connect(self.edit_folders)
 
         top = QHBoxLayout()
-        for w in (QLabel("Show"), self.view_box, QLabel("  Strict"), self.sensitivity, QLabel("Loose"), self.scan_button, self.cancel_button, self.progress):
+        # While scanning, Cancel takes Scan's place: the row is no wider, so a scan never widens the window.
+        for w in (QLabel("Show"), self.view_box, QLabel("  Strict"), self.sensitivity, QLabel("Loose"), self.scan_button, self.cancel_button):
             top.addWidget(w)
         top.addStretch(1)
         for w in (QLabel("Auto-select:"), self.keep_box, folders):
             top.addWidget(w)
 
-        self.summary = QLabel()
+        self.summary = QLabel(wordWrap=True)
+        self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # a long outcome wraps, it does not widen the window
         self.not_duplicates = QPushButton("Not duplicates")
         self.not_duplicates.setToolTip("The selected photo is not a copy of the others in its group (or, on a group row: none are). Remembered.")
         self.not_duplicates.clicked.connect(self.reject_current)
@@ -119,7 +133,14 @@ class DuplicatesPage(QWidget):
         bottom = QHBoxLayout()
         for w in (self.not_duplicates, suggest, clear, history):
             bottom.addWidget(w)
-        bottom.addWidget(self.summary, 1, Qt.AlignmentFlag.AlignRight)
+        self.summary.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        # While scanning, the progress bar takes the summary's place (one stack: the row never widens).
+        self.progress.setMinimumWidth(1)
+        self.summary_stack = QStackedWidget()
+        self.summary_stack.addWidget(self.summary)
+        self.summary_stack.addWidget(self.progress)
+        self.summary_stack.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        bottom.addWidget(self.summary_stack, 1)
         bottom.addWidget(self.undo_button)
         bottom.addWidget(self.move_button)
         bottom.addWidget(self.trash_button)
@@ -182,7 +203,9 @@ class DuplicatesPage(QWidget):
 
     def _set_scanning(self, busy: bool) -> None:
         self.scan_button.setEnabled(not busy)
+        self.scan_button.setVisible(not busy)
         self.cancel_button.setVisible(busy)
+        self.summary_stack.setCurrentWidget(self.progress if busy else self.summary)
         self.progress.setVisible(busy)
         self.progress.setRange(0, 0)
 

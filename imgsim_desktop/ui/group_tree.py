@@ -21,6 +21,7 @@ from imgsim_desktop.ui.text import format_tooltip, human_size, photo_format, rea
 
 TIER_TITLES = {"exact": "Exact copies", "duplicate": "Duplicates", "similar": "Similar shots"}
 COLUMNS = ["Photo", "Suggestion", "Resolution", "Size", "Format", "Taken", "Folder", "Similarity"]
+FOLDER, SIMILARITY = 6, 7
 ICON = 56  # logical pixels
 PathRole = Qt.ItemDataRole.UserRole + 1
 
@@ -36,7 +37,10 @@ class GroupTree(QTreeWidget):
         self.setUniformRowHeights(False)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.header().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.header().setStretchLastSection(False)
+        self.header().setSectionResizeMode(FOLDER, QHeaderView.ResizeMode.Stretch)  # the spare width goes to the folders
         self.header().resizeSection(0, 300)
+        self.headerItem().setToolTip(SIMILARITY, "How alike each photo is to the one kept (cosine similarity of their embeddings)")
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # folders differ at their end, not their start
         self.groups: list[Group] = []
         self.rows: dict[str, PhotoRow] = {}
@@ -47,6 +51,10 @@ class GroupTree(QTreeWidget):
         self._items: dict[str, QTreeWidgetItem] = {}
         self._filling = False
         self._asked: set[str] = set()  # thumbnails requested (or shown) for the current rows
+        self._tops: dict[str, list[QTreeWidgetItem]] = {}  # keeper path -> the group rows that show its thumbnail
+        # (a, b) -> cosine of their embeddings, or None; set by the window. Without it the column
+        # says how alike each photo is to the group's first photo, as the scan measured.
+        self.similarity = None
         blank = QPixmap(ICON, ICON)
         blank.fill(Qt.GlobalColor.transparent)
         self._placeholder = QIcon(blank)
@@ -112,8 +120,10 @@ class GroupTree(QTreeWidget):
     def _rebuild(self) -> None:
         self._filling = True
         current = self.current_path()
+        current_top = self.indexOfTopLevelItem(self.currentItem().parent() or self.currentItem()) if self.currentItem() else -1
         self.clear()
         self._items = {}
+        self._tops = {}
         self._paths: list[str] = []  # items hold an index here: a Qt string would drop a name's undecodable bytes
         self.shown = [g for g in self.groups if g.tier in self.tiers]
         for number, group in enumerate(self.shown, 1):
@@ -122,6 +132,7 @@ class GroupTree(QTreeWidget):
             self._describe_group(top, number, group)
             for member in group.members:
                 self._add_member(top, group, member)
+            self._show_similarity(top, group)
             top.setExpanded(True)
         for column in (1, 2, 3, 4, 5, 7):
             self.resizeColumnToContents(column)
@@ -130,11 +141,45 @@ class GroupTree(QTreeWidget):
         self._filling = False
         if current and current in self._items:
             self.setCurrentItem(self._items[current])
+        elif current_top >= 0 and self.topLevelItemCount():  # its photo left ("Not duplicates"): the same place in the list
+            self.setCurrentItem(self.topLevelItem(min(current_top, self.topLevelItemCount() - 1)))
         self.selection_changed.emit()
+
+    def keeper(self, group: Group) -> str:
+        """The photo the group keeps: the first one not ticked for removal."""
+        return next((m.path for m in group.members if m.path not in self.ticked), group.members[0].path)
+
+    def _show_similarity(self, top: QTreeWidgetItem, group: Group) -> None:
+        """Each photo's likeness to the one kept, not to whichever photo happens to be listed first."""
+        keeper = self.keeper(group)
+        first = group.members[0].path
+        for member in group.members:
+            item = self._items.get(member.path)
+            if item is None:
+                continue
+            if member.path == keeper:
+                text = "kept"
+            elif keeper == first:
+                text = f"{member.score:.3f}"
+            else:
+                score = self.similarity(keeper, member.path) if self.similarity else None
+                text = f"{score:.3f}" if score is not None else "—"
+            item.setText(SIMILARITY, text)
+            item.setToolTip(SIMILARITY, f"Similarity to {readable(os.path.basename(keeper))}" if member.path != keeper else "The photo kept")
+        # A collapsed group still says which photo it is about: the kept one's name and thumbnail.
+        number = self.indexOfTopLevelItem(top) + 1
+        top.setText(0, f"{number}. {TIER_TITLES[group.tier]} · {len(group.members)} photos of {readable(os.path.basename(keeper))}")
+        top.setToolTip(0, readable(keeper))
+        kept = self._items.get(keeper)
+        top.setIcon(0, kept.icon(0) if kept is not None else self._placeholder)  # the thumbnail, once it is in
+        for tops in self._tops.values():
+            if top in tops:
+                tops.remove(top)
+        self._tops.setdefault(keeper, []).append(top)
 
     def _describe_group(self, top: QTreeWidgetItem, number: int, group: Group) -> None:
         freed = sum(self.rows[m.path].size for m in group.members if m.path in self.ticked and m.path in self.rows)
-        top.setText(0, f"{number}. {TIER_TITLES[group.tier]} · {len(group.members)} photos")
+        top.setText(0, f"{number}. {TIER_TITLES[group.tier]} · {len(group.members)} photos of {readable(os.path.basename(self.keeper(group)))}")
         top.setText(1, f"frees {human_size(freed)}" if freed else "")
         font = top.font(0)
         font.setBold(True)
@@ -155,8 +200,8 @@ class GroupTree(QTreeWidget):
             for col, value in enumerate(values, 2):
                 item.setText(col, value)
             item.setToolTip(4, format_tooltip(row.path, row.size, row.mtime_ns))
-        item.setText(6, readable(os.path.dirname(member.path)))
-        item.setText(7, "1.000" if member is group.members[0] else f"{member.score:.3f}")
+        item.setText(FOLDER, readable(os.path.dirname(member.path)))
+        item.setToolTip(FOLDER, readable(os.path.dirname(member.path)))
         item.setIcon(0, self._placeholder)  # the row has its final height before the thumbnail comes
         if inside(member.path, self.protected):
             item.setText(1, "protected")
@@ -183,7 +228,9 @@ class GroupTree(QTreeWidget):
         self._filling = True
         item.setText(1, "remove" if path in self.ticked else "keep")
         top = item.parent()
-        self._describe_group(top, self.indexOfTopLevelItem(top) + 1, self.shown[self.indexOfTopLevelItem(top)])
+        group = self.shown[self.indexOfTopLevelItem(top)]
+        self._describe_group(top, self.indexOfTopLevelItem(top) + 1, group)
+        self._show_similarity(top, group)  # another photo may be the one kept now
         self._filling = False
         self.selection_changed.emit()
 
@@ -196,7 +243,7 @@ class GroupTree(QTreeWidget):
         item = self.itemAt(0, 0)
         bottom = self.viewport().height()
         while item is not None and self.visualItemRect(item).top() < bottom:
-            path = self._path_of(item)
+            path = self._path_of(item) or next((k for k, tops in self._tops.items() if item in tops), None)
             row = self.rows.get(path) if path else None
             if row is not None and path not in self._asked:
                 self._asked.add(path)
@@ -204,11 +251,12 @@ class GroupTree(QTreeWidget):
             item = self.itemBelow(item)
 
     def set_thumbnail(self, path: str, image: QImage) -> None:
-        item = self._items.get(path)
-        if item is not None:
+        items = [i for i in (self._items.get(path),) if i is not None] + self._tops.get(path, [])
+        if items:
             pixmap = QPixmap.fromImage(image)
             pixmap.setDevicePixelRatio(self.devicePixelRatioF())
-            item.setIcon(0, QIcon(pixmap))
+            for item in items:
+                item.setIcon(0, QIcon(pixmap))
 
     # --- what the user points at ---------------------------------------------------------------
 

@@ -16,6 +16,16 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+class _Label(QLabel):
+    """The status label; it says when anyone (not only this status) writes to it."""
+
+    written = Signal(str)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        super().setText(text)
+        self.written.emit(text)
+
+
 class IndexStatus(QObject):
     pause_clicked = Signal()
     cancel_clicked = Signal()
@@ -23,7 +33,7 @@ class IndexStatus(QObject):
 
     def __init__(self, bar: QStatusBar) -> None:
         super().__init__(bar)
-        self.label = QLabel()
+        self.label = _Label()
         self.progress = QProgressBar(maximumWidth=220, textVisible=False)
         self.pause_button = QToolButton(text="Pause")
         self.pause_button.clicked.connect(self.pause_clicked)
@@ -34,7 +44,11 @@ class IndexStatus(QObject):
         self.errors_button.setToolTip("List the files that could not be read, and why")
         self.errors_button.clicked.connect(self.errors_clicked)
         self.errors_button.hide()
+        # "Which?" explains the sentence it sits beside: once another message replaces it, it goes.
+        self._errors_said = ""  # the sentence the errors belong to
+        self.label.written.connect(lambda text: self.errors_button.setVisible(bool(self.errors) and text == self._errors_said))
         self.errors: list[dict] = []  # {path, error} of the last report that had any
+        self.waiting = 0  # photos found but not indexed yet by the run in progress
         self._said = ""  # what this status last wrote: other parts of the window share the label
         left = QWidget()  # the button right after the sentence it explains, not at the far end
         row = QHBoxLayout(left)
@@ -58,6 +72,7 @@ class IndexStatus(QObject):
             return
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
+        self.waiting = max(0, total - done)
         parts = [f"Indexing {done:,} / {total:,}"]
         if rate > 0:
             parts.append(f"{rate:.1f} photos/s")
@@ -68,6 +83,7 @@ class IndexStatus(QObject):
         self._say(" · ".join(parts))
 
     def set_busy(self, busy: bool) -> None:
+        self.waiting = 0
         for w in (self.progress, self.pause_button, self.cancel_button):
             w.setVisible(busy)
         self.pause_button.setText("Pause")
@@ -101,6 +117,7 @@ class IndexStatus(QObject):
 
     def _set_errors(self, errors: list[dict]) -> None:
         self.errors = list(errors)
+        self._errors_said = self._said
         self.errors_button.setVisible(bool(errors))
 
     def show_watch_mode(self, mode) -> None:

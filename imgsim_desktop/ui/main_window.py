@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Slot
+from PySide6.QtCore import QPoint, Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -35,6 +35,7 @@ from imgsim_desktop.core.settings import Settings
 from imgsim_desktop.core.thumbnails import thumb_cache
 from imgsim_desktop.storage.catalog import PhotoRow
 from imgsim_desktop.ui.duplicates_page import DuplicatesPage
+from imgsim_desktop.ui.embeddings import EmbeddingReader
 from imgsim_desktop.ui.index_status import IndexStatus
 from imgsim_desktop.ui.library_sidebar import LibrarySidebar
 from imgsim_desktop.ui.outside_query import query_file
@@ -45,6 +46,7 @@ from imgsim_desktop.ui.research_tools import ResearchTools
 from imgsim_desktop.ui.reveal import show_in_folder
 from imgsim_desktop.ui.search_history import Search, SearchHistory
 from imgsim_desktop.ui.thumbnails import PixmapCache
+from imgsim_desktop.ui.tile_delegate import CLOSE, PADDING
 from imgsim_desktop.workers.duplicates_worker import DuplicatesController
 from imgsim_desktop.workers.library_bridge import LibraryBridge
 from imgsim_desktop.workers.library_worker import LibraryController
@@ -141,6 +143,7 @@ class MainWindow(QMainWindow):
         for view in (self.grid, self.results_grid):
             view.customContextMenuRequested.connect(lambda pos, v=view: self._tile_menu(v, pos))
             view.doubleClicked.connect(lambda index, v=view: self._preview(v, index.row()))
+            view.zoom_requested.connect(self.zoom_by)
             for key in (Qt.Key.Key_Space, Qt.Key.Key_Return, Qt.Key.Key_Enter):  # as in digiKam and Finder's Quick Look
                 # On the grid only: Space typed in the filter box stays a space.
                 shortcut = QShortcut(QKeySequence(key), view, context=Qt.ShortcutContext.WidgetShortcut)
@@ -158,7 +161,9 @@ class MainWindow(QMainWindow):
         side.exclude_requested.connect(self.exclude_subfolder)
         side.remove_requested.connect(self.remove_folder)
         self.library_panel = side
-        self.sidebar = side.list
+        self.sidebar = side.tree
+        self._listed = -1
+        self.library_model.modelReset.connect(self._library_listed)
 
         self.pages = QStackedWidget()
         empty = EmptyPage()
@@ -172,13 +177,20 @@ class MainWindow(QMainWindow):
         self.k_box.editingFinished.connect(self._k_changed)
         self.model_box.activated.connect(self._model_chosen)
         self.results_page = results
+        results.close_only.toggled.connect(lambda on: self.results_model.set_min_score(CLOSE if on else None))
         self.pages.addWidget(results)
         self.dup_page = DuplicatesPage(self.settings, self.thumbs)
+        self.embeddings = EmbeddingReader(self.data_dir)
+        self.dup_page.tree.similarity = lambda a, b: self.embeddings.similarity(self.spec.name, a, b)
         self.dup_page.library_changed.connect(self._cleaned_up)
         self.dup_page.files_restored.connect(self._restored)
         self.dup_page.settings_changed.connect(lambda: self.settings.save(self.data_dir))
         self.pages.addWidget(self.dup_page)
         self.pages.addWidget(self.research_tools.map_view)
+        self.pages.currentChanged.connect(self._page_changed)
+        for model in (self.library_model, self.results_model):  # a reload or a new search: new counts
+            model.modelReset.connect(self._show_filter_count)
+        self._page_changed(self.pages.currentIndex())
         splitter = QSplitter()
         splitter.addWidget(side)
         splitter.addWidget(self.pages)
@@ -208,7 +220,13 @@ class MainWindow(QMainWindow):
         self.act_duplicates = action("Duplicates", self.show_duplicates, "Ctrl+D", "Find and clean up near-duplicate photos (Ctrl+D)")
         self.act_history = action("Cleanup history…", lambda: self.dup_page.open_history(), tip="What cleanup moved or trashed; undo moves")
         self.act_settings = action("Settings…", self.open_settings, QKeySequence.StandardKey.Preferences)
+        self.act_zoom_in = action("Larger thumbnails", lambda: self.zoom_by(1), QKeySequence.StandardKey.ZoomIn, "Larger thumbnails (Ctrl++, or Ctrl+wheel)")
+        self.act_zoom_out = action("Smaller thumbnails", lambda: self.zoom_by(-1), QKeySequence.StandardKey.ZoomOut, "Smaller thumbnails (Ctrl+-, or Ctrl+wheel)")
+        self.act_zoom_in.setShortcuts([QKeySequence(QKeySequence.StandardKey.ZoomIn), QKeySequence("Ctrl+=")])  # + needs Shift on most layouts
         self.act_quit = action("Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.act_getting_started = action("Getting started", self.show_getting_started, QKeySequence.StandardKey.HelpContents)
+        self.act_open_data = action("Open data folder", self.open_data_folder, tip="The catalog, thumbnails and settings, in the file manager")
+        self.act_about = action("About imgsim", self.show_about)
         self.act_back.setEnabled(False)
         self.act_forward.setEnabled(False)
 
@@ -223,6 +241,9 @@ class MainWindow(QMainWindow):
         self.filter_box.setMaximumWidth(220)
         self.filter_box.textChanged.connect(self._filter_changed)
         bar.addWidget(self.filter_box)
+        self.filter_count = QLabel()  # "12 of 1,522" while a filter is typed
+        self.filter_count.setContentsMargins(6, 0, 6, 0)
+        bar.addWidget(self.filter_count)
         self.sort_box = QComboBox()
         self.sort_box.addItems(["Newest first", "Oldest first", "Name", "Folder"])
         self.sort_box.currentIndexChanged.connect(self._sort_changed)
@@ -247,6 +268,9 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.act_quit)
         edit_menu = menu.addMenu("&Edit")
         edit_menu.addAction(self.act_settings)
+        view_menu = menu.addMenu("&View")
+        for act in (self.act_zoom_in, self.act_zoom_out):
+            view_menu.addAction(act)
         go_menu = menu.addMenu("&Go")
         for act in (self.act_library, self.act_back, self.act_forward, self.act_similar):
             go_menu.addAction(act)
@@ -255,6 +279,9 @@ class MainWindow(QMainWindow):
             tools_menu.addAction(act)
         tools_menu.addSeparator()
         self.research_tools.add_to(tools_menu)
+        help_menu = menu.addMenu("&Help")
+        for act in (self.act_getting_started, self.act_open_data, self.act_about):
+            help_menu.addAction(act)
 
     def _build_status_bar(self) -> None:
         self.index_status = IndexStatus(self.statusBar())
@@ -271,6 +298,8 @@ class MainWindow(QMainWindow):
     # --- library content -----------------------------------------------------------------------
 
     def _reload_photos(self) -> None:
+        if getattr(self, "_closing", False):
+            return  # a change the watcher queued before the window closed: its workers are gone
         self._photos_request = self.library.load_photos()
 
     def _live_reload_tick(self) -> None:
@@ -301,9 +330,15 @@ class MainWindow(QMainWindow):
         item = self.library_model.item(index.row()) if index.isValid() else None  # not index.data(): see TileDelegate.paint
         return item.photo.path if item else None
 
-    def _folder_selected(self, root: str) -> None:
-        self.library_model.set_folder(root or None)
+    def _folder_selected(self, folder: str, root: str = "") -> None:
+        self.library_model.set_folder(folder or None, root or None)
         self.show_library()
+
+    def _library_listed(self) -> None:
+        """The photo list was reloaded (not only re-sorted or filtered): the sidebar's folders and counts follow."""
+        if self.library_model.version != self._listed:
+            self._listed = self.library_model.version
+            self.library_panel.set_photos([p.path for p in self.library_model.all_photos()])
 
     def add_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a folder of photos", str(Path.home()))
@@ -361,11 +396,44 @@ class MainWindow(QMainWindow):
     def _thumb_failed(self, path: str, reason: str) -> None:
         self.statusBar().showMessage(f"No thumbnail for {os.path.basename(path)}: {reason}", 5000)
 
+    def zoom_by(self, steps: int) -> None:
+        """Ctrl+wheel, Ctrl++ and Ctrl+-: one slider page larger or smaller."""
+        self.zoom.setValue(self.zoom.value() + steps * self.zoom.pageStep())
+
     def _zoom_changed(self, value: int) -> None:
         self.settings.thumb_size = value
         self.thumbs.clear()
         for view in (self.grid, self.results_grid):
+            # The place in the grid is kept: the current photo if it is on screen, else the first one shown.
+            current = view.currentIndex()
+            on_screen = current.isValid() and view.visualRect(current).intersects(view.viewport().rect())
+            anchor = current if on_screen else view.indexAt(view.viewport().rect().topLeft() + QPoint(PADDING + 1, PADDING + 1))
             view.set_tile(value)
+            if anchor.isValid():
+                view.executeDelayedItemsLayout()
+                view.scrollTo(anchor, QListView.ScrollHint.EnsureVisible if on_screen else QListView.ScrollHint.PositionAtTop)
+
+    def _page_changed(self, index: int) -> None:
+        """The filter works on the library and on search results, sorting on the library; on
+        other pages they would do nothing, so they are off there."""
+        self.filter_box.setEnabled(index in (1, 2))
+        self.sort_box.setEnabled(index == 1)
+        self._show_filter_count()
+        # A page's own news ("50 photos like x.jpg") is not left under another page, and is back with its page.
+        page, note = getattr(self, "_page_note", (None, ""))
+        if page is not None and index != page and self.status_label.text() == note:
+            self.status_label.setText("")
+        elif index == page and not self.status_label.text():
+            self.status_label.setText(note)
+
+    def _show_filter_count(self) -> None:
+        model = self.current_view().model()
+        text = self.filter_box.text().strip()
+        shown = model.filtered() and self.pages.currentIndex() in (1, 2)
+        count, total = model.shown_count(), model.filterable_count()
+        self.filter_count.setText(f"{count:,} of {total:,}" if shown else "")
+        for view in (self.grid, self.results_grid):
+            view.set_empty_text(f"No photo here has “{text}” in its name." if text else "")
 
     # --- find similar --------------------------------------------------------------------------
 
@@ -407,15 +475,22 @@ class MainWindow(QMainWindow):
             return
         query = query_row.path
         items = [Item(query_row, is_query=True)] + [Item(row, score=score) for row, score in hits]
-        search = Search(query, items)
+        note = ""
+        if self.indexer.busy and self.index_status.waiting:  # say that the search did not see the whole library
+            note = (f"Indexing is still running: only the photos indexed so far with {self.spec.title} were searched "
+                    f"({self.index_status.waiting:,} to go). Search again when it is done.")  # fmt: skip
+        search = Search(query, items, note)
         self.history.add(search, replace=self._search_again)
         self._show_search(search)
         self.status_label.setText(f"{len(hits)} photos like {os.path.basename(query)}")
+        self._page_note = (2, self.status_label.text())  # said on the results page only
 
     def _show_search(self, search: Search) -> None:
         self.results_model.set_items(search.items, keep_order=True)
         self.results_title.setText(f"Photos similar to <b>{os.path.basename(search.query)}</b>")
         self.results_title.setToolTip(search.query)
+        self.results_page.note.setText(search.note)
+        self.results_page.note.setVisible(bool(search.note))
         self.pages.setCurrentIndex(2)
         self.results_grid.scrollToTop()
         self.act_back.setEnabled(True)
@@ -627,6 +702,27 @@ class MainWindow(QMainWindow):
         if hasattr(self, "device_label"):
             self.device_label.setText(f"{self.spec.title} · {self._provider}")
 
+    # --- help ----------------------------------------------------------------------------------
+
+    def show_about(self) -> None:
+        from imgsim_desktop.ui.help_dialogs import AboutDialog
+
+        self.about_dialog = AboutDialog(self.data_dir, self.spec.title, self._provider, self)
+        self.about_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.about_dialog.show()
+
+    def show_getting_started(self) -> None:
+        from imgsim_desktop.ui.help_dialogs import GettingStartedDialog
+
+        self.help_dialog = GettingStartedDialog(self)
+        self.help_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.help_dialog.show()
+
+    def open_data_folder(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.data_dir))):
+            QMessageBox.information(self, "Data folder", f"No file manager could be opened. The data folder is:\n{self.data_dir}")
+
     # --- settings and lifecycle ------------------------------------------------------------------
 
     def open_settings(self) -> None:
@@ -644,7 +740,10 @@ class MainWindow(QMainWindow):
             self.settings.save(self.data_dir)
 
     def _filter_changed(self, text: str) -> None:
-        self.library_model.set_filter(text)
+        for model, view in ((self.library_model, self.grid), (self.results_model, self.results_grid)):
+            model.set_filter(text)
+            view.scrollToTop()  # the first matches, not a place in the unfiltered list
+        self._show_filter_count()
 
     def _sort_changed(self, index: int) -> None:
         self.settings.sort = index
@@ -654,12 +753,14 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         """Stop cleanly: the indexer finishes its batch and commits; the next start resumes."""
         self.status_label.setText("Stopping…")
+        self._closing = True
         if not self.isMaximized() and not self.isFullScreen():
             self.settings.window = [self.width(), self.height()]
         self.settings.save(self.data_dir)
         self._stop_workers()
         self.writer.shutdown()
         self.writer.blockSignals(True)
+        self.embeddings.close()
         self.thumbs.shutdown()
         super().closeEvent(event)
 

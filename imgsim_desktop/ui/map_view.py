@@ -2,7 +2,9 @@
 
 Zoom with the wheel, pan by dragging, click a photo to find similar ones. "Tidy grid" packs the
 same layout into rows and columns so no thumbnail hides another. Thousands of tiles stay cheap:
-a tile asks for its thumbnail only when first painted, at a size that suits the current zoom.
+the view asks for the thumbnails of the tiles on screen only, at a size that suits the zoom, a
+batch at a time, and asks again for any still missing (the loader keeps only its newest few
+hundred requests: asking once per tile left most of a fitted map grey).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import math
 import os
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -28,6 +30,7 @@ from PySide6.QtWidgets import (
 
 TILE = 48.0  # scene units per thumbnail
 EDGES = (64, 128, 256)  # thumbnail sizes asked for, in device pixels, by zoom
+ASK_BATCH = 200  # thumbnails asked for at once: fewer than the loader keeps queued
 
 
 class _Tile(QGraphicsItem):
@@ -35,7 +38,6 @@ class _Tile(QGraphicsItem):
         super().__init__()
         self.owner, self.path, self.mtime_ns = owner, path, mtime_ns
         self.pixmap: QPixmap | None = None
-        self.edge = 0  # device pixels asked for (the largest so far)
         self.have = 0  # device pixels of the pixmap we have
         self.setToolTip(os.path.basename(path))
         self.setAcceptHoverEvents(True)
@@ -45,10 +47,6 @@ class _Tile(QGraphicsItem):
         return QRectF(-TILE / 2, -TILE / 2, TILE, TILE)
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
-        wanted = self.owner.wanted_edge()
-        if wanted > self.edge:
-            self.edge = wanted
-            self.owner.ask(self.path, self.mtime_ns, wanted)
         if self.pixmap is None:
             painter.fillRect(self.boundingRect().adjusted(4, 4, -4, -4), QColor("#9e9e9e"))
             return
@@ -72,11 +70,22 @@ class _Canvas(QGraphicsView):
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
         self.setBackgroundBrush(QColor("#262626"))
 
+    moved = Signal()  # zoomed, panned or resized: other tiles are on screen
+
     def wheelEvent(self, event) -> None:
         factor = 1.25 ** (event.angleDelta().y() / 120)
         scale = self.transform().m11() * factor
         if 0.02 < scale < 8:
             self.scale(factor, factor)
+            self.moved.emit()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.moved.emit()
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        super().scrollContentsBy(dx, dy)
+        self.moved.emit()
 
 
 class MapView(QWidget):
@@ -96,7 +105,7 @@ class MapView(QWidget):
         self.grid_cells: np.ndarray | None = None
         self.tidy = QCheckBox("Tidy grid")
         self.tidy.setToolTip("Pack the map into rows and columns so no photo hides another")
-        self.tidy.toggled.connect(self._place)
+        self.tidy.toggled.connect(self._tidy_toggled)
         fit = QPushButton("Fit")
         fit.clicked.connect(self.fit)
         self.status = QLabel()
@@ -116,7 +125,13 @@ class MapView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
         layout.addWidget(self.canvas, 1)
+        self._failed: set[str] = set()
+        # Thumbnails for the tiles on screen: asked after any zoom, pan or new layout, and again
+        # as answers arrive until every visible tile has one (a dropped request is asked again).
+        self._ask_timer = QTimer(self, singleShot=True, interval=60, timeout=self._ask_visible)
+        self.canvas.moved.connect(self._ask_soon)
         loader.ready.connect(self._thumbnail_ready)
+        loader.failed.connect(self._thumbnail_failed)
 
     # --- content -------------------------------------------------------------------------------
 
@@ -140,6 +155,7 @@ class MapView(QWidget):
             self.show_message(f"{len(paths):,} photo{'s' * (len(paths) != 1)} · click one to find similar · wheel to zoom, drag to pan")
         self.scene.clear()
         self.tiles = {}
+        self._failed = set()
         self.xy, self.grid_cells = np.asarray(xy, np.float32), grid_cells
         self._row = {path: i for i, path in enumerate(paths)}  # row of each photo in xy / grid_cells
         for path in paths:
@@ -162,6 +178,11 @@ class MapView(QWidget):
             x, y = positions[self._row[path]].tolist()
             tile.setPos(QPointF(x, y))
         self.scene.setSceneRect(self.scene.itemsBoundingRect().adjusted(-TILE, -TILE, TILE, TILE))
+        self._ask_soon()
+
+    def _tidy_toggled(self) -> None:
+        self._place()
+        self.fit()  # the other layout has another extent: show all of it
 
     def forget_missing(self, known: set[str]) -> None:
         """Photos deleted outside the app leave the map at once (the next compute re-lays it out)."""
@@ -170,6 +191,7 @@ class MapView(QWidget):
 
     def fit(self) -> None:
         self.canvas.fitInView(self.scene.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+        self._ask_soon()
 
     # --- thumbnails ----------------------------------------------------------------------------
 
@@ -177,11 +199,39 @@ class MapView(QWidget):
         pixels = TILE * self.canvas.transform().m11() * self.devicePixelRatioF()
         return next((e for e in EDGES if e >= pixels), EDGES[-1])
 
-    def ask(self, path: str, mtime_ns: int, edge: int) -> None:
-        self.loader.request(path, mtime_ns, edge)
+    def visible_tiles(self) -> list[_Tile]:
+        area = self.canvas.mapToScene(self.canvas.viewport().rect()).boundingRect()
+        return [t for t in self.scene.items(area) if isinstance(t, _Tile)]
+
+    def missing(self) -> list[_Tile]:
+        """Tiles on screen still without a thumbnail as sharp as the zoom wants."""
+        wanted = self.wanted_edge()
+        return [t for t in self.visible_tiles() if t.have < wanted and t.path not in self._failed]
+
+    def _ask_visible(self) -> None:
+        if not self.isVisible() or not self.tiles:
+            return
+        wanted = self.wanted_edge()
+        for tile in self.missing()[:ASK_BATCH]:
+            self.loader.request(tile.path, tile.mtime_ns, wanted)
+        if self.missing():  # asked again while answers come in; and now and then, for requests the loader dropped
+            self._ask_soon(1000)
+
+    def _ask_soon(self, ms: int = 60) -> None:
+        self._ask_timer.start(ms)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._ask_soon()
 
     def _thumbnail_ready(self, path: str, edge: int, image) -> None:
         tile = self.tiles.get(path)
         if tile is not None and edge in EDGES and edge > tile.have:  # never swap a sharp one for a blurry one
             tile.pixmap, tile.have = QPixmap.fromImage(image), edge
             tile.update()
+            if not self._ask_timer.isActive() or self._ask_timer.remainingTime() > 200:
+                self._ask_soon(200)  # the next batch, once this one is mostly in
+
+    def _thumbnail_failed(self, path: str, _edge: int, _reason: str) -> None:
+        if path in self.tiles:
+            self._failed.add(path)  # a grey tile for good, not asked for again and again

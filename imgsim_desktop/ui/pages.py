@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSpinBox, QVBoxLayout, QWidget
+
+from imgsim_desktop.ui.tile_delegate import CLOSE, legend_html
 
 
 class EmptyPage(QWidget):
@@ -49,6 +51,8 @@ class ResultsPage(QWidget):
         header = QHBoxLayout()
         header.setContentsMargins(8, 6, 8, 0)
         self.title = QLabel()
+        self.title.setMinimumWidth(60)  # a long file name is cut, it does not widen the window
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         header.addWidget(self.title, 1)
         header.addWidget(QLabel("Results"))
@@ -62,6 +66,20 @@ class ResultsPage(QWidget):
         self.show_model(current_model)
         header.addWidget(self.model_box)
         layout.addLayout(header)
+        second = QHBoxLayout()
+        second.setContentsMargins(8, 0, 8, 0)
+        self.legend = QLabel(legend_html(), wordWrap=True)
+        self.legend.setToolTip("The badge on each result: its similarity to the query (cosine of their embeddings)")
+        second.addWidget(self.legend, 1)
+        self.close_only = QCheckBox("Only close matches")
+        self.close_only.setToolTip(f"Hide results less alike than {CLOSE:.2f}")
+        second.addWidget(self.close_only)
+        layout.addLayout(second)
+        # Said when the search could not see the whole library (indexing is still running).
+        self.note = QLabel(wordWrap=True)
+        self.note.setContentsMargins(8, 0, 8, 0)
+        self.note.hide()
+        layout.addWidget(self.note)
         layout.addWidget(grid, 1)
 
     def show_model(self, name: str) -> None:

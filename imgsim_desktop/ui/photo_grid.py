@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QSize, Qt
-from PySide6.QtWidgets import QListView
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QSize, Qt, Signal
+from PySide6.QtWidgets import QLabel, QListView, QStyle
 
 from imgsim_desktop.ui.photo_model import Item, PhotoListModel
-from imgsim_desktop.ui.tile_delegate import PADDING, TEXT_HEIGHT, TileDelegate
+from imgsim_desktop.ui.tile_delegate import PADDING, TileDelegate, text_height
 
 
 class PhotoGrid(QListView):
     """Icon-mode list view with uniform tiles: the layout cost stays flat at 50k items."""
+
+    zoom_requested = Signal(int)  # Ctrl+wheel: +1 larger tiles, -1 smaller
 
     def __init__(self, model: PhotoListModel, parent=None) -> None:
         super().__init__(parent)
@@ -28,17 +30,61 @@ class PhotoGrid(QListView):
         self.verticalScrollBar().setSingleStep(40)
         self.setMouseTracking(True)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        # Said in the middle of the grid when it has nothing to show (a filter that matches nothing).
+        self.empty_label = QLabel(self.viewport(), alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.empty_label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.empty_label.hide()
+        self._empty_text = ""
         self.set_tile(160)
         # The model is reset by live reloads during indexing, sorting and filtering: the user's
         # current photo and selection must survive that.
         self._kept: tuple[str | None, list[str]] = (None, [])
         model.modelAboutToBeReset.connect(self._remember_selection)
         model.modelReset.connect(self._restore_selection)
+        model.modelReset.connect(self._update_empty)
 
     def set_tile(self, edge: int) -> None:
         self.tile_delegate.tile = edge
-        self.setGridSize(QSize(edge + 2 * PADDING, edge + TEXT_HEIGHT + 2 * PADDING))
-        self.doItemsLayout()
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """As many whole tiles as fit across, the spare width shared between them: no empty band
+        at the right edge."""
+        edge = self.tile_delegate.tile
+        least = edge + 2 * PADDING
+        # The width Qt lays tiles out in: it keeps room for the scroll bar, shown or not.
+        scroll_bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self.verticalScrollBar())
+        width = self.maximumViewportSize().width() - scroll_bar
+        columns = max(1, width // least)
+        cell = max(least, width // columns) if width > least else least
+        size = QSize(cell, edge + text_height(edge) + 2 * PADDING)
+        if size != self.gridSize():
+            self.setGridSize(size)
+            self.doItemsLayout()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_columns()
+        self.empty_label.setGeometry(self.viewport().rect().adjusted(20, 20, -20, -20))
+
+    def wheelEvent(self, event) -> None:
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:  # as in digiKam, Finder, Photos
+            steps = event.angleDelta().y() // 120
+            if steps:
+                self.zoom_requested.emit(1 if steps > 0 else -1)
+            event.accept()
+            return
+        super().wheelEvent(event)
+
+    def set_empty_text(self, text: str) -> None:
+        """What the grid says while it shows nothing ("" says nothing)."""
+        self._empty_text = text
+        self._update_empty()
+
+    def _update_empty(self) -> None:
+        empty = self.model().rowCount() == 0 and bool(self._empty_text)
+        self.empty_label.setText(self._empty_text)
+        self.empty_label.setVisible(empty)
 
     def current_item(self) -> Item | None:
         index = self.currentIndex()

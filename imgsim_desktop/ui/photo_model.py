@@ -48,6 +48,9 @@ class PhotoListModel(QAbstractListModel):
         self._descending = True
         self._filter = ""
         self._folder: str | None = None
+        self._root: str | None = None
+        self.version = 0
+        self._min_score: float | None = None  # results: "only close matches"
         self.thumbnail_for = None  # callable(Item) -> QPixmap | None, set by the view's owner
 
     # --- content -------------------------------------------------------------------------------
@@ -55,6 +58,7 @@ class PhotoListModel(QAbstractListModel):
     def set_items(self, items: list[Item], keep_order: bool = False) -> None:
         """Replace the content. Results keep their rank order; the library is sorted."""
         self._all = items
+        self.version += 1  # new content, not a new order or filter
         self._keep_order = keep_order
         self._apply()
 
@@ -68,12 +72,23 @@ class PhotoListModel(QAbstractListModel):
         self._filter = text.strip().lower()
         self._apply()
 
+    def set_min_score(self, score: float | None) -> None:
+        self._min_score = score
+        self._apply()
+
     @property
     def folder(self) -> str | None:
+        """The library folder whose photos (or a subfolder's) are shown; None: all photos."""
+        return self._root if self._folder else None
+
+    @property
+    def subfolder(self) -> str | None:
+        """The folder shown: the library folder itself or one inside it."""
         return self._folder
 
-    def set_folder(self, folder: str | None) -> None:
+    def set_folder(self, folder: str | None, root: str | None = None) -> None:
         self._folder = folder
+        self._root = root or folder
         self._apply()
 
     def _apply(self) -> None:
@@ -81,8 +96,10 @@ class PhotoListModel(QAbstractListModel):
         if self._folder:
             prefix = self._folder.rstrip(os.sep) + os.sep
             rows = [it for it in rows if it.photo.path.startswith(prefix)]
-        if self._filter:
-            rows = [it for it in rows if self._filter in it.name.lower()]
+        if self._min_score is not None:
+            rows = [it for it in rows if it.is_query or it.score is None or it.score >= self._min_score]
+        if self._filter:  # a search's query stays: the results say what they are like
+            rows = [it for it in rows if it.is_query or self._filter in it.name.lower()]
         if not getattr(self, "_keep_order", False):
             rows = sorted(rows, key=SORTS[self._sort], reverse=self._descending and self._sort == "date")
         self.beginResetModel()
@@ -105,6 +122,20 @@ class PhotoListModel(QAbstractListModel):
 
     def total(self) -> int:
         return len(self._all)
+
+    def filtered(self) -> bool:
+        return bool(self._filter) or self._min_score is not None
+
+    def shown_count(self) -> int:
+        """Photos on screen, a search's query not counted."""
+        return sum(1 for it in self._rows if not it.is_query)
+
+    def filterable_count(self) -> int:
+        """Photos the filter chooses from (those of the chosen folder), a search's query not counted."""
+        if not self._folder:
+            return sum(1 for it in self._all if not it.is_query)
+        prefix = self._folder.rstrip(os.sep) + os.sep
+        return sum(1 for it in self._all if not it.is_query and it.photo.path.startswith(prefix))
 
     def all_photos(self) -> list[PhotoRow]:
         """Every photo the model holds, whatever the filter."""

@@ -4,12 +4,15 @@ perturbation-recovery experiment (precision / recall / F1 at k) with its chart a
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QIcon, QPixmap
 from PySide6.QtWidgets import (
+    QAbstractScrollArea,
     QCheckBox,
     QDialog,
     QFileDialog,
@@ -27,6 +30,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from imgsim_desktop.ui.index_status import duration
 
 THUMB = 96  # logical pixels
 DEFAULT_KS = (1, 3, 5)  # what research.perturb measures unless told otherwise
@@ -222,19 +227,32 @@ class PerturbationDialog(QDialog):
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.status.setText("Making copies and indexing them…")
+        self._started = time.monotonic()
         self.controller.perturbation(originals, str(self.work_dir), models)
+
+    def _plain(self, message: str) -> str:
+        """A progress message without the app's own working paths (the copies' folder in the data folder)."""
+        return re.sub(re.escape(str(self.work_dir)) + r"[^\s:,;]*", "the copies", message)
 
     def _progress(self, job: str, done: int, total: int, message: str) -> None:
         if job == "perturb":
             self.progress.setRange(0, max(total, 0))
             self.progress.setValue(done)
-            if message:
-                self.status.setText(message)
+            left = ""
+            elapsed = time.monotonic() - getattr(self, "_started", time.monotonic())
+            if 0 < done < total and (elapsed > 1 or done * 10 >= total):  # an estimate once there is something to go on
+                left = f" · about {duration(elapsed / done * (total - done))} left"
+            if message or left:
+                self.status.setText(self._plain(message or "Working") + left)
 
     def _ready(self, report, chart: str) -> None:
-        self.report, self.chart = report, chart
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
+        self.show_result(report, chart)
+
+    def show_result(self, report, chart: str) -> None:
+        """A finished run's numbers, chart and export (also the last run's, when the dialog opens again)."""
+        self.report, self.chart = report, chart
         self.export_button.setEnabled(True)
         problems = "\n".join(f"{os.path.basename(p) or p}: {why}" for p, why in report.errors[:30])
         if not report.originals:  # nothing was measured: say why instead of showing empty numbers
@@ -269,6 +287,7 @@ class PerturbationDialog(QDialog):
                 self.profiles.setItem(row, col, QTableWidgetItem(f"{b.recall_by_profile[p]:.3f}"))
         for table in (self.table, self.profiles):
             table.resizeColumnsToContents()
+            table.setSizeAdjustPolicy(QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents)  # as wide as its columns
             # As tall as the rows it has: the chart gets the room that is left.
             table.setFixedHeight(table.horizontalHeader().height() + table.verticalHeader().length() + 2 * table.frameWidth() + 16)
 

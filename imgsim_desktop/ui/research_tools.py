@@ -24,6 +24,7 @@ class ResearchTools(QObject):
         self.map_view.photo_clicked.connect(window.find_similar)
         self.map_view.cancel.connect(lambda: self.controller.cancel())
         self.dialog = None
+        self.last_perturbation: tuple | None = None  # (report, chart, originals): kept until a new run, dialog closed or not
         self.act_map = self._action("Collection map", self.show_map, "Ctrl+M", "Every photo placed by likeness (PCA + t-SNE)")
         self.act_compare = self._action("Compare backbones", self.compare_selected, "Ctrl+B", "The selected photo's neighbours under every backbone")
         self.act_perturb = self._action("Perturbation recovery…", self.open_perturbation, tip="How well edited copies of your photos are found, per backbone")
@@ -49,6 +50,11 @@ class ResearchTools(QObject):
         controller.map_ready.connect(self._map_ready)
         controller.failed.connect(self._failed)
         controller.report_ready.connect(self._report_ready)
+        controller.perturb_ready.connect(self._perturbation_done)
+
+    def _perturbation_done(self, report, chart: str) -> None:
+        if report.originals:
+            self.last_perturbation = (report, chart, self.dialog.folder.text() if self.dialog is not None else "")
 
     def _mtimes(self) -> dict[str, int]:
         return {p.path: p.mtime_ns for p in self.window.library_model.all_photos()}
@@ -119,6 +125,10 @@ class ResearchTools(QObject):
         self.dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # and with it, its connections to the worker
         self.dialog.finished.connect(self._dialog_closed)
         self.controller.destroyed.connect(self.dialog.close)
+        if self.last_perturbation is not None:  # closing the dialog never discards a finished run
+            report, chart, originals = self.last_perturbation
+            self.dialog.folder.setText(originals)
+            self.dialog.show_result(report, chart)
         self.dialog.show()
         return self.dialog
 
@@ -134,7 +144,8 @@ class ResearchTools(QObject):
             if not out:
                 return
         self.window.status_label.setText("Writing the report…")
-        self.controller.report(out, self._samples())
+        report, chart, _ = self.last_perturbation or (None, "", "")
+        self.controller.report(out, self._samples(), report, chart)  # with the last experiment, if any
 
     def _report_ready(self, path: str) -> None:
         if self.dialog is None:  # the dialog announces its own

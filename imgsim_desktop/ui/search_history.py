@@ -11,6 +11,7 @@ from imgsim_desktop.ui.photo_model import Item
 class Search:
     query: str
     items: list[Item]  # the query pinned first, then its neighbours by rank
+    note: str = ""  # what the results page says about it (only part of the library searched, say)
 
 
 class SearchHistory:

@@ -6,8 +6,30 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-TEXT_HEIGHT = 18
+from imgsim_desktop.ui.text import readable
+
+TEXT_HEIGHT = 18  # one line of the name
 PADDING = 6
+TWO_LINES_BELOW = 128  # smaller tiles show the name on two lines: one would keep only a few letters
+
+
+def text_height(tile: int) -> int:
+    return TEXT_HEIGHT * (2 if tile < TWO_LINES_BELOW else 1)
+
+
+def name_lines(metrics, name: str, width: int, lines: int) -> list[str]:
+    """The name in at most ``lines`` lines of ``width`` pixels: broken where it no longer fits,
+    the last line elided in the middle (names differ at their end: the number and the extension)."""
+    out: list[str] = []
+    rest = name
+    while len(out) < lines - 1 and metrics.horizontalAdvance(rest) > width:
+        cut = len(rest)
+        while cut > 1 and metrics.horizontalAdvance(rest[:cut]) > width:
+            cut -= 1
+        out.append(rest[:cut])
+        rest = rest[cut:]
+    out.append(metrics.elidedText(rest, Qt.TextElideMode.ElideMiddle, width))
+    return out
 
 
 class TileDelegate(QStyledItemDelegate):
@@ -16,7 +38,7 @@ class TileDelegate(QStyledItemDelegate):
         self.tile = 160
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
-        return QSize(self.tile + 2 * PADDING, self.tile + TEXT_HEIGHT + 2 * PADDING)
+        return QSize(self.tile + 2 * PADDING, self.tile + text_height(self.tile) + 2 * PADDING)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
         painter.save()
@@ -28,7 +50,7 @@ class TileDelegate(QStyledItemDelegate):
             painter.fillRect(rect.adjusted(2, 2, -2, -2), palette.color(QPalette.ColorRole.Highlight))
         elif option.state & QStyle.StateFlag.State_MouseOver:
             painter.fillRect(rect.adjusted(2, 2, -2, -2), palette.color(QPalette.ColorRole.AlternateBase))
-        box = QRect(rect.x() + PADDING, rect.y() + PADDING, self.tile, self.tile)
+        box = QRect(rect.x() + (rect.width() - self.tile) // 2, rect.y() + PADDING, self.tile, self.tile)  # the cell may be wider
         # Read the Python item directly, never index.data(): in PySide6 6.12 on Python 3.11 every
         # index.data() call that yields None drops a reference to None, and after enough paints the
         # interpreter aborts ("deallocating None"). The model's own methods do not cross into C++.
@@ -46,11 +68,13 @@ class TileDelegate(QStyledItemDelegate):
             painter.drawPixmap(target, pixmap)
         else:
             painter.fillRect(box.adjusted(8, 8, -8, -8), palette.color(QPalette.ColorRole.Midlight))
-        text_rect = QRect(rect.x() + PADDING, box.bottom() + 2, self.tile, TEXT_HEIGHT)
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         painter.setPen(palette.color(role))
-        name = painter.fontMetrics().elidedText(item.name, Qt.TextElideMode.ElideMiddle, self.tile)
-        painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter, name)
+        width = rect.width() - 2 * PADDING
+        lines = name_lines(painter.fontMetrics(), readable(item.name), width, text_height(self.tile) // TEXT_HEIGHT)
+        for n, line in enumerate(lines):
+            text_rect = QRect(rect.x() + PADDING, box.bottom() + 2 + n * TEXT_HEIGHT, width, TEXT_HEIGHT)
+            painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter, line)
         if item.is_query:
             self._badge(painter, box, "query", QColor(30, 110, 220))
         elif item.score is not None:
@@ -71,9 +95,18 @@ class TileDelegate(QStyledItemDelegate):
         painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
 
 
+NEAR, CLOSE = 0.9, 0.7  # the badge's colour bands; "only close matches" keeps CLOSE and up
+BANDS = [(NEAR, QColor(20, 140, 60), "near-identical"), (CLOSE, QColor(200, 120, 0), "alike"), (-1.0, QColor(90, 90, 90), "less alike")]
+
+
 def _score_colour(score: float) -> QColor:
-    if score >= 0.9:
-        return QColor(20, 140, 60)  # near-duplicate territory
-    if score >= 0.7:
-        return QColor(200, 120, 0)
-    return QColor(90, 90, 90)
+    return next(colour for low, colour, _ in BANDS if score >= low)
+
+
+def legend_html() -> str:
+    """The badge colours explained, for the results header."""
+    chips = []
+    for low, colour, words in BANDS:
+        band = f"{low:.2f}+" if low >= 0 else f"below {CLOSE:.2f}"
+        chips.append(f'<span style="background:{colour.name()}; color:white">&nbsp;{band}&nbsp;</span> {words}')
+    return " &nbsp; ".join(chips)

@@ -59,7 +59,7 @@ def test_add_folder_index_then_find_similar_puts_near_duplicates_first(window, q
     _wait_indexed(qtbot, window)
     assert window.library_model.rowCount() == 10
     assert window.pages.currentIndex() == 1
-    assert [window.sidebar.item(i).text() for i in range(window.sidebar.count())] == ["All photos", "photos"]
+    assert [window.sidebar.topLevelItem(i).text(0) for i in range(window.sidebar.topLevelItemCount())] == ["All photos", "photos"]
 
     query = str(lib / "wallpapers" / KDE_AUTUMN[0])
     row = window.library_model.row_of(query)

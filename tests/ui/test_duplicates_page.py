@@ -296,3 +296,51 @@ def test_after_a_move_the_page_says_where_and_undo_brings_them_back(qtbot, libra
     qtbot.waitUntil(lambda: Path(one).exists() and page.summary.text().split(" · ")[-1] == "Moved 1 photo back", timeout=20_000)
     assert not page.undo_button.isVisible()
     win.close()
+
+
+def test_similarity_is_to_the_kept_photo_and_the_compare_view_and_group_rows_follow_the_ticks(qtbot, library, data_dir):
+    import numpy as np
+
+    from imgsim_desktop.storage.catalog import Catalog
+    from imgsim_desktop.ui.group_tree import FOLDER, ICON, SIMILARITY
+
+    win, page = _open_duplicates(qtbot, data_dir)
+    tree = page.tree
+    original, cropped, small = (str(library / "copies" / n) for n in COPIES)
+    group = next(g for g in tree.shown if g.tier == "duplicate")
+    top = tree.topLevelItem(tree.shown.index(group))
+    assert tree.keeper(group) == original and tree._items[original].text(SIMILARITY) == "kept"
+    assert "photos of original.jpg" in top.text(0)
+
+    def cosine(a: str, b: str) -> float:
+        with Catalog(data_dir / "catalog.sqlite3") as catalog:
+            x, y = (catalog.vector_for_path(win.spec.name, p)[1].astype(np.float64) for p in (a, b))
+        return float(x @ y / np.linalg.norm(x) / np.linalg.norm(y))
+
+    # Keep the small copy instead: the column now says how alike the others are to it, and the
+    # compare view puts it on the left, without the user having to click another row.
+    _select(page, cropped)
+    tree._items[original].setCheckState(0, Qt.CheckState.Checked)
+    tree._items[small].setCheckState(0, Qt.CheckState.Unchecked)
+    assert tree.keeper(group) == small and tree._items[small].text(SIMILARITY) == "kept"
+    for other in (original, cropped):
+        assert tree._items[other].text(SIMILARITY) == f"{cosine(small, other):.3f}"
+    assert page.compare._rows[0].path == small and page.compare._rows[1].path == cropped
+    assert "photos of small.jpg" in top.text(0)
+    top.setExpanded(False)  # collapsed, the group row still shows the kept photo's thumbnail
+    def shown(item) -> bool:  # a thumbnail, not the transparent placeholder
+        return item.icon(0).pixmap(ICON).toImage().pixelColor(ICON // 2, ICON // 2).alpha() > 0
+
+    qtbot.waitUntil(lambda: shown(top), timeout=10_000)
+    assert top.icon(0).pixmap(ICON).toImage() == tree._items[small].icon(0).pixmap(ICON).toImage()
+
+    # "Not duplicates" on the chosen photo: the compare view moves on to what is left of the group.
+    page.not_duplicates.click()
+    assert page.compare._rows[1] is not None and cropped not in {r.path for r in page.compare._rows}
+
+    # The columns use the width they have: the folder column takes what is left, no blank strip beside it.
+    header = tree.header()
+    assert sum(header.sectionSize(i) for i in range(header.count())) >= tree.viewport().width() - 2
+    assert header.sectionSize(FOLDER) > 100
+    win.close()
+

@@ -176,3 +176,50 @@ def test_a_folder_inside_the_library_is_covered_and_removing_a_nested_one_keeps_
     win.add_folder_path(str(lib / "trip"))  # adding it again: already covered
     assert told and "is inside" in told[0] and win.library_panel.roots == [str(lib)]
     win.close()
+
+
+def test_the_sidebar_shows_subfolders_with_counts_filters_the_grid_and_has_its_actions_in_view(qtbot, tmp_path, data_dir, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    lib = tmp_path / "lib"
+    copy_photos(lib / "trip" / "day1", ["aib/1.jpg", "aib/2.jpg"])
+    copy_photos(lib / "trip" / "day2", ["aib/3.jpg"])
+    copy_photos(lib / "home", ["aib/4.jpg", "aib/5.jpg", "aib/6.jpg"])
+    copy_photos(lib, ["aib/7.jpg"])
+    with Engine(data_dir) as engine:
+        engine.index([str(lib)])
+    win = MainWindow(data_dir=str(data_dir))
+    qtbot.addWidget(win)
+    win.show()
+    side = win.library_panel
+    qtbot.waitUntil(lambda: win.library_model.total() == 7 and side.tree.topLevelItemCount() == 2, timeout=30_000)
+
+    def tree(item) -> tuple:
+        return (item.text(0), item.text(1), [tree(item.child(i)) for i in range(item.childCount())])
+
+    assert [tree(side.tree.topLevelItem(i)) for i in range(2)] == [
+        ("All photos", "7", []),
+        ("lib", "7", [("home", "3", []), ("trip", "3", [("day1", "2", []), ("day2", "1", [])])]),
+    ]
+    assert not side.remove_button.isEnabled()  # All photos: no library folder to act on
+    side.choose(str(lib / "trip"))
+    assert sorted(win.library_model.item(i).name for i in range(win.library_model.rowCount())) == ["1.jpg", "2.jpg", "3.jpg"]
+    assert win.pages.currentIndex() == 1 and side.rescan_button.isVisible() and side.remove_button.isEnabled()
+    win._reload_photos()  # a live reload (indexing, the watcher) keeps the chosen subfolder
+    qtbot.wait(300)
+    assert side.current_folder() == str(lib / "trip") and win.library_model.rowCount() == 3
+
+    # The actions are buttons in view, acting on the library folder the chosen one is in.
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda _p, _t, text, *a, **k: asked.append(text) or QMessageBox.StandardButton.No)
+    side.remove_button.click()
+    assert asked and str(lib) in asked[0] and win.library_panel.roots == [str(lib)]
+    before = win.last_report
+    side.rescan_button.click()
+    qtbot.waitUntil(lambda: win.last_report is not before and win.status_label.text().startswith("Indexed:"), timeout=30_000)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(lib / "trip" / "day2"))
+    side.exclude_button.click()
+    qtbot.waitUntil(lambda: win.library_model.total() == 6, timeout=20_000)
+    qtbot.waitUntil(lambda: side.tree.topLevelItem(1).text(1) == "6", timeout=5_000)
+    assert side.current_folder() == str(lib / "trip") and win.library_model.rowCount() == 2
+    win.close()

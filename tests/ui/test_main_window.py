@@ -124,6 +124,17 @@ def test_which_files_could_not_be_read_is_one_click_away(qtbot, tmp_path, data_d
     rows = {dialog.tree.topLevelItem(i).text(0): dialog.tree.topLevelItem(i).text(1) for i in range(dialog.tree.topLevelItemCount())}
     assert set(rows) == {"ukbench09268_corrupt.jpg", "empty.jpg"} and rows["empty.jpg"] == "empty file (0 bytes)"
     dialog.close()
+
+    # Which? belongs to its sentence: a search's news replaces both. That news is the results
+    # page's: it is not left under the duplicates page, and is back with the results.
+    win.find_similar(str(lib / "dog.jpg"))
+    qtbot.waitUntil(lambda: win.status_label.text().endswith("photos like dog.jpg"), timeout=20_000)
+    assert not win.index_status.errors_button.isVisible()
+    note = win.status_label.text()
+    win.show_duplicates()
+    assert win.status_label.text() == ""
+    win.go_forward()  # back to the search
+    assert win.pages.currentIndex() == 2 and win.status_label.text() == note
     win.close()
 
 
@@ -190,4 +201,213 @@ def test_space_and_enter_open_the_preview_but_space_still_types_in_the_filter(qt
     win.filter_box.setFocus()
     qtbot.keyClicks(win.filter_box, "a b")
     assert win.filter_box.text() == "a b" and win._preview_dialog is None
+    win.close()
+
+
+def test_filter_starts_at_the_top_counts_matches_says_when_none_and_works_on_results(qtbot, tmp_path, data_dir):
+    win = _open_on(qtbot, tmp_path, data_dir, [f"aib/{i}.jpg" for i in range(24)])
+    win.resize(760, 560)
+    qtbot.waitUntil(lambda: win.grid.verticalScrollBar().maximum() > 0, timeout=5_000)
+    win.grid.verticalScrollBar().setValue(win.grid.verticalScrollBar().maximum())
+    qtbot.keyClicks(win.filter_box, "1")  # 1, 10-19, 21
+    assert win.grid.verticalScrollBar().value() == 0
+    assert win.library_model.rowCount() == 12 and win.filter_count.text() == "12 of 24"
+    assert not win.grid.empty_label.isVisible()
+    qtbot.keyClicks(win.filter_box, "zz")
+    assert win.library_model.rowCount() == 0 and win.filter_count.text() == "0 of 24"
+    assert win.grid.empty_label.isVisible() and "1zz" in win.grid.empty_label.text()
+    win.filter_box.clear()
+    assert win.library_model.rowCount() == 24 and win.filter_count.text() == "" and not win.grid.empty_label.isVisible()
+
+    # On the results page the filter narrows the results (the query stays) and counts them.
+    win.find_similar(win.library_model.item(0).photo.path, k=10)
+    qtbot.waitUntil(lambda: win.pages.currentIndex() == 2 and win.results_model.rowCount() == 11, timeout=20_000)
+    qtbot.keyClicks(win.filter_box, "1")
+    names = [win.results_model.item(i).name for i in range(win.results_model.rowCount())]
+    hits = [n for n in names[1:]]
+    assert win.results_model.item(0).is_query and all("1" in n for n in hits)
+    assert win.filter_count.text() == f"{len(hits)} of 10"
+    win.show_duplicates()  # where it would do nothing, it is off
+    assert not win.filter_box.isEnabled() and not win.sort_box.isEnabled() and win.filter_count.text() == ""
+    win.show_library()
+    assert win.filter_box.isEnabled() and win.filter_count.text() == "12 of 24"
+    win.close()
+
+
+def _ctrl_wheel(widget, up: bool) -> None:
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    pos = QPointF(widget.rect().center())
+    event = QWheelEvent(pos, QPointF(widget.mapToGlobal(pos.toPoint())), QPoint(), QPoint(0, 120 if up else -120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.ControlModifier, Qt.ScrollPhase.NoScrollPhase, False)  # fmt: skip
+    QApplication.sendEvent(widget, event)
+
+
+def test_ctrl_wheel_and_ctrl_plus_minus_zoom_the_grid_and_keep_the_place(qtbot, tmp_path, data_dir):
+    from PySide6.QtCore import Qt
+
+    win = _open_on(qtbot, tmp_path, data_dir, [f"aib/{i}.jpg" for i in range(24)])
+    win.resize(900, 640)
+    start = win.zoom.value()
+    _ctrl_wheel(win.grid.viewport(), up=True)
+    assert win.zoom.value() == start + win.zoom.pageStep()
+    _ctrl_wheel(win.grid.viewport(), up=False)
+    assert win.zoom.value() == start
+    win.grid.setFocus()
+    qtbot.keyClick(win.grid, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
+    assert win.zoom.value() == start + win.zoom.pageStep()
+    qtbot.keyClick(win.grid, Qt.Key.Key_Minus, Qt.KeyboardModifier.ControlModifier)
+    assert win.zoom.value() == start
+    assert win.grid.verticalScrollBar().value() == 0  # a wheel with Ctrl zooms, it does not scroll
+
+    # Zooming keeps the current photo on screen, here the last one at the bottom of the grid.
+    last = win.library_model.index(23)
+    win.grid.setCurrentIndex(last)
+    win.grid.scrollTo(last)
+    for value in (win.zoom.maximum(), win.zoom.minimum(), 200):
+        win.zoom.setValue(value)
+        qtbot.wait(50)
+        assert win.grid.visualRect(last).intersects(win.grid.viewport().rect()), value
+        # No empty band at the right: the tiles share the whole width Qt lays them out in (it keeps the scroll bar's room).
+        extent = win.grid.style().pixelMetric(win.grid.style().PixelMetric.PM_ScrollBarExtent, None, win.grid.verticalScrollBar())
+        width = win.grid.maximumViewportSize().width() - extent
+        columns = width // win.grid.gridSize().width()
+        assert width - columns * win.grid.gridSize().width() < columns
+    win.close()
+
+
+def test_names_at_the_smallest_tiles_take_two_lines_instead_of_a_few_letters(qtbot):
+    from PySide6.QtGui import QFontMetrics
+    from PySide6.QtWidgets import QApplication
+
+    from imgsim_desktop.ui.tile_delegate import name_lines, text_height
+
+    metrics = QFontMetrics(QApplication.font())
+    name = "bundler_kermit008.jpg"
+    lines = name_lines(metrics, name, 80, text_height(80) // 18)
+    assert len(lines) == 2 and all(metrics.horizontalAdvance(line) <= 80 for line in lines)
+    assert lines[0] == name[: len(lines[0])] and lines[1].endswith("008.jpg")  # the start, and the end that tells them apart
+    assert name_lines(metrics, "cat.jpg", 80, 2) == ["cat.jpg"]
+
+
+def test_help_menu_about_getting_started_and_data_folder(qtbot, tmp_path, data_dir, monkeypatch):
+    from PySide6.QtGui import QDesktopServices
+
+    from imgsim_desktop import __version__
+
+    opened: list[str] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()) or True)
+    win = _open_on(qtbot, tmp_path, data_dir, ["labelled/dog.jpg"])
+    help_menu = next(a.menu() for a in win.menuBar().actions() if a.text() == "&Help")
+    assert [a.text() for a in help_menu.actions()] == ["Getting started", "Open data folder", "About imgsim"]
+    win.act_about.trigger()
+    about = win.about_dialog
+    qtbot.waitUntil(about.isVisible, timeout=5_000)
+    text = about.text.text()
+    assert __version__ in text and str(data_dir) in text and "EfficientNet-Lite0" in text and "Apache-2.0" in text
+    assert win.spec.title in text and win._provider in text
+    about.close()
+    win.act_getting_started.trigger()
+    qtbot.waitUntil(win.help_dialog.isVisible, timeout=5_000)
+    assert "Find similar" in win.help_dialog.text.text()
+    win.help_dialog.close()
+    win.act_open_data.trigger()
+    assert opened == [str(data_dir)]
+    win.close()
+
+
+def test_preview_home_end_wheel_zoom_one_to_one_and_fit(qtbot, tmp_path, data_dir):
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    win = _open_on(qtbot, tmp_path, data_dir, ["scenes/aloeL.jpg", "labelled/dog.jpg", "labelled/cat.jpg"])
+    win.sort_box.setCurrentIndex(2)  # by name: aloeL, cat, dog
+    win.grid.setFocus()
+    win.grid.setCurrentIndex(win.library_model.index(1))
+    qtbot.keyClick(win.grid, Qt.Key.Key_Return)
+    dialog = win._preview_dialog
+    qtbot.waitUntil(dialog.isVisible, timeout=5_000)
+    dialog.resize(900, 640)
+    qtbot.keyClick(dialog, Qt.Key.Key_End)
+    assert dialog.current_path().endswith("dog.jpg") and "3 of 3" in dialog.windowTitle()
+    qtbot.keyClick(dialog, Qt.Key.Key_Home)
+    assert dialog.current_path().endswith("aloeL.jpg") and "1 of 3" in dialog.windowTitle()
+    qtbot.waitUntil(lambda: dialog._pixmap is not None, timeout=10_000)
+    view = dialog.image
+    fitted = view.zoom()
+    assert fitted < 1 and view.horizontalScrollBar().maximum() == 0  # 1282 px wide, the whole photo shown
+
+    pos = QPointF(view.viewport().rect().center())
+    wheel = QWheelEvent(pos, QPointF(view.viewport().mapToGlobal(pos.toPoint())), QPoint(), QPoint(0, 120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)  # fmt: skip
+    QApplication.sendEvent(view.viewport(), wheel)
+    assert abs(view.zoom() - fitted * 1.25) < 1e-6 and dialog.zoom_label.text() == f"{fitted * 1.25:.0%}"
+
+    qtbot.keyClick(dialog, Qt.Key.Key_1)  # one photo pixel to one screen pixel, and room to pan
+    assert abs(view.zoom() - 1) < 1e-6 and dialog.zoom_label.text() == "100%"
+    assert view.horizontalScrollBar().maximum() > 0 and view.dragMode() == view.DragMode.ScrollHandDrag
+    qtbot.keyClick(dialog, Qt.Key.Key_F)
+    assert abs(view.zoom() - fitted) < 0.01 and view.horizontalScrollBar().maximum() == 0
+    qtbot.keyClick(dialog, Qt.Key.Key_Right)  # the next photo starts whole again
+    assert dialog.current_path().endswith("cat.jpg") and view.fitting
+    dialog.close()
+    win.close()
+
+
+def test_results_legend_close_matches_only_and_a_note_while_indexing(qtbot, tmp_path, data_dir, wait_part_way):
+    from imgsim_desktop.ui.tile_delegate import CLOSE
+
+    win = _open_on(qtbot, tmp_path, data_dir, ["ukbench/ukbench00120.jpg", "ukbench/ukbench00120_resize.jpg", "labelled/dog.jpg", "labelled/pelican.jpg"])
+    query = next(p.path for p in win.library_model.all_photos() if p.path.endswith("ukbench00120.jpg"))
+    win.find_similar(query)
+    qtbot.waitUntil(lambda: win.pages.currentIndex() == 2 and win.results_model.rowCount() == 4, timeout=20_000)
+    legend = win.results_page.legend.text()
+    assert win.results_page.legend.isVisible() and "0.90+" in legend and "0.70+" in legend and "below 0.70" in legend
+    assert not win.results_page.note.isVisible()  # the whole library was searched
+    scores = [win.results_model.item(i).score for i in range(1, 4)]
+    close = sum(s >= CLOSE for s in scores)
+    assert 0 < close < 3  # the resized copy is close, the dog and the pelican are not
+    win.results_page.close_only.setChecked(True)
+    assert win.results_model.rowCount() == 1 + close and win.results_model.item(0).is_query
+    assert win.filter_count.text() == f"{close} of 3"
+    win.results_page.close_only.setChecked(False)
+    assert win.results_model.rowCount() == 4 and win.filter_count.text() == ""
+
+    # While another folder is being indexed, a search says it saw only part of the library.
+    more = tmp_path / "more"
+    copy_photos(more, [f"aib/{i}.jpg" for i in range(60)])
+    wait_part_way(qtbot, win, lambda: win.add_folder_path(str(more)))
+    win.find_similar(query)
+    qtbot.waitUntil(lambda: win.pages.currentIndex() == 2 and win.results_page.note.isVisible(), timeout=20_000)
+    assert "Indexing is still running" in win.results_page.note.text()
+    qtbot.waitUntil(lambda: not win.indexer.busy, timeout=120_000)
+    win.find_similar(query)
+    qtbot.waitUntil(lambda: not win.results_page.note.isVisible(), timeout=20_000)
+    win.close()
+
+
+def test_the_window_keeps_its_size_on_the_first_duplicates_visit_and_can_be_narrow(qtbot, tmp_path, data_dir):
+    import shutil
+
+    from conftest import PHOTOS
+
+    names = [f"aib/{i}.jpg" for i in range(6)]
+    copy_photos(tmp_path / "lib", names)
+    shutil.copyfile(PHOTOS / "aib/1.jpg", tmp_path / "lib" / "copy of 1 with a long name to make the summary and captions wide.jpg")
+    with Engine(data_dir) as engine:
+        engine.index([str(tmp_path / "lib")])
+    win = _show(qtbot, data_dir, len(names) + 1)
+    assert win.minimumSizeHint().width() <= 940  # it once could not be narrower than 1,073 pixels
+    win.resize(940, 600)
+    qtbot.waitUntil(lambda: win.size().width() == 940, timeout=2_000)
+    scanning: list[bool] = []
+    win.dup_page.progress.setVisible = lambda on, bar=win.dup_page.progress: (scanning.append(on), type(bar).setVisible(bar, on))
+    win.act_duplicates.trigger()
+    qtbot.waitUntil(lambda: win.dup_page.scanned and bool(win.dup_page.tree.groups), timeout=60_000)
+    qtbot.wait(100)
+    assert True in scanning  # it did scan, with its progress showing
+    assert win.size().width() == 940 and win.minimumSizeHint().width() <= 940
     win.close()

@@ -88,8 +88,12 @@ def test_perturbation_recovery_runs_in_the_background_and_exports_a_report(qtbot
     dialog.folder.setText(str(originals))
     for box in dialog.model_boxes:
         box.setChecked(box.property("model") == window.spec.name)
+    said: list[str] = []
+    window.research_tools.controller.progress.connect(lambda *_: said.append(dialog.status.text()))  # after the dialog's own slot
     dialog.run_button.click()
     qtbot.waitUntil(lambda: dialog.report is not None, timeout=120_000)
+    assert said and not any(str(window.data_dir) in line for line in said)  # no internal paths in the progress line
+    assert any(" left" in line for line in said), said
     assert dialog.table.rowCount() == 1 and dialog.table.columnCount() == 9  # P/R/F1 at k = 1, 3, 5
     assert float(dialog.table.item(0, 1).text()) > 0  # recall@1 of a real backbone on light edits
     assert dialog.report.originals == 6 and any("broken.jpg" in p for p, _ in dialog.report.errors)
@@ -104,6 +108,18 @@ def test_perturbation_recovery_runs_in_the_background_and_exports_a_report(qtbot
     html = out.read_text()
     assert "data:image/" in html and "perturbation" in html.lower()
     dialog.close()
+
+    # Closing the dialog keeps the finished run: it is there when the dialog opens again, and in Tools -> Export report.
+    qtbot.waitUntil(lambda: window.research_tools.dialog is None, timeout=5_000)
+    again = window.research_tools.open_perturbation()
+    assert again is not dialog and again.report is not None and again.table.rowCount() == 1
+    assert again.folder.text() == str(originals) and again.export_button.isEnabled() and not again.chart_label.pixmap().isNull()
+    again.close()
+    qtbot.waitUntil(lambda: window.research_tools.dialog is None, timeout=5_000)
+    out.unlink()
+    window.research_tools.act_report.trigger()
+    qtbot.waitUntil(out.exists, timeout=60_000)
+    assert "perturbation" in out.read_text().lower()
 
 
 def test_tools_export_report_writes_the_page_and_says_where(qtbot, window, tmp_path, monkeypatch):
