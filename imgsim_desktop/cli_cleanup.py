@@ -93,12 +93,13 @@ def cmd_duplicates(args) -> int:
 
 
 def _group_plan(group, rows: dict, doomed: set[str], rules) -> dict:
-    from imgsim_desktop.core.keeper import choose
+    from imgsim_desktop.core.cleanup_plan import keeper_of
 
     members = [rows[m.path] for m in group.members if m.path in rows]
-    keeper, _ = choose(members, rules)
+    keeper, best_because = keeper_of(group.tier, members, rules)
     return {
         "tier": group.tier,
+        **({"best_shot": keeper.path, "best_shot_reason": best_because} if best_because else {}),
         "members": [
             {
                 "path": m.path,
@@ -151,7 +152,8 @@ def _print_plan(plan: list[dict], to_remove: list[str], result, sensitivity: flo
     for path, reason in unreadable:
         print(f"could not check {shown(path)}: {shown(reason)}", file=sys.stderr)
     for n, group in enumerate(plan, 1):
-        print(f"group {n}: {TIER_TITLES[group['tier']]} ({len(group['members'])} photos)")
+        best = f"; best shot: {shown(os.path.basename(group['best_shot']))}, {group['best_shot_reason']}" if group.get("best_shot") else ""
+        print(f"group {n}: {TIER_TITLES[group['tier']]} ({len(group['members'])} photos{best})")
         for m in group["members"]:
             action = "keep  " if m["keep"] else "remove"
             print(f"  {m['score']:6.3f}  {action}{'*' if m['suggested_keeper'] else ' '} {shown(m['path'])}")

@@ -15,7 +15,7 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from imgsim_desktop.core import keeper
+from imgsim_desktop.core import best_shot, keeper
 from imgsim_desktop.core.fingerprint import fingerprint
 from imgsim_desktop.core.safe_move import sha256_of
 from imgsim_desktop.storage.catalog import PhotoRow
@@ -49,15 +49,26 @@ class Removal:
 
 
 def suggested(groups: Iterable, rows: dict[str, PhotoRow], rules: keeper.KeeperRules, tiers: Iterable[str]) -> set[str]:
-    """The members the keeper rules offer for removal, in the groups of ``tiers``."""
+    """The members the keeper rules (for similar shots: the best shot) offer for removal, in the groups of ``tiers``."""
     tiers = set(tiers)
     chosen: set[str] = set()
     for group in groups:
         members = [rows[m.path] for m in group.members if m.path in rows]
         if group.tier in tiers and len(members) > 1:
-            _, remove = keeper.choose(members, rules)
-            chosen |= {r.path for r in remove}
+            kept, _why = keeper_of(group.tier, members, rules)
+            chosen |= {r.path for r in members if r.path != kept.path and not keeper.inside(r.path, rules.protected_folders)}
     return chosen
+
+
+def keeper_of(tier: str, members: list[PhotoRow], rules: keeper.KeeperRules) -> tuple[PhotoRow, str | None]:
+    """The member a group keeps, and why when it is a burst's best shot. Copies follow the keeper
+    rules; similar shots (different photos of one moment) keep their best frame, by the rules only
+    when the frames were never measured. A protected member is kept whatever the rest says."""
+    if tier == "similar" and not any(keeper.inside(m.path, rules.protected_folders) for m in members):
+        pick = best_shot.best_shot(members)
+        if pick is not None:
+            return pick.row, pick.reason
+    return keeper.choose(members, rules)[0], None
 
 
 def plan(groups: Iterable, rows: dict[str, PhotoRow], chosen: set[str], fingerprints: dict[str, str] | None = None) -> list[Removal]:

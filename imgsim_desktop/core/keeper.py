@@ -30,8 +30,8 @@ RULES = {
     "sharpness": "keep the sharpest (a blurred copy goes)",
 }
 # Below this share of the sharpest copy's sharpness a copy counts as blurred; above it the copies
-# tie: re-encoding, resizing and the resampling filter move the measure by up to a quarter (0.92-1.37
-# of the original in bench/bench_keeper.py), a 2-px blur to 0.04-0.30 of it.
+# tie: re-encoding, resizing and the resampling filter move the measure by a fifth at most (0.92-1.17
+# of the original in bench/bench_keeper.py), a 2-px blur to 0.05-0.34 of it.
 SHARPNESS_TIE = 0.6
 
 

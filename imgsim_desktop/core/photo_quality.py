@@ -1,10 +1,9 @@
 """What makes one copy of a photo the one to keep, and one frame of a burst the best: measured
 once, when the indexer has the photo decoded, so a scan or a cleanup reads no file.
 
-- sharpness: high-frequency energy relative to the picture's contrast (variance of the
-  Laplacian over the variance of the grey levels), at a fixed working size, so a blurred copy
-  scores lower than its original whatever their resolutions and a contrast edit does not count
-  as focus;
+- sharpness: fine detail over coarse detail (see _sharpness), at one working size, so a blurred
+  copy scores lower than its original whatever their resolutions, and neither a contrast edit
+  nor an exposure change counts as focus;
 - clipped: the share of pixels crushed to black or blown to white (a bad exposure);
 - metadata: which of date taken, place (GPS), camera, keywords, rating and title the file
   carries, from EXIF and XMP: the copy a messenger app stripped has fewer.
@@ -50,11 +49,23 @@ def measure(image: Image.Image) -> Quality:
         method = Image.Resampling.BOX if scale < 1 else Image.Resampling.BICUBIC
         grey = grey.resize((max(1, round(grey.width * scale)), max(1, round(grey.height * scale))), method)
     pixels = np.asarray(grey)
-    contrast = float(pixels.var())
-    laplacian = cv2.Laplacian(pixels.astype(np.float32), cv2.CV_32F, ksize=1)
-    sharpness = float(laplacian.var()) / contrast if contrast > 1.0 else 0.0
-    clipped = float(np.count_nonzero((pixels <= CLIP_LOW) | (pixels >= CLIP_HIGH))) / pixels.size
-    return Quality(round(sharpness, 5), round(clipped, 5))
+    clipped_px = (pixels <= CLIP_LOW) | (pixels >= CLIP_HIGH)
+    clipped = float(np.count_nonzero(clipped_px)) / pixels.size
+    return Quality(round(_sharpness(pixels, clipped_px), 5), round(clipped, 5))
+
+
+def _sharpness(pixels: np.ndarray, clipped_px: np.ndarray) -> float:
+    """Fine detail over coarse detail: the Laplacian's energy at full resolution over its energy
+    after a 2-px Gaussian blur. A gain or an offset scales both alike; a blur takes the fine part
+    (a 2-px blur leaves 2-5 % of it, a 15-px motion smear 18-45 %, JPEG quality 30 66-87 %).
+    Measured away from crushed and blown pixels, where an exposure change would fake it."""
+    usable = cv2.erode((~clipped_px).astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    if usable.mean() < 0.05:
+        return 0.0  # nearly all blown or crushed: no detail to measure
+    grey = pixels.astype(np.float32)
+    fine = cv2.Laplacian(grey, cv2.CV_32F, ksize=1)[usable].var()
+    coarse = cv2.Laplacian(cv2.GaussianBlur(grey, (0, 0), 2.0), cv2.CV_32F, ksize=1)[usable].var()
+    return float(fine / (coarse + 1e-6))
 
 
 def metadata_tags(exif: Image.Exif | None, xmp: bytes | str | None = None) -> frozenset[str]:

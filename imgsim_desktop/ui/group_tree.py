@@ -14,6 +14,7 @@ from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
 from imgsim_desktop.core import cleanup_plan, keeper
+from imgsim_desktop.core.best_shot import best_shot
 from imgsim_desktop.core.cleanup import inside
 from imgsim_desktop.core.duplicates import Group
 from imgsim_desktop.storage.catalog import PhotoRow
@@ -48,6 +49,7 @@ class GroupTree(QTreeWidget):
         self.protected: list[str] = []
         self.tiers: tuple[str, ...] = ("exact", "duplicate")
         self.shown: list[Group] = []  # the groups of the tiers on screen, in row order
+        self.best_shots: dict = {}  # id(group) -> best_shot.Pick, for the similar-shot groups on screen
         self._items: dict[str, QTreeWidgetItem] = {}
         self._filling = False
         self._asked: set[str] = set()  # thumbnails requested (or shown) for the current rows
@@ -126,6 +128,7 @@ class GroupTree(QTreeWidget):
         self._tops = {}
         self._paths: list[str] = []  # items hold an index here: a Qt string would drop a name's undecodable bytes
         self.shown = [g for g in self.groups if g.tier in self.tiers]
+        self.best_shots = {id(g): pick for g in self.shown if g.tier == "similar" and (pick := self._best_shot(g)) is not None}
         for number, group in enumerate(self.shown, 1):
             top = QTreeWidgetItem(self)
             top.setData(0, PathRole, None)
@@ -146,8 +149,15 @@ class GroupTree(QTreeWidget):
         self.selection_changed.emit()
 
     def keeper(self, group: Group) -> str:
-        """The photo the group keeps: the first one not ticked for removal."""
+        """The photo the group keeps: the first one not ticked for removal (a burst's best shot while none is ticked)."""
+        best = self.best_shots.get(id(group))
+        if best is not None and not any(m.path in self.ticked for m in group.members):
+            return best.row.path
         return next((m.path for m in group.members if m.path not in self.ticked), group.members[0].path)
+
+    def _best_shot(self, group: Group):
+        members = [self.rows[m.path] for m in group.members if m.path in self.rows]
+        return best_shot(members) if len(members) == len(group.members) else None
 
     def _show_similarity(self, top: QTreeWidgetItem, group: Group) -> None:
         """Each photo's likeness to the one kept, not to whichever photo happens to be listed first."""
@@ -169,7 +179,9 @@ class GroupTree(QTreeWidget):
         # A collapsed group still says which photo it is about: the kept one's name and thumbnail.
         number = self.indexOfTopLevelItem(top) + 1
         top.setText(0, f"{number}. {TIER_TITLES[group.tier]} · {len(group.members)} photos of {readable(os.path.basename(keeper))}")
-        top.setToolTip(0, readable(keeper))
+        best = self.best_shots.get(id(group))
+        why = f"\nBest shot: {best.reason}" if best is not None and best.row.path == keeper else ""
+        top.setToolTip(0, readable(keeper) + why)
         kept = self._items.get(keeper)
         top.setIcon(0, kept.icon(0) if kept is not None else self._placeholder)  # the thumbnail, once it is in
         for tops in self._tops.values():
@@ -211,6 +223,10 @@ class GroupTree(QTreeWidget):
             tick = member.path in self.ticked
             item.setCheckState(0, Qt.CheckState.Checked if tick else Qt.CheckState.Unchecked)
             item.setText(1, "remove" if tick else "keep")
+            best = self.best_shots.get(id(group))
+            if best is not None and best.row.path == member.path:
+                item.setText(1, "remove" if tick else "best shot")
+                item.setToolTip(1, f"Best shot of this burst: {best.reason}")
         self._items[member.path] = item
 
     def _path_of(self, item: QTreeWidgetItem | None) -> str | None:
@@ -226,9 +242,10 @@ class GroupTree(QTreeWidget):
         else:
             self.ticked.discard(path)
         self._filling = True
-        item.setText(1, "remove" if path in self.ticked else "keep")
         top = item.parent()
         group = self.shown[self.indexOfTopLevelItem(top)]
+        best = self.best_shots.get(id(group))
+        item.setText(1, "remove" if path in self.ticked else "best shot" if best is not None and best.row.path == path else "keep")
         self._describe_group(top, self.indexOfTopLevelItem(top) + 1, group)
         self._show_similarity(top, group)  # another photo may be the one kept now
         self._filling = False

@@ -344,3 +344,26 @@ def test_similarity_is_to_the_kept_photo_and_the_compare_view_and_group_rows_fol
     assert header.sectionSize(FOLDER) > 100
     win.close()
 
+
+
+def test_a_burst_shows_its_best_shot_and_select_suggested_keeps_it(qtbot, tmp_path):
+    """Similar shots: the sharp frame of a motion-blurred burst is marked "best shot" with why, the
+    group is named after it, nothing is ticked until asked, and Select suggested ticks the rest."""
+    from test_best_shot import burst  # tests/ is on the path (conftest)
+
+    from imgsim_desktop.core.duplicates import Group, Member
+    from imgsim_desktop.core.keeper import KeeperRules
+    from imgsim_desktop.ui.group_tree import COLUMNS, GroupTree
+
+    rows = burst(tmp_path, sharp_frame=2, frames=4)
+    tree = GroupTree()
+    qtbot.addWidget(tree)
+    tree.show_tiers(("similar",))
+    tree.fill([Group("similar", [Member(r.path, 0.95) for r in rows])], {r.path: r for r in rows}, KeeperRules())
+    action = COLUMNS.index("Suggestion")
+    best = tree._items[rows[2].path]
+    assert best.text(action) == "best shot" and "sharpest; the others are blurred" in best.toolTip(action)
+    assert tree.ticked == set() and "IMG_1002.jpg" in tree.topLevelItem(0).text(0)
+    tree.apply_rules(KeeperRules(), ("similar",))  # "Select suggested"
+    assert tree.ticked == {r.path for r in rows} - {rows[2].path}
+    assert [tree._items[r.path].text(action) for r in rows] == ["remove", "remove", "best shot", "remove"]
