@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, copy_photos
+from conftest import PHOTOS, REPO, copy_photos
 from imgsim_desktop.cli import build_parser, main
 from imgsim_desktop.core.backbones import list_models
 
@@ -206,7 +206,8 @@ def test_a_sample_with_exact_copies_shows_them_under_it(library, data_dir, tmp_p
 
 def test_no_onnx_runtime_is_one_line_naming_both_choices(library, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as after `pip install -e .` without an extra
-    code, out, err = run(capsys, "similar", str(library / "dog.jpg"))
+    # A photo from outside the library must be embedded (a library photo's stored vector needs no runtime).
+    code, out, err = run(capsys, "similar", str(PHOTOS / "labelled/cat.jpg"))
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
     assert "ONNX Runtime is not installed" in err and "`pip install onnxruntime`" in err and "`pip install onnxruntime-gpu`" in err
 

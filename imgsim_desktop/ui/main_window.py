@@ -476,7 +476,7 @@ class MainWindow(QMainWindow):
         query = query_row.path
         items = [Item(query_row, is_query=True)] + [Item(row, score=score) for row, score in hits]
         note = ""
-        if self.indexer.busy and self.index_status.waiting:  # say that the search did not see the whole library
+        if self.writer.busy and self.index_status.waiting:  # say that the search did not see the whole library
             note = (f"Indexing is still running: only the photos indexed so far with {self.spec.title} were searched "
                     f"({self.index_status.waiting:,} to go). Search again when it is done.")  # fmt: skip
         search = Search(query, items, note)

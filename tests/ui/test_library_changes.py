@@ -187,7 +187,7 @@ def test_the_sidebar_shows_subfolders_with_counts_filters_the_grid_and_has_its_a
     copy_photos(lib / "home", ["aib/4.jpg", "aib/5.jpg", "aib/6.jpg"])
     copy_photos(lib, ["aib/7.jpg"])
     with Engine(data_dir) as engine:
-        engine.index([str(lib)])
+        index_now(engine, [str(lib)])
     win = MainWindow(data_dir=str(data_dir))
     qtbot.addWidget(win)
     win.show()

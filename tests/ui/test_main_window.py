@@ -383,7 +383,7 @@ def test_results_legend_close_matches_only_and_a_note_while_indexing(qtbot, tmp_
     win.find_similar(query)
     qtbot.waitUntil(lambda: win.pages.currentIndex() == 2 and win.results_page.note.isVisible(), timeout=20_000)
     assert "Indexing is still running" in win.results_page.note.text()
-    qtbot.waitUntil(lambda: not win.indexer.busy, timeout=120_000)
+    qtbot.waitUntil(lambda: not win.writer.busy, timeout=120_000)
     win.find_similar(query)
     qtbot.waitUntil(lambda: not win.results_page.note.isVisible(), timeout=20_000)
     win.close()
@@ -398,7 +398,7 @@ def test_the_window_keeps_its_size_on_the_first_duplicates_visit_and_can_be_narr
     copy_photos(tmp_path / "lib", names)
     shutil.copyfile(PHOTOS / "aib/1.jpg", tmp_path / "lib" / "copy of 1 with a long name to make the summary and captions wide.jpg")
     with Engine(data_dir) as engine:
-        engine.index([str(tmp_path / "lib")])
+        index_now(engine, [str(tmp_path / "lib")])
     win = _show(qtbot, data_dir, len(names) + 1)
     assert win.minimumSizeHint().width() <= 940  # it once could not be narrower than 1,073 pixels
     win.resize(940, 600)
