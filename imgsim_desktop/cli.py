@@ -126,7 +126,7 @@ def cmd_models(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from imgsim_desktop.core.backbones import Backbone, get_model
+    from imgsim_desktop.core.backbones import Backbone, ModelError, get_model
     from imgsim_desktop.core.engine import CATALOG_NAME
     from imgsim_desktop.storage.annoy_store import AnnoyStore
     from imgsim_desktop.storage.catalog import Catalog
@@ -136,7 +136,10 @@ def cmd_status(args) -> int:
         stats = catalog.stats()
         errors = catalog.errors()
     spec = get_model(args.model, data_dir)
-    backbone = Backbone(spec, device=args.device, threads=args.threads)
+    try:  # a damaged model is part of the answer: the library is there all the same
+        provider, model_problem = Backbone(spec, device=args.device, threads=args.threads).provider, None
+    except ModelError as exc:
+        provider, model_problem = None, str(exc)
     store = AnnoyStore(paths.Layout(data_dir).indexes, spec.name, spec.embedding_dim)
     index_meta, index_problem = store._current(), store.check()
     out = {
@@ -144,7 +147,8 @@ def cmd_status(args) -> int:
         "data_dir": str(data_dir),
         **stats,
         "model": spec.name,
-        "provider": backbone.provider,
+        "provider": provider,
+        "model_problem": model_problem,
         "annoy_index": index_meta,
         "annoy_index_problem": index_problem,
     }
@@ -157,7 +161,10 @@ def cmd_status(args) -> int:
     print(f"photos:    {stats['files']} ({stats['errors']} could not be read)")
     for model, count in sorted(stats["embeddings"].items()):
         print(f"embedded:  {count} with {model}")
-    print(f"model:     {spec.title} on {backbone.provider}")
+    if model_problem:
+        print(f"model:     {spec.title} CANNOT BE USED: {shown(model_problem)}; indexing stops until it is reinstalled")
+    else:
+        print(f"model:     {spec.title} on {provider}")
     if index_problem:
         print(f"index:     DAMAGED: {shown(index_problem)}; searches are exact until `imgsim index FOLDER --rebuild`")
     elif index_meta:
