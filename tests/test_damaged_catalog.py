@@ -107,3 +107,26 @@ def test_caches_stop_writing_before_the_disk_is_full(tmp_path, monkeypatch):
     disk_cache._room.clear()
     cache.put("/p/a.jpg", 1, 2, b"v1", b"features")
     assert cache.get("/p/a.jpg", 1, 2, b"v1") == b"features"
+
+
+def test_a_catalog_lost_the_day_its_folders_were_added_restores_them(tmp_path, data_dir, capsys):
+    """The daily backup is taken when the library opens; folders added, excluded or "not
+    duplicates" chosen after that are backed up as they change, not a day later."""
+    lib, other = tmp_path / "lib", tmp_path / "other"
+    copy_photos(lib, ["labelled/dog.jpg", "labelled/cat.jpg"])
+    copy_photos(lib / "private", ["labelled/pelican.jpg"])
+    copy_photos(other, ["aib/5.jpg"])
+    assert run(capsys, "index", str(lib))[0] == 0  # the first open backed up an empty catalog
+    assert run(capsys, "index", str(other))[0] == 0
+    with Catalog(data_dir / "catalog.sqlite3") as c:
+        c.exclude(str(lib / "private"))
+        c.reject_pair(str(lib / "dog.jpg"), str(lib / "cat.jpg"))
+    catalog = data_dir / "catalog.sqlite3"
+    catalog.write_bytes(b"")
+    for extra in ("-wal", "-shm"):
+        (data_dir / f"catalog.sqlite3{extra}").unlink(missing_ok=True)
+    code, out, _ = run(capsys, "restore-catalog")
+    assert code == 0 and "restored 2 folder(s)" in out
+    with Catalog(catalog) as c:
+        assert c.roots() == sorted([str(lib), str(other)]) and c.excluded() == [str(lib / "private")]
+        assert c.rejected_pairs() == {frozenset([str(lib / "dog.jpg"), str(lib / "cat.jpg")])}
