@@ -22,7 +22,7 @@ from imgsim_desktop.cli_cleanup import (
     cmd_restore_catalog,
     cmd_undo,
 )
-from imgsim_desktop.terminal import TerminalProgress, shown
+from imgsim_desktop.terminal import TerminalProgress, positive_int, positive_seconds, shown, unit_fraction
 
 
 def cmd_index(args) -> int:
@@ -254,13 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("similar", parents=[common, with_model], help="photos most like the given image(s)")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("-k", type=_positive, default=10, help="number of results per query (default 10)")
+    p.add_argument("-k", type=positive_int, default=10, help="number of results per query (default 10)")
     p.set_defaults(func=cmd_similar)
 
     p = sub.add_parser("duplicates", parents=[common, with_model], help="groups of near-identical photos")
     p.add_argument(
         "--sensitivity",
-        type=float,
+        type=unit_fraction,
         default=None,
         help="0 (strict: only the most certain) to 1 (loose: looks at more candidates, judged as at 0.5); default 0.5",
     )
@@ -302,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("watch", parents=[common, with_model], help="keep folders' photos indexed as they change (Ctrl+C stops)")
     p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--poll", type=float, metavar="SECONDS", help="check for changes every SECONDS instead of native file-system events")
+    p.add_argument("--poll", type=positive_seconds, metavar="SECONDS", help="check for changes every SECONDS instead of native file-system events")
     p.set_defaults(func=cmd_watch)
 
     from imgsim_desktop.research.commands import add_research_parsers  # eval perturb / eval map / report
@@ -330,16 +330,6 @@ def _disk_full_message(data_dir) -> str:
     spare = ", ".join(f"{data_dir / name} ({size / 1e6:,.0f} MB)" for name, size in caches if size)
     tail = f" These caches can be deleted safely (they are made again when needed): {spare}." if spare else ""
     return f"the disk holding {data_dir} is full ({free / 1e6:,.0f} MB free); what was committed before is kept.{tail}"
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:
