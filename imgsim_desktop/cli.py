@@ -354,10 +354,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"imgsim: {shown(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:
-        if not _disk_full(exc):
-            raise
-        print(f"imgsim: {_disk_full_message(paths.data_dir(getattr(args, 'data_dir', None)))}", file=sys.stderr)
-        return 2
+        if _disk_full(exc):
+            print(f"imgsim: {_disk_full_message(paths.data_dir(getattr(args, 'data_dir', None)))}", file=sys.stderr)
+            return 2
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) and exc.filename:
+            # the data folder on a read-only disk, or not ours to write: say which file, no traceback
+            print(f"imgsim: cannot write {shown(exc.filename)}: {exc.strerror}; nothing was changed", file=sys.stderr)
+            return 2
+        raise
     except sqlite3.DatabaseError as exc:  # pages scribbled over: say so, and what brings the library back
         if _disk_full(exc):
             print(f"imgsim: {_disk_full_message(paths.data_dir(getattr(args, 'data_dir', None)))}", file=sys.stderr)
@@ -365,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             raise
         catalog = paths.Layout(paths.data_dir(getattr(args, "data_dir", None))).catalog
+        if "readonly" in str(exc):  # a read-only disk or folder: the catalog is whole, only not writable
+            print(f"imgsim: cannot write the catalog {shown(catalog)}: its disk or folder is read-only ({exc}); nothing was changed", file=sys.stderr)
+            return 2
         print(f"imgsim: the catalog {shown(catalog)} is damaged ({exc}); nothing was changed. {restore_hint(catalog)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

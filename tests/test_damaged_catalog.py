@@ -130,3 +130,37 @@ def test_a_catalog_lost_the_day_its_folders_were_added_restores_them(tmp_path, d
     with Catalog(catalog) as c:
         assert c.roots() == sorted([str(lib), str(other)]) and c.excluded() == [str(lib / "private")]
         assert c.rejected_pairs() == {frozenset([str(lib / "dog.jpg"), str(lib / "cat.jpg")])}
+
+
+def test_a_library_on_a_read_only_disk_is_searched_and_refuses_writes_in_one_line(tmp_path, data_dir, capsys, monkeypatch):
+    """A data folder on a read-only disk (a backup drive, a mount gone read-only after errors):
+    searching takes no lock and writes nothing; what must write says so and names the file, and
+    never calls the catalog damaged or sends the user to restore-catalog."""
+    import errno
+    import sqlite3
+
+    from imgsim_desktop.core import cleanup
+    from imgsim_desktop.storage.catalog import Catalog as _Catalog
+
+    lib = tmp_path / "lib"
+    copy_photos(lib, ["labelled/dog.jpg", "labelled/cat.jpg"])
+    assert run(capsys, "index", str(lib))[0] == 0
+    lock = str(data_dir / "cleanup.lock")
+
+    def read_only_lock(*_a, **_k):
+        raise OSError(errno.EROFS, "Read-only file system", lock)
+
+    def read_only_db(*_a, **_k):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(cleanup, "lock_for", read_only_lock)
+    code, out, err = run(capsys, "similar", str(lib / "dog.jpg"), "-k", "1")
+    assert code == 0 and "cat.jpg" in out and not err
+    (lib / "dog copy.jpg").write_bytes((lib / "dog.jpg").read_bytes())
+    code, _, err = run(capsys, "duplicates", "--tier", "exact", "--apply", "move", str(tmp_path / "aside"))
+    assert code == 2 and err.strip().endswith(f"imgsim: cannot write {lock}: Read-only file system; nothing was changed")
+    assert (lib / "dog copy.jpg").exists()
+    monkeypatch.setattr(_Catalog, "reject_pair", read_only_db)
+    code, _, err = run(capsys, "duplicates", "--not-duplicates", str(lib / "dog.jpg"), str(lib / "cat.jpg"))
+    assert code == 2 and "is read-only" in err and "damaged" not in err and "restore-catalog" not in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
