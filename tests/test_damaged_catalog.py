@@ -164,3 +164,15 @@ def test_a_library_on_a_read_only_disk_is_searched_and_refuses_writes_in_one_lin
     code, _, err = run(capsys, "duplicates", "--not-duplicates", str(lib / "dog.jpg"), str(lib / "cat.jpg"))
     assert code == 2 and "is read-only" in err and "damaged" not in err and "restore-catalog" not in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_opening_a_current_catalog_writes_nothing(tmp_path):
+    """A full disk once stopped every command, status too, because opening wrote schema_version."""
+    path = tmp_path / "catalog.sqlite3"
+    with Catalog(path) as c:
+        c.add_root(str(tmp_path / "lib"))
+        c._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = path.read_bytes()
+    with Catalog(path) as c:
+        assert c._db.total_changes == 0 and c.roots() == [str(tmp_path / "lib")]
+    assert path.read_bytes() == before
