@@ -22,7 +22,7 @@ from imgsim_desktop.cli_cleanup import (
     cmd_restore_catalog,
     cmd_undo,
 )
-from imgsim_desktop.terminal import TerminalProgress, shown
+from imgsim_desktop.terminal import TerminalProgress, positive_int, positive_seconds, shown, unit_fraction
 
 
 def cmd_index(args) -> int:
@@ -163,7 +163,7 @@ def cmd_models(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from imgsim_desktop.core.backbones import Backbone, get_model
+    from imgsim_desktop.core.backbones import Backbone, ModelError, get_model
     from imgsim_desktop.core.engine import CATALOG_NAME
     from imgsim_desktop.storage.annoy_store import AnnoyStore
     from imgsim_desktop.storage.catalog import Catalog
@@ -173,7 +173,10 @@ def cmd_status(args) -> int:
         stats = catalog.stats()
         errors = catalog.errors()
     spec = get_model(args.model, data_dir)
-    backbone = Backbone(spec, device=args.device, threads=args.threads)
+    try:  # a damaged model is part of the answer: the library is there all the same
+        provider, model_problem = Backbone(spec, device=args.device, threads=args.threads).provider, None
+    except ModelError as exc:
+        provider, model_problem = None, str(exc)
     store = AnnoyStore(paths.Layout(data_dir).indexes, spec.name, spec.embedding_dim)
     index_meta, index_problem = store._current(), store.check()
     out = {
@@ -181,7 +184,8 @@ def cmd_status(args) -> int:
         "data_dir": str(data_dir),
         **stats,
         "model": spec.name,
-        "provider": backbone.provider,
+        "provider": provider,
+        "model_problem": model_problem,
         "annoy_index": index_meta,
         "annoy_index_problem": index_problem,
     }
@@ -194,7 +198,10 @@ def cmd_status(args) -> int:
     print(f"photos:    {stats['files']} ({stats['errors']} could not be read)")
     for model, count in sorted(stats["embeddings"].items()):
         print(f"embedded:  {count} with {model}")
-    print(f"model:     {spec.title} on {backbone.provider}")
+    if model_problem:
+        print(f"model:     {spec.title} CANNOT BE USED: {shown(model_problem)}; indexing stops until it is reinstalled")
+    else:
+        print(f"model:     {spec.title} on {provider}")
     if index_problem:
         print(f"index:     DAMAGED: {shown(index_problem)}; searches are exact until `imgsim index FOLDER --rebuild`")
     elif index_meta:
@@ -286,13 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("similar", parents=[common, with_model], help="photos most like the given image(s)")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("-k", type=_positive, default=10, help="number of results per query (default 10)")
+    p.add_argument("-k", type=positive_int, default=10, help="number of results per query (default 10)")
     p.set_defaults(func=cmd_similar)
 
     p = sub.add_parser("duplicates", parents=[common, with_model], help="groups of near-identical photos")
     p.add_argument(
         "--sensitivity",
-        type=float,
+        type=unit_fraction,
         default=None,
         help="0 (strict: only the most certain) to 1 (loose: looks at more candidates, judged as at 0.5); default 0.5",
     )
@@ -334,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("watch", parents=[common, with_model], help="keep folders' photos indexed as they change (Ctrl+C stops)")
     p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--poll", type=float, metavar="SECONDS", help="check for changes every SECONDS instead of native file-system events")
+    p.add_argument("--poll", type=positive_seconds, metavar="SECONDS", help="check for changes every SECONDS instead of native file-system events")
     p.set_defaults(func=cmd_watch)
 
     from imgsim_desktop.research.commands import add_research_parsers  # eval perturb / eval map / report
@@ -364,16 +371,6 @@ def _disk_full_message(data_dir) -> str:
     return f"the disk holding {data_dir} is full ({free / 1e6:,.0f} MB free); what was committed before is kept.{tail}"
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID` prints every thread's stack: for a run that seems stuck
@@ -396,10 +393,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"imgsim: {shown(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:
-        if not _disk_full(exc):
-            raise
-        print(f"imgsim: {_disk_full_message(paths.data_dir(getattr(args, 'data_dir', None)))}", file=sys.stderr)
-        return 2
+        if _disk_full(exc):
+            print(f"imgsim: {_disk_full_message(paths.data_dir(getattr(args, 'data_dir', None)))}", file=sys.stderr)
+            return 2
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) and exc.filename:
+            # the data folder on a read-only disk, or not ours to write: say which file, no traceback
+            print(f"imgsim: cannot write {shown(exc.filename)}: {exc.strerror}; nothing was changed", file=sys.stderr)
+            return 2
+        raise
     except sqlite3.DatabaseError as exc:  # pages scribbled over: say so, and what brings the library back
         if _disk_full(exc):
             print(f"imgsim: {_disk_full_message(paths.data_dir(getattr(args, 'data_dir', None)))}", file=sys.stderr)
@@ -407,6 +408,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             raise
         catalog = paths.Layout(paths.data_dir(getattr(args, "data_dir", None))).catalog
+        if "readonly" in str(exc):  # a read-only disk or folder: the catalog is whole, only not writable
+            print(f"imgsim: cannot write the catalog {shown(catalog)}: its disk or folder is read-only ({exc}); nothing was changed", file=sys.stderr)
+            return 2
         print(f"imgsim: the catalog {shown(catalog)} is damaged ({exc}); nothing was changed. {restore_hint(catalog)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

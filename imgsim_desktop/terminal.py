@@ -7,6 +7,8 @@ line shows goes through ``shown``; ``--json`` output is escaped by the JSON enco
 
 from __future__ import annotations
 
+import argparse
+import math
 import sys
 import time
 
@@ -19,6 +21,39 @@ def human_size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1000
     return ""
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (-k, --samples), one clear line otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+    return value
+
+
+def unit_fraction(text: str) -> float:
+    """An argparse type: a number from 0 to 1 (--sensitivity)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0.0 <= value <= 1.0:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"{text}: must be from 0 to 1")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above 0 (--poll; -1 or nan made a busy loop)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text}: must be a number of seconds above 0")
+    return value
 
 
 def shown(text: object) -> str:

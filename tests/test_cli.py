@@ -227,6 +227,23 @@ def test_bad_options_are_one_clear_line(data_dir, capsys):
     assert stop.value.code == 2 and "-3: must be at least 1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["duplicates", "--sensitivity", "7"], "7: must be from 0 to 1"),
+        (["duplicates", "--sensitivity", "nan"], "nan: must be from 0 to 1"),
+        (["watch", "x", "--poll", "-1"], "-1: must be a number of seconds above 0"),  # a busy loop before
+        (["watch", "x", "--poll", "nan"], "nan: must be a number of seconds above 0"),
+        (["report", "--out", "r.html", "-k", "-2"], "-2: must be at least 1"),
+        (["report", "--out", "r.html", "--samples", "0"], "0: must be at least 1"),  # 'the library is empty' before
+    ],
+)
+def test_numbers_out_of_range_are_refused_before_anything_runs(data_dir, capsys, argv, says):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2 and says in capsys.readouterr().err
+
+
 def test_a_closed_pipe_ends_the_command_quietly(indexed, capsys, monkeypatch):
     """`imgsim duplicates --json | head`: the reader left, so the command ends quietly, no BrokenPipeError traceback."""
     import io

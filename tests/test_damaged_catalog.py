@@ -107,3 +107,72 @@ def test_caches_stop_writing_before_the_disk_is_full(tmp_path, monkeypatch):
     disk_cache._room.clear()
     cache.put("/p/a.jpg", 1, 2, b"v1", b"features")
     assert cache.get("/p/a.jpg", 1, 2, b"v1") == b"features"
+
+
+def test_a_catalog_lost_the_day_its_folders_were_added_restores_them(tmp_path, data_dir, capsys):
+    """The daily backup is taken when the library opens; folders added, excluded or "not
+    duplicates" chosen after that are backed up as they change, not a day later."""
+    lib, other = tmp_path / "lib", tmp_path / "other"
+    copy_photos(lib, ["labelled/dog.jpg", "labelled/cat.jpg"])
+    copy_photos(lib / "private", ["labelled/pelican.jpg"])
+    copy_photos(other, ["aib/5.jpg"])
+    assert run(capsys, "index", str(lib))[0] == 0  # the first open backed up an empty catalog
+    assert run(capsys, "index", str(other))[0] == 0
+    with Catalog(data_dir / "catalog.sqlite3") as c:
+        c.exclude(str(lib / "private"))
+        c.reject_pair(str(lib / "dog.jpg"), str(lib / "cat.jpg"))
+    catalog = data_dir / "catalog.sqlite3"
+    catalog.write_bytes(b"")
+    for extra in ("-wal", "-shm"):
+        (data_dir / f"catalog.sqlite3{extra}").unlink(missing_ok=True)
+    code, out, _ = run(capsys, "restore-catalog")
+    assert code == 0 and "restored 2 folder(s)" in out
+    with Catalog(catalog) as c:
+        assert c.roots() == sorted([str(lib), str(other)]) and c.excluded() == [str(lib / "private")]
+        assert c.rejected_pairs() == {frozenset([str(lib / "dog.jpg"), str(lib / "cat.jpg")])}
+
+
+def test_a_library_on_a_read_only_disk_is_searched_and_refuses_writes_in_one_line(tmp_path, data_dir, capsys, monkeypatch):
+    """A data folder on a read-only disk (a backup drive, a mount gone read-only after errors):
+    searching takes no lock and writes nothing; what must write says so and names the file, and
+    never calls the catalog damaged or sends the user to restore-catalog."""
+    import errno
+    import sqlite3
+
+    from imgsim_desktop.core import cleanup
+    from imgsim_desktop.storage.catalog import Catalog as _Catalog
+
+    lib = tmp_path / "lib"
+    copy_photos(lib, ["labelled/dog.jpg", "labelled/cat.jpg"])
+    assert run(capsys, "index", str(lib))[0] == 0
+    lock = str(data_dir / "cleanup.lock")
+
+    def read_only_lock(*_a, **_k):
+        raise OSError(errno.EROFS, "Read-only file system", lock)
+
+    def read_only_db(*_a, **_k):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(cleanup, "lock_for", read_only_lock)
+    code, out, err = run(capsys, "similar", str(lib / "dog.jpg"), "-k", "1")
+    assert code == 0 and "cat.jpg" in out and not err
+    (lib / "dog copy.jpg").write_bytes((lib / "dog.jpg").read_bytes())
+    code, _, err = run(capsys, "duplicates", "--tier", "exact", "--apply", "move", str(tmp_path / "aside"))
+    assert code == 2 and err.strip().endswith(f"imgsim: cannot write {lock}: Read-only file system; nothing was changed")
+    assert (lib / "dog copy.jpg").exists()
+    monkeypatch.setattr(_Catalog, "reject_pair", read_only_db)
+    code, _, err = run(capsys, "duplicates", "--not-duplicates", str(lib / "dog.jpg"), str(lib / "cat.jpg"))
+    assert code == 2 and "is read-only" in err and "damaged" not in err and "restore-catalog" not in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_opening_a_current_catalog_writes_nothing(tmp_path):
+    """A full disk once stopped every command, status too, because opening wrote schema_version."""
+    path = tmp_path / "catalog.sqlite3"
+    with Catalog(path) as c:
+        c.add_root(str(tmp_path / "lib"))
+        c._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = path.read_bytes()
+    with Catalog(path) as c:
+        assert c._db.total_changes == 0 and c.roots() == [str(tmp_path / "lib")]
+    assert path.read_bytes() == before

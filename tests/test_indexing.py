@@ -280,3 +280,60 @@ def test_symlinked_photos_and_folders_are_named_not_silently_skipped(tmp_path, d
     said = {Path(e["path"]).name: e["error"] for e in report.errors}
     assert report.indexed == 0 and set(said) == {"album", "dog.jpg"}
     assert all("symbolic link to a" in why and "not followed" in why for why in said.values())
+
+
+@pytest.fixture
+def out_of_reach(monkeypatch):
+    """Folders that cannot be entered, as after a chmod 000 or a share that stopped answering (the
+    tests run as root too, where permissions would not stop anything): listing one, or looking at
+    anything inside it, is refused."""
+    blocked: list[str] = []
+    real_scandir, real_lstat = os.scandir, os.lstat
+
+    def refused(path) -> bool:
+        path = os.fsdecode(path)
+        return any(path == b or path.startswith(b + os.sep) for b in blocked)
+
+    def scandir(path="."):
+        if refused(path):
+            raise PermissionError(13, "Permission denied", os.fsdecode(path))
+        return real_scandir(path)
+
+    def lstat(path, *args, **kwargs):
+        if refused(path) and os.fsdecode(path) not in blocked:
+            raise PermissionError(13, "Permission denied", os.fsdecode(path))
+        return real_lstat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(os, "lstat", lstat)
+    return blocked
+
+
+@pytest.mark.parametrize("which", ["a subfolder", "the library folder itself"])
+def test_photos_in_a_folder_that_cannot_be_listed_stay_in_the_library(tmp_path, data_dir, out_of_reach, which):
+    lib = tmp_path / "lib"
+    copy_photos(lib, ["labelled/dog.jpg"])
+    copy_photos(lib / "sub", ["labelled/cat.jpg", "labelled/pelican.jpg"])
+    with Engine(data_dir) as engine:
+        assert index_now(engine, [str(lib)]).indexed == 3
+        out_of_reach.append(str(lib / "sub") if which == "a subfolder" else str(lib))
+        report = index_now(engine, [str(lib)])
+        assert report.removed == 0 and any("cannot list folder" in e["error"] for e in report.errors)
+        assert len(engine.catalog.known_paths()) == 3  # out of sight for now, not deleted
+        out_of_reach.clear()
+        back = index_now(engine, [str(lib)])
+        assert (back.indexed, back.removed, back.skipped) == (0, 0, 3)  # nothing embedded again
+
+
+def test_the_watcher_does_not_take_an_unlistable_folder_for_a_deleted_one(tmp_path, data_dir, out_of_reach):
+    from imgsim_desktop.core.changes import resolve
+
+    lib = tmp_path / "lib"
+    copy_photos(lib, ["labelled/dog.jpg"])
+    [cat] = copy_photos(lib / "sub", ["labelled/cat.jpg"])
+    with Engine(data_dir) as engine:
+        index_now(engine, [str(lib)])
+        out_of_reach.append(str(lib / "sub"))
+        for touched in (lib / "sub", cat, lib):
+            work = resolve(engine.catalog, engine.spec.name, [str(touched)], [str(lib)])
+            assert work.gone == [] and work.problems, touched

@@ -341,3 +341,25 @@ def test_cli_add_reports_the_model(sandbox, capsys):
     assert cli.main(["models", "add", "tiny", str(good), "--input-size", str(SIZE), "--data-dir", str(data)]) == 0
     assert "added tiny: 48-d embedding from output 'embedding'" in capsys.readouterr().out
     assert os.path.isfile(data / "models" / "tiny.onnx")
+
+
+def test_status_shows_the_library_and_names_a_damaged_model(tmp_path, data_dir, monkeypatch, capsys):
+    from conftest import copy_photos
+    from imgsim_desktop.cli import main
+
+    lib = tmp_path / "lib"
+    copy_photos(lib, ["labelled/dog.jpg", "labelled/cat.jpg"])
+    assert main(["index", str(lib), "--model", "mobilenetv2"]) == 0
+    models = tmp_path / "models"
+    shutil.copytree(get_model("mobilenetv2").path.parent, models, ignore=shutil.ignore_patterns("*lite*"))
+    data = bytearray((models / "mobilenetv2_features.onnx").read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 4096] = bytes(4096)  # a block of the weights zeroed
+    (models / "mobilenetv2_features.onnx").write_bytes(bytes(data))
+    monkeypatch.setenv("IMGSIM_MODELS_DIR", str(models))
+    capsys.readouterr()
+    assert main(["status", "--model", "mobilenetv2"]) == 0
+    out = capsys.readouterr().out
+    assert f"folders:   {lib}" in out and "photos:    2" in out
+    assert "CANNOT BE USED" in out and "mobilenetv2_features.onnx: checksum mismatch" in out
+    assert main(["index", str(lib), "--model", "mobilenetv2"]) == 2  # indexing still refuses, in one line
+    assert "checksum mismatch" in capsys.readouterr().err

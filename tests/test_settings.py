@@ -27,3 +27,13 @@ def test_out_of_range_values_fall_back_one_by_one(tmp_path):
     assert any("thumb_size = 0" in n for n in settings.notices)
     settings.save(tmp_path)
     assert "notices" not in json.loads((tmp_path / SETTINGS_NAME).read_text())
+
+
+def test_a_file_the_app_cannot_use_is_kept_before_the_defaults_are_saved_over_it(tmp_path):
+    hand_edited = '{"thumb_size": 200, "k": 30,}'  # one trailing comma
+    (tmp_path / SETTINGS_NAME).write_text(hand_edited)
+    settings = Settings.load(tmp_path)
+    kept = tmp_path / (SETTINGS_NAME + ".unusable")
+    assert f"kept as {kept}" in settings.notices[0]
+    settings.save(tmp_path)  # the app saves when it closes
+    assert kept.read_text() == hand_edited and json.loads((tmp_path / SETTINGS_NAME).read_text())["thumb_size"] == 160

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from imgsim_desktop.core.folders import deepest_lexical
 from imgsim_desktop.core.scanner import FileStat, ScanResult, is_candidate, iter_images
+from imgsim_desktop.paths import lexically_inside
 from imgsim_desktop.storage.catalog import Catalog
 
 
@@ -36,6 +37,10 @@ def _ignored(path: str, root: str, excluded: list[str]) -> bool:
     return root_of(path, excluded) is not None
 
 
+def _out_of_sight(path: str, unlisted: list[str]) -> bool:
+    return any(lexically_inside(path, folder) for folder in unlisted)
+
+
 def resolve(catalog: Catalog, model: str, paths: list[str], roots: list[str]) -> Work:
     """What to do about ``paths`` (files or folders, existing or not) inside the library ``roots``.
 
@@ -51,8 +56,11 @@ def resolve(catalog: Catalog, model: str, paths: list[str], roots: list[str]) ->
             continue
         try:
             st = os.lstat(path)
-        except OSError:
+        except (FileNotFoundError, NotADirectoryError):
             missing.append(path)
+            continue
+        except OSError as exc:  # not readable (a folder above it lost permission): not gone either
+            work.problems.append((path, f"cannot read: {exc.strerror or exc}"))
             continue
         if stat.S_ISDIR(st.st_mode):
             # A folder appeared, moved in, or changed: its files are compared with what the catalog holds.
@@ -60,7 +68,7 @@ def resolve(catalog: Catalog, model: str, paths: list[str], roots: list[str]) ->
             inside = {f.path: f for f in iter_images(path, scanned, frozenset(excluded))}
             found.update(inside)
             work.problems += scanned.problems
-            work.gone += [p for p in catalog.paths_under(path) if p not in inside and not os.path.lexists(p)]
+            work.gone += [p for p in catalog.paths_under(path) if p not in inside and not _out_of_sight(p, scanned.unlisted) and not os.path.lexists(p)]
         elif stat.S_ISREG(st.st_mode) and is_candidate(path):
             found[path] = FileStat(path, st.st_size, st.st_mtime_ns)
     if missing:

@@ -173,7 +173,10 @@ def undo(catalog: Catalog, batch: str) -> list[dict]:
 
 def recover(catalog: Catalog) -> list[str]:
     """Finish or roll back the steps a killed cleanup left pending; one sentence per step.
-    Does nothing while another process holds the cleanup lock (it is still working)."""
+    Does nothing while another process holds the cleanup lock (it is still working), and takes
+    no lock when nothing is pending: a library on a read-only disk can still be searched."""
+    if not catalog.pending_steps():
+        return []
     try:
         with lock_for(catalog, wait=0):
             return _recover_locked(catalog)

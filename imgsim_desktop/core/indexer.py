@@ -92,8 +92,9 @@ class Plan:
     gone: list[str]
 
 
-def plan(catalog: Catalog, model: str, files: list[FileStat], roots: list[str]) -> Plan:
-    """Which files need decoding for ``model``; unchanged files (size + mtime) never do."""
+def plan(catalog: Catalog, model: str, files: list[FileStat], roots: list[str], unlisted: list[str] = ()) -> Plan:
+    """Which files need decoding for ``model``; unchanged files (size + mtime) never do. What the
+    catalog knows inside an ``unlisted`` folder (one the scan could not read) is not gone."""
     known: dict = {}
     for root in roots:
         known.update(catalog.files_under(root))
@@ -111,7 +112,7 @@ def plan(catalog: Catalog, model: str, files: list[FileStat], roots: list[str]) 
         else:
             todo.append(f)  # unchanged, but not yet embedded with this model
     present = {f.path for f in files}
-    gone = [p for p in known if p not in present]
+    gone = [p for p in known if p not in present and not any(lexically_inside(p, folder) for folder in unlisted)]
     return Plan(todo, skipped, gone)
 
 
@@ -152,7 +153,7 @@ class Indexer:
             folder_roots = [os.path.abspath(p) for p in paths if os.path.isdir(p)]
             for root in folder_roots:
                 self.catalog.add_root(root)
-            work = plan(self.catalog, model, scanned.files, folder_roots)
+            work = plan(self.catalog, model, scanned.files, folder_roots, scanned.unlisted)
             report.skipped = work.skipped
             self._update(work.todo, work.gone, folder_roots, report, progress)
         except Cancelled:

@@ -32,6 +32,9 @@ class ScanResult:
     files: list[FileStat] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) for unreadable folders
     missing_roots: list[str] = field(default_factory=list)
+    # Folders that could not be listed (permission denied, a share that stopped answering): what the
+    # catalog knows inside them is not gone, only out of sight.
+    unlisted: list[str] = field(default_factory=list)
 
 
 def _is_candidate(entry: os.DirEntry) -> bool:
@@ -67,6 +70,7 @@ def iter_images(root: str, result: ScanResult, excluded: frozenset[str] = frozen
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
             result.problems.append((folder, f"cannot list folder: {exc.strerror or exc}"))
+            result.unlisted.append(folder)
             continue
         subdirs = []
         for entry in entries:

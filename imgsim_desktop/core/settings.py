@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -44,10 +45,10 @@ class Settings:
         except FileNotFoundError:
             return settings
         except (json.JSONDecodeError, OSError, UnicodeDecodeError) as exc:
-            settings.notices.append(f"{path} could not be read ({exc}); using the default settings")
+            settings.notices.append(f"{path} could not be read ({exc}); using the default settings{_kept(path)}")
             return settings
         if not isinstance(raw, dict):
-            settings.notices.append(f"{path} does not hold settings (a JSON object); using the default settings")
+            settings.notices.append(f"{path} does not hold settings (a JSON object); using the default settings{_kept(path)}")
             return settings
         for key, value in raw.items():
             check = _CHECKS.get(key)
@@ -64,6 +65,17 @@ class Settings:
         tmp = target.with_suffix(".tmp")
         tmp.write_text(json.dumps({k: v for k, v in asdict(self).items() if k != "notices"}, indent=2))
         os.replace(tmp, target)
+
+
+def _kept(path: Path) -> str:
+    """Copy a settings file the app cannot use beside it before the next save replaces it (a hand
+    edit with one typo was lost that way); says where, or nothing if it could not be copied."""
+    keep = path.with_name(path.name + ".unusable")
+    try:
+        shutil.copyfile(path, keep)
+    except OSError:
+        return ""
+    return f" (the file is kept as {keep})"
 
 
 def _whole(low: int, high: int):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from imgsim_desktop import paths
 from imgsim_desktop.research.output_file import refusal
-from imgsim_desktop.terminal import TerminalProgress, shown
+from imgsim_desktop.terminal import TerminalProgress, positive_int, shown
 
 
 def add_research_parsers(sub, common: argparse.ArgumentParser, with_model: argparse.ArgumentParser) -> None:
@@ -43,9 +43,9 @@ def add_research_parsers(sub, common: argparse.ArgumentParser, with_model: argpa
     r.add_argument("--out", required=True, type=_path, help="HTML file to write")
     r.add_argument("--force", action="store_true", help="replace --out even if imgsim did not write it")
     which = r.add_mutually_exclusive_group()
-    which.add_argument("--samples", type=int, default=6, help="number of library photos to show (default 6, chosen evenly)")
+    which.add_argument("--samples", type=positive_int, default=6, help="number of library photos to show (default 6, chosen evenly)")
     which.add_argument("--photo", action="append", type=_path, metavar="P", help="a photo to show (repeatable)")
-    r.add_argument("-k", type=int, default=8, help="neighbours per backbone (default 8)")
+    r.add_argument("-k", type=positive_int, default=8, help="neighbours per backbone (default 8)")
     r.add_argument("--models", type=_names, help="comma-separated backbones (default: every installed one)")
     r.add_argument("--perturb-originals", type=_path, metavar="DIR", help="also run the perturbation evaluation on this folder")
     r.set_defaults(func=cmd_report)

@@ -35,6 +35,48 @@ def _sampled_digest(path: Path) -> str:
     return sampled_digest(path, SAMPLE_EDGE, SAMPLE_SLICE, SAMPLE_SLICES)
 
 
+def _structure_problem(path: Path, dim: int, count: int) -> str | None:
+    """Why Annoy must not be handed this file, or None. The sampled checksum reads about 1 MB of a
+    file that holds hundreds at 20k photos, and damage between its samples once crashed the whole
+    process (a child index out of range: a segfault inside Annoy; a negative count: an abort) or
+    gave duplicates scans garbage vectors. So every node is checked, vectorised over a memory map
+    (one read of the file, no copy): item nodes hold one unit vector each; a leaf lists item numbers
+    below ``count``; a split node's two children are nodes of this file. Annoy's angular node is a
+    12-byte header (descendant count, two children) and ``dim`` float32, in that order."""
+    width = 3 + dim  # int32 words per node
+    node_bytes = 4 * width
+    size = path.stat().st_size
+    if count == 0:
+        return None  # nothing in it is ever asked for
+    if count < 0 or size % node_bytes or size // node_bytes <= count:
+        return f"{path.name} is damaged (its size does not fit {count} photos of {dim} values)"
+    nodes = np.memmap(path, dtype="<i4", mode="r", shape=(size // node_bytes, width))
+    n_nodes, most = len(nodes), width - 1  # a leaf's item list runs over the children and the vector
+    descendants = np.asarray(nodes[:, 0])
+    if descendants[-1] != count or np.any(descendants[:count] != 1):
+        return f"{path.name} is damaged (its item records are not the {count} photos it was built with)"
+    for start in range(0, count, 8192):  # each photo's vector: finite and of unit length (or zero)
+        vectors = np.asarray(nodes[start : min(start + 8192, count), 3:]).view("<f4")
+        norms = np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64)
+        if not np.all(np.isfinite(norms) & ((np.abs(norms - 1.0) < 1e-3) | (norms == 0.0))):
+            return f"{path.name} is damaged (a photo's vector in it is not a unit vector)"
+    inner = descendants[count:]
+    if np.any((inner < 1) | (inner > count)):
+        return f"{path.name} is damaged (a tree node counts photos it cannot hold)"
+    splits = count + np.flatnonzero(inner > most)
+    children = np.asarray(nodes[splits, 1:3])
+    if np.any((children < 0) | (children >= n_nodes)):
+        return f"{path.name} is damaged (a tree node points outside the file)"
+    leaves = count + np.flatnonzero(inner <= most)
+    for start in range(0, len(leaves), 4096):
+        rows = leaves[start : start + 4096]
+        listed = np.asarray(nodes[rows, 1:])
+        used = np.arange(most)[None, :] < descendants[rows][:, None]
+        if np.any(used & ((listed < 0) | (listed >= count))):
+            return f"{path.name} is damaged (a tree leaf lists a photo the file does not hold)"
+    return None
+
+
 def _file_digest(path: Path) -> str:
     return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
 
@@ -199,8 +241,9 @@ class AnnoyStore:
         return LoadedIndex(index, ids, meta["generation"], meta["built_at"], meta["n_trees"], self.dir / meta["ann"])
 
     def check(self, meta: dict | None = None) -> str | None:
-        """Why the current index must not be used, or None. Indexes built before digests were
-        recorded are checked for size only (the next rebuild records them)."""
+        """Why the current index must not be used, or None: its files' checksums (indexes built
+        before digests were recorded have none; the next rebuild records them), then every node's
+        structure, so that Annoy is never handed a file that can crash it."""
         meta = meta or self._current()
         if meta is None:
             return None
@@ -210,8 +253,10 @@ class AnnoyStore:
                 return f"{ann.name} is damaged (its checksum differs from the one recorded when it was built)"
             if meta.get("ids_digest") and _file_digest(ids) != meta["ids_digest"]:
                 return f"{ids.name} is damaged (its checksum differs from the one recorded when it was built)"
-        except OSError as exc:
-            return f"the search index cannot be read ({exc.strerror or exc})"
+            if problem := _structure_problem(ann, self.dim, int(meta.get("count", 0))):
+                return problem
+        except (OSError, ValueError) as exc:
+            return f"the search index cannot be read ({getattr(exc, 'strerror', None) or exc})"
         return None
 
     def _collect_garbage(self, keep: int) -> None:

@@ -115,7 +115,9 @@ class Catalog:
 
     def add_root(self, path: str) -> None:
         with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO roots VALUES (?, ?)", (path, time.time()))
+            added = self._db.execute("INSERT OR IGNORE INTO roots VALUES (?, ?)", (path, time.time())).rowcount
+        if added:
+            self._user_choice_changed()
 
     def roots(self) -> list[str]:
         with self._lock:
@@ -130,6 +132,7 @@ class Catalog:
             self._db.execute("DELETE FROM roots WHERE path = ?", (path,))
             self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in gone])
             self._db.execute("DELETE FROM excluded WHERE path = ? OR substr(path, 1, ?) = ?", (path, len(path) + 1, path + os.sep))
+        self._user_choice_changed()
         return len(gone)
 
     def exclude(self, folder: str) -> int:
@@ -138,11 +141,13 @@ class Catalog:
             gone = list(self.files_under(folder))
             self._db.execute("INSERT OR IGNORE INTO excluded VALUES (?)", (folder,))
             self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in gone])
+        self._user_choice_changed()
         return len(gone)
 
     def include(self, folder: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM excluded WHERE path = ?", (folder,))
+        self._user_choice_changed()
 
     def excluded(self) -> list[str]:
         with self._lock:
@@ -173,6 +178,12 @@ class Catalog:
             return True
         except (OSError, sqlite3.Error):
             return False
+
+    def _user_choice_changed(self) -> None:
+        """Folders, exclusions and "not duplicates" are what the user told us: the backup keeps
+        them from the moment they change (a catalog damaged on the day a folder was added once
+        restored to a backup without it)."""
+        self.backup_if_due(every_s=0)
 
     def backup(self) -> Path:
         """Write BACKED_UP tables to the backup file beside the catalog (through a temporary
@@ -430,11 +441,13 @@ class Catalog:
         a, b = sorted((path_a, path_b))
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO rejected_pairs VALUES (?, ?, ?)", (a, b, time.time()))
+        self._user_choice_changed()
 
     def unreject_pair(self, path_a: str, path_b: str) -> None:
         a, b = sorted((path_a, path_b))
         with self._lock:
             self._db.execute("DELETE FROM rejected_pairs WHERE path_a = ? AND path_b = ?", (a, b))
+        self._user_choice_changed()
 
     def rejected_pairs(self) -> set[frozenset[str]]:
         with self._lock:
