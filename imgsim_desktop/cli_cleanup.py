@@ -163,10 +163,14 @@ def _print_plan(plan: list[dict], to_remove: list[str], result, sensitivity: flo
     if result is None:
         print("nothing was changed; add --apply trash or --apply move DIR to clean up (similar shots only with --tier similar)")
     else:
+        from imgsim_desktop.core.companions import with_companions
+
         verb = "trashed" if result.done and result.done[0]["action"] == "trash" else "moved"
-        untouched = len(to_remove) - len(result.done) - len(result.failed) - len(result.skipped) - len(result.refused)
+        attempted = {d["path"] for d in result.done} | {f["path"] for f in result.failed} | {s["path"] for s in result.skipped} | set(result.refused)
+        untouched = len(set(to_remove) - attempted)
         stop = f"; stopped, {untouched} not attempted (left in place)" if result.stopped else ""
-        print(f"{verb} {len(result.done)} file(s){stop}; batch {result.batch}" + (f" (undo: imgsim undo {result.batch})" if verb == "moved" and result.done else ""))
+        what = with_companions(f"{len(result.photos)} photo(s)", result.companion_kinds)
+        print(f"{verb} {what}{stop}; batch {result.batch}" + (f" (undo: imgsim undo {result.batch})" if verb == "moved" and result.done else ""))
         for f in result.failed:
             print(f"  left in place: {shown(f['path'])}: {shown(f['error'])}", file=sys.stderr)
         for f in result.skipped:
@@ -191,8 +195,17 @@ def _reject_pair(args) -> int:
     return 0
 
 
+def _companion(step: dict) -> dict:
+    """{'companion': kind} for a step that took a photo's companion along; {} for a photo's own."""
+    from imgsim_desktop.core.cleanup import companion_kind
+
+    found = companion_kind(step)
+    return {"companion": found[0]} if found else {}
+
+
 def cmd_history(args) -> int:
     """Every finished cleanup, newest first: what went where; moves can be undone with `imgsim undo`."""
+    from imgsim_desktop.core.companions import noun
     from imgsim_desktop.core.engine import CATALOG_NAME
     from imgsim_desktop.storage.catalog import Catalog
 
@@ -203,7 +216,7 @@ def cmd_history(args) -> int:
             batches.setdefault(action["batch"], []).append(action)
     if args.json:
         for batch, steps in reversed(batches.items()):
-            print(json.dumps({"batch": batch, "steps": [{k: a[k] for k in ("action", "source", "target", "size", "at", "undone_at")} for a in steps]}))
+            print(json.dumps({"batch": batch, "steps": [{k: a[k] for k in ("action", "source", "target", "size", "at", "undone_at")} | _companion(a) for a in steps]}))
         return 0
     if not batches:
         print("no cleanups yet")
@@ -215,7 +228,8 @@ def cmd_history(args) -> int:
         print(f"{batch}  {when}  {len(steps)} step(s){hint}")
         for a in steps[: args.limit]:
             where = f" -> {shown(a['target'])}" if a["target"] else ""
-            print(f"  {a['action']:8} {shown(a['source'])}{where}{' (undone)' if a['undone_at'] else ''}")
+            kind = _companion(a).get("companion")
+            print(f"  {a['action']:8} {shown(a['source'])}{where}{f' ({noun(kind)}, with its photo)' if kind else ''}{' (undone)' if a['undone_at'] else ''}")
         if len(steps) > args.limit:
             print(f"  … and {len(steps) - args.limit} more")
     return 0
@@ -253,11 +267,14 @@ def cmd_undo(args) -> int:
         except cleanup.CleanupRefused as exc:
             print(f"imgsim: {shown(exc)}", file=sys.stderr)
             return 2
+    from imgsim_desktop.core.companions import with_companions
+
     back = [r for r in restored if not r["error"]]
     if args.json:
         print(json.dumps({"batch": args.batch, "restored": restored}))
     else:
-        print(f"moved {len(back)} file(s) back" + ("" if restored else " (nothing to undo: trashed files are restored from the system trash)"))
+        what = with_companions(f"{sum(not r['companion'] for r in back)} photo(s)", [r["companion"] for r in back if r["companion"]])
+        print(f"moved {what} back" + ("" if restored else " (nothing to undo: trashed files are restored from the system trash)"))
         for r in restored:
             if r["error"]:
                 print(f"  not restored: {shown(r['path'])}: {shown(r['error'])}", file=sys.stderr)

@@ -181,7 +181,7 @@ def test_apply_move_then_history_and_undo_bring_everything_back(indexed, capsys,
     code, out, _ = run(capsys, "history")
     assert code == 0 and applied["batch"] in out and f"imgsim undo {applied['batch']}" in out
     code, out, _ = run(capsys, "undo", applied["batch"])
-    assert code == 0 and out.startswith(f"moved {len(moved)} file(s) back")
+    assert code == 0 and out.startswith(f"moved {len(moved)} photo(s) back")
     assert {p.name: p.read_bytes() for p in indexed.iterdir()} == before
     code, _, err = run(capsys, "undo", "no-such-batch")
     assert code == 2 and "no cleanup no-such-batch" in err

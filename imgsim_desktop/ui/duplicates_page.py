@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from imgsim_desktop.core import explain
 from imgsim_desktop.core.cleanup import check_destination, inside
+from imgsim_desktop.core.companions import with_companions
 from imgsim_desktop.core.keeper import RULES
 from imgsim_desktop.core.settings import Settings
 from imgsim_desktop.ui.cleanup_dialogs import CleanupHistoryDialog, KeeperFoldersDialog
@@ -353,6 +354,7 @@ class DuplicatesPage(QWidget):
     def _cleaned(self, result) -> None:
         moved = {d["path"] for d in result.done}
         self.tree.forget(moved)
+        what = with_companions(photos(len(result.photos)), result.companion_kinds)  # "3 photos (and 2 sidecars)"
         self.library_changed.emit()
         trashed = any(d["action"] == "trash" for d in result.done)
         verb = "Moved to the Trash" if trashed else "Moved"
@@ -363,15 +365,15 @@ class DuplicatesPage(QWidget):
             lines += [f"{os.path.basename(p)}: in a protected folder; left alone" for p in result.refused]
             if result.stopped:
                 lines.append("The destination is full: the rest were not tried.")
-            QMessageBox.warning(self, "Some photos were left in place", f"{verb}: {photos(len(moved))}. These were not touched:\n\n" + "\n".join(lines[:20]))
+            QMessageBox.warning(self, "Some photos were left in place", f"{verb}: {what}. These were not touched:\n\n" + "\n".join(lines[:20]))
         size = human_size(result.bytes_freed)
         # Kept in the summary until the user ticks something new: a reload of the groups must not wipe it.
         if not moved:
             self._show_outcome("Nothing was moved.")
         elif trashed:
-            self._show_outcome(f"Moved {photos(len(moved))} to the Trash: {size} freed")
+            self._show_outcome(f"Moved {what} to the Trash: {size} freed")
         else:
-            self._show_outcome(f"Moved {photos(len(moved))} ({size}) out of the library, to {self._move_to}")
+            self._show_outcome(f"Moved {what} ({size}) out of the library, to {self._move_to}")
         self._undoable_batch = result.batch if moved and not trashed else None
         self.undo_button.setVisible(self._undoable_batch is not None)
 
@@ -393,7 +395,9 @@ class DuplicatesPage(QWidget):
         if batch == self._undoable_batch:
             self._undoable_batch = None
             self.undo_button.setVisible(False)
-            self._show_outcome(f"Moved {photos(len(back))} back" + (f"; {len(restored) - len(back)} could not be" if len(back) < len(restored) else ""))
+            photos_back = [r for r in restored if not r["error"] and not r.get("companion")]
+            what = with_companions(photos(len(photos_back)), [r["companion"] for r in restored if not r["error"] and r.get("companion")])
+            self._show_outcome(f"Moved {what} back" + (f"; {len(restored) - len(back)} could not be" if len(back) < len(restored) else ""))
         if back:
             self.files_restored.emit(back)
 
