@@ -130,10 +130,8 @@ def apply(
         if mode == "move":
             os.makedirs(move_to, exist_ok=True)
         names = _Names()
-        folders = companions.Folders(taken=lambda p: (row.taken_at if (row := catalog.photo(p)) else None),
-                                     in_library=lambda p: catalog.file_by_path(p) is not None)  # fmt: skip
         try:
-            _apply_each(catalog, removals, mode, move_to, protected, should_stop, result, _Unit(names, folders, pair_rule))
+            _apply_each(catalog, removals, mode, move_to, protected, should_stop, result, _Unit(names, companions.library_folders(catalog), pair_rule))
         finally:
             catalog.remove_files([d["path"] for d in result.done])  # one transaction; a crash before it is caught by the next scan
     if result.done:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from imgsim_desktop.core import keeper
+from imgsim_desktop.core.companions import partners
 from imgsim_desktop.core.fingerprint import fingerprint
 from imgsim_desktop.core.safe_move import sha256_of
 from imgsim_desktop.storage.catalog import PhotoRow
@@ -55,7 +56,7 @@ def suggested(groups: Iterable, rows: dict[str, PhotoRow], rules: keeper.KeeperR
     for group in groups:
         members = [rows[m.path] for m in group.members if m.path in rows]
         if group.tier in tiers and len(members) > 1:
-            _, remove = keeper.choose(members, rules)
+            _, remove = keeper.choose(members, rules, partners(group.members))
             chosen |= {r.path for r in remove}
     return chosen
 

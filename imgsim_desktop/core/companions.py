@@ -20,6 +20,7 @@ Apple's 'IMG_O1234.AAE' naming is not handled: no documentation of it was found.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -139,6 +140,33 @@ class Folders:
 def companions_of(path: str, folders: Folders | None = None) -> list[Companion]:
     """The companions of the photo at ``path`` (see the module docstring)."""
     return (folders or Folders()).companions_of(path)
+
+
+def library_folders(catalog) -> Folders:
+    """Folders that know the library: dates taken from the catalog, and which files are its photos."""
+    return Folders(taken=lambda p: (row.taken_at if (row := catalog.photo(p)) else None), in_library=lambda p: catalog.file_by_path(p) is not None)
+
+
+def attach(groups: list, folders: Folders) -> list:
+    """The duplicate groups with each member's companions filled in (core.duplicates.Member.companions)."""
+    return [dataclasses.replace(g, members=[dataclasses.replace(m, companions=tuple(folders.companions_of(m.path))) for m in g.members]) for g in groups]
+
+
+def partners(members: Iterable) -> dict[str, str]:
+    """{member path: the other half of its RAW+JPEG pair} for the members (with companions attached) that have one."""
+    return {m.path: c.path for m in members for c in m.companions if c.kind in PAIR_KINDS}
+
+
+def planned(paths: list[str], companions: dict[str, Iterable[Companion]], pair_rule: str = "both") -> dict[str, list[Companion]]:
+    """What goes with each of ``paths`` when a cleanup removes them in this order (as cleanup.apply
+    decides it, from the companions a scan found): for the confirmation and the CLI's plan."""
+    gone: set[str] = set()
+    later = set(paths)
+    out = {}
+    for path in paths:
+        later.discard(path)
+        out[path] = travelling(path, companions.get(path, ()), gone, later, pair_rule)
+    return out
 
 
 def travelling(photo: str, companions: Iterable[Companion], gone: set[str], later: set[str], pair_rule: str = "both") -> list[Companion]:
