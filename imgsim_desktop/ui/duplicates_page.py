@@ -26,13 +26,13 @@ from PySide6.QtWidgets import (
 
 from imgsim_desktop.core import explain
 from imgsim_desktop.core.cleanup import check_destination, inside
-from imgsim_desktop.core.companions import with_companions
+from imgsim_desktop.core.companions import PAIR_RULES, counted, noun, with_companions
 from imgsim_desktop.core.keeper import RULES
 from imgsim_desktop.core.settings import Settings
 from imgsim_desktop.ui.cleanup_dialogs import CleanupHistoryDialog, KeeperFoldersDialog
 from imgsim_desktop.ui.compare_view import CompareView
 from imgsim_desktop.ui.group_tree import GroupTree
-from imgsim_desktop.ui.text import human_size, photos
+from imgsim_desktop.ui.text import human_size, photos, readable
 
 VIEWS = [("Duplicates", ("exact", "duplicate")), ("Similar shots", ("similar",))]
 KEEP_CHOICES = ["format", "resolution", "size", "oldest", "newest"]
@@ -87,6 +87,14 @@ class DuplicatesPage(QWidget):
             self.keep_box.addItem(RULES[rule][0].upper() + RULES[rule][1:], rule)
         self.keep_box.setCurrentIndex(max(0, self.keep_box.findData(self.settings.keep_rule)))
         self.keep_box.activated.connect(self._keep_rule_chosen)
+        self.pair_box = QComboBox()
+        for rule, text in PAIR_RULES.items():
+            self.pair_box.addItem(text[0].upper() + text[1:], rule)
+        self.pair_box.setCurrentIndex(max(0, self.pair_box.findData(self.settings.pair_rule)))
+        self.pair_box.setToolTip("A RAW and a JPEG of the same name taken at the same moment are one shot. When both are in a group,\n"
+                                 "keep both, only the RAW or only the JPEG. A photo that goes takes its sidecars, Live Photo video\n"
+                                 "and (unless this keeps it) the other half of its pair with it.")  # fmt: skip
+        self.pair_box.activated.connect(self._pair_rule_chosen)
         folders = QPushButton("Folders…")
         folders.setToolTip("Preferred folders (copies there are kept) and protected folders (never touched)")
         folders.clicked.connect(self.edit_folders)
@@ -95,7 +103,7 @@ class DuplicatesPage(QWidget):
         for w in (QLabel("Show"), self.view_box, QLabel("  Strict"), self.sensitivity, QLabel("Loose"), self.scan_button, self.cancel_button, self.progress):
             top.addWidget(w)
         top.addStretch(1)
-        for w in (QLabel("Auto-select:"), self.keep_box, folders):
+        for w in (QLabel("Auto-select:"), self.keep_box, QLabel("RAW+JPEG:"), self.pair_box, folders):
             top.addWidget(w)
 
         self.summary = QLabel()
@@ -269,6 +277,11 @@ class DuplicatesPage(QWidget):
         self.settings.keep_rule = self.keep_box.currentData()
         self.tree.apply_rules(self.settings.keeper_rules(), self.tree.tiers)
 
+    def _pair_rule_chosen(self, _index: int) -> None:
+        self.settings.pair_rule = self.pair_box.currentData()
+        self.settings_changed.emit()
+        self.tree.apply_rules(self.settings.keeper_rules(), self.tree.tiers)
+
     def edit_folders(self) -> None:
         dialog = KeeperFoldersDialog(self.settings.preferred_folders, self.settings.protected_folders, self)
         if dialog.exec():
@@ -345,11 +358,16 @@ class DuplicatesPage(QWidget):
         size = human_size(sum(self.tree.rows[p].size for p in paths if p in self.tree.rows))
         where = "to the Trash" if mode == "trash" else f"to\n{move_to}"
         after = "You can restore them from the system Trash." if mode == "trash" else "You can undo this from History."
-        if confirm and QMessageBox.question(self, "Clean up", f"Move {photos(len(paths))} ({size}) {where}?\n\n{after}") != QMessageBox.StandardButton.Yes:
+        along = [c for cs in self.tree.going_along(paths, self.settings.pair_rule).values() for c in cs]
+        extra = f", with {counted(c.kind for c in along)} that belong to them," if along else ""
+        listed = "\n\nGoing with them: " + ", ".join(f"{readable(os.path.basename(c.path))} ({noun(c.kind)})" for c in along[:6]) if along else ""
+        listed += f" and {len(along) - 6} more" if len(along) > 6 else ""
+        question = f"Move {photos(len(paths))} ({size}){extra} {where}?{listed}\n\n{after}"
+        if confirm and QMessageBox.question(self, "Clean up", question) != QMessageBox.StandardButton.Yes:
             return
         self.summary.setText("Cleaning up…")
         self._move_to = move_to
-        self.controller.apply(self.tree.shown, self.tree.rows, set(paths), mode, move_to, self.settings.protected_folders)
+        self.controller.apply(self.tree.shown, self.tree.rows, set(paths), mode, move_to, self.settings.protected_folders, self.settings.pair_rule)
 
     def _cleaned(self, result) -> None:
         moved = {d["path"] for d in result.done}

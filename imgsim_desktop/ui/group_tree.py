@@ -13,7 +13,7 @@ from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
-from imgsim_desktop.core import cleanup_plan, keeper
+from imgsim_desktop.core import cleanup_plan, companions, keeper
 from imgsim_desktop.core.cleanup import inside
 from imgsim_desktop.core.duplicates import Group
 from imgsim_desktop.storage.catalog import PhotoRow
@@ -100,6 +100,12 @@ class GroupTree(QTreeWidget):
         self.ticked -= {m.path for m in group.members}
         self._rebuild()
 
+    def going_along(self, paths: list[str], pair_rule: str) -> dict[str, list]:
+        """What goes with each of ``paths`` if they are removed in this order (core.companions.planned),
+        from the companions the scan found: no disk read here."""
+        found = {m.path: m.companions for g in self.groups for m in g.members}
+        return companions.planned(paths, found, pair_rule)
+
     def visible_ticked(self) -> list[str]:
         return [m.path for g in self.shown for m in g.members if m.path in self.ticked]
 
@@ -134,7 +140,9 @@ class GroupTree(QTreeWidget):
 
     def _describe_group(self, top: QTreeWidgetItem, number: int, group: Group) -> None:
         freed = sum(self.rows[m.path].size for m in group.members if m.path in self.ticked and m.path in self.rows)
-        top.setText(0, f"{number}. {TIER_TITLES[group.tier]} · {len(group.members)} photos")
+        pairs = companions.partners(group.members)
+        one_shot = " · a RAW+JPEG pair: one shot" if set(pairs.values()) & {m.path for m in group.members} else ""
+        top.setText(0, f"{number}. {TIER_TITLES[group.tier]} · {len(group.members)} photos{one_shot}")
         top.setText(1, f"frees {human_size(freed)}" if freed else "")
         font = top.font(0)
         font.setBold(True)
@@ -146,11 +154,14 @@ class GroupTree(QTreeWidget):
         item.setData(0, PathRole, len(self._paths))
         self._paths.append(member.path)
         item.setText(0, readable(os.path.basename(member.path)))
-        item.setToolTip(0, readable(member.path))
+        item.setToolTip(0, readable(member.path) + _companions_note(member))
         if row is not None:
             # Format from the file's first bytes; the scan's worker already read them (the cache
             # answers here), so filling thousands of rows does no disk reads on the GUI thread.
             kind = photo_format(row.path, row.size, row.mtime_ns)
+            pair = next((c for c in member.companions if c.kind in companions.PAIR_KINDS), None)
+            if pair is not None:  # one shot: "JPEG + CRW"
+                kind += f" + {os.path.splitext(pair.path)[1][1:].upper()}"
             values = [resolution(row.width, row.height), human_size(row.size), kind, taken(row.taken_at)]
             for col, value in enumerate(values, 2):
                 item.setText(col, value)
@@ -222,3 +233,10 @@ class GroupTree(QTreeWidget):
         top = item.parent() or item
         index = self.indexOfTopLevelItem(top)
         return self.shown[index] if 0 <= index < len(self.shown) else None
+
+
+def _companions_note(member) -> str:
+    """The files that belong to the photo (they go with it when it is removed), for its tooltip."""
+    if not member.companions:
+        return ""
+    return "\nWith it: " + ", ".join(f"{readable(os.path.basename(c.path))} ({companions.noun(c.kind)})" for c in member.companions)

@@ -296,3 +296,34 @@ def test_after_a_move_the_page_says_where_and_undo_brings_them_back(qtbot, libra
     qtbot.waitUntil(lambda: Path(one).exists() and page.summary.text().split(" · ")[-1] == "Moved 1 photo back", timeout=20_000)
     assert not page.undo_button.isVisible()
     win.close()
+
+
+def test_a_photos_sidecars_show_in_its_row_and_go_with_it_and_come_back(qtbot, tmp_path, data_dir, monkeypatch):
+    from test_companions import write_shot
+
+    lib = tmp_path / "lib"
+    write_shot(lib / "shoot", kinds={"IMG_1.CRW": "raw", "IMG_1.xmp": "xmp"})  # the camera's RAW+JPEG pair
+    write_shot(lib / "backup", kinds={"IMG_1.JPG.xmp": "xmp", "IMG_1.AAE": "aae"})  # a copy of its JPEG, with sidecars
+    before = {p: p.read_bytes() for p in lib.rglob("*") if p.is_file()}
+    with Engine(data_dir) as engine:
+        index_now(engine, [str(lib)])
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda _p, _t, text, *a, **k: asked.append(text) or QMessageBox.StandardButton.Yes)
+    win, page = _open_duplicates(qtbot, data_dir)
+    shot, copy = str(lib / "shoot" / "IMG_1.JPG"), str(lib / "backup" / "IMG_1.JPG")
+    assert page.tree._items[shot].text(4) == "JPEG + CRW"  # the row says it is one shot with a RAW
+    assert "IMG_1.CRW (RAW file)" in page.tree._items[shot].toolTip(0) and "IMG_1.AAE (sidecar)" in page.tree._items[copy].toolTip(0)
+    assert page.tree.visible_ticked() == [copy]  # the JPEG with its RAW beside it is kept
+    page.clean_up("move", move_to=str(tmp_path / "aside"))
+    assert asked[0].startswith("Move 1 photo (") and "with 2 sidecars that belong to them" in asked[0]
+    assert "Going with them: IMG_1.JPG.xmp (sidecar), IMG_1.AAE (sidecar)" in asked[0]
+    qtbot.waitUntil(page.undo_button.isVisible, timeout=20_000)
+    assert page.summary.text().startswith("Moved 1 photo (and 2 sidecars) (")
+    assert sorted(p.name for p in (tmp_path / "aside").iterdir()) == ["IMG_1.AAE", "IMG_1.JPG", "IMG_1.JPG.xmp"]
+    page.undo_button.click()
+    qtbot.waitUntil(lambda: page.summary.text().endswith("Moved 1 photo (and 2 sidecars) back"), timeout=20_000)
+    assert {p: p.read_bytes() for p in lib.rglob("*") if p.is_file()} == before
+    page.pair_box.setCurrentIndex(page.pair_box.findData("raw"))
+    page.pair_box.activated.emit(page.pair_box.currentIndex())
+    assert page.settings.pair_rule == "raw" and page.settings.keeper_rules().pair_rule == "raw"
+    win.close()
