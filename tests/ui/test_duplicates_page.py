@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -323,7 +324,36 @@ def test_a_photos_sidecars_show_in_its_row_and_go_with_it_and_come_back(qtbot, t
     page.undo_button.click()
     qtbot.waitUntil(lambda: page.summary.text().endswith("Moved 1 photo (and 2 sidecars) back"), timeout=20_000)
     assert {p: p.read_bytes() for p in lib.rglob("*") if p.is_file()} == before
+    page.open_history()
+    dialog = page.history_dialog
+    qtbot.waitUntil(lambda: dialog.tree.topLevelItemCount() == 1, timeout=10_000)
+    assert dialog.tree.topLevelItem(0).text(0).startswith("Moved 1 photo (and 2 sidecars) (")
+    assert [dialog.tree.topLevelItem(0).child(i).text(0) for i in range(3)] == ["Moved (undone)"] + ["Moved (sidecar, with its photo) (undone)"] * 2
+    dialog.close()
     page.pair_box.setCurrentIndex(page.pair_box.findData("raw"))
     page.pair_box.activated.emit(page.pair_box.currentIndex())
     assert page.settings.pair_rule == "raw" and page.settings.keeper_rules().pair_rule == "raw"
     win.close()
+
+
+@pytest.mark.parametrize(("rule", "ticked"), [("both", []), ("raw", ["IMG_1.JPG"]), ("jpeg", ["IMG_1.CRW"])])
+def test_a_raw_and_its_jpeg_in_one_group_show_as_one_shot(qtbot, tmp_path, rule, ticked):
+    """Once RAW files are indexed, a RAW and its JPEG can meet in one duplicate group: one shot, whose
+    rows the RAW+JPEG rule ticks (nothing by default)."""
+    from test_companions import write_shot
+
+    from imgsim_desktop.core import companions
+    from imgsim_desktop.core.duplicates import Group, Member
+    from imgsim_desktop.core.keeper import KeeperRules
+    from imgsim_desktop.storage.catalog import PhotoRow
+    from imgsim_desktop.ui.group_tree import GroupTree
+
+    write_shot(tmp_path / "shoot", kinds={"IMG_1.CRW": "raw", "IMG_1.xmp": "xmp"})
+    paths = [str(tmp_path / "shoot" / n) for n in ("IMG_1.JPG", "IMG_1.CRW")]
+    rows = {p: PhotoRow(0, p, os.path.getsize(p), os.stat(p).st_mtime_ns, 1440, 960, None, None) for p in paths}
+    [group] = companions.attach([Group("duplicate", [Member(p, 1.0) for p in paths])], companions.Folders())
+    tree = GroupTree()
+    qtbot.addWidget(tree)
+    tree.fill([group], rows, KeeperRules(pair_rule=rule))
+    assert tree.topLevelItem(0).text(0) == "1. Duplicates · 2 photos · a RAW+JPEG pair: one shot"
+    assert sorted(os.path.basename(p) for p in tree.visible_ticked()) == ticked
