@@ -309,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", default=",".join(DEFAULT_ORDER), help=f"keeper rules in order (default {','.join(DEFAULT_ORDER)}; known: {','.join(RULES)})")
     p.add_argument("--prefer-folder", action="append", default=[], metavar="DIR", help="keep copies in this folder first")
     p.add_argument("--protect", action="append", default=[], metavar="DIR", help="never remove anything inside this folder")
+    p.add_argument("--pairs", choices=["both", "raw", "jpeg"], default="both",
+                   help="a RAW+JPEG pair (same name, same moment) is one shot: keep both (default), only the RAW or only the JPEG; "
+                        "a removed photo's sidecars, Live Photo video and (unless kept) the other half of its pair go with it")  # fmt: skip
     p.add_argument("--apply", nargs="+", metavar="trash|move DIR", help="do the cleanup: move suggested copies to the trash or into DIR")
     p.set_defaults(func=cmd_duplicates)
 

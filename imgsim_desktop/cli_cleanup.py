@@ -31,7 +31,7 @@ def _report_recovery(catalog) -> None:
 
 
 def cmd_duplicates(args) -> int:
-    from imgsim_desktop.core import cleanup, cleanup_plan
+    from imgsim_desktop.core import cleanup, cleanup_plan, companions
     from imgsim_desktop.core.duplicates import find_groups
     from imgsim_desktop.core.keeper import KeeperRules
     from imgsim_desktop.core.progress import Progress
@@ -50,6 +50,7 @@ def cmd_duplicates(args) -> int:
             order=[r.strip() for r in args.keep.split(",") if r.strip()],
             preferred_folders=[os.path.abspath(p) for p in args.prefer_folder],
             protected_folders=[os.path.abspath(p) for p in args.protect],
+            pair_rule=args.pairs,
         )
     except ValueError as exc:
         print(f"imgsim: --keep: {exc}", file=sys.stderr)
@@ -67,36 +68,40 @@ def cmd_duplicates(args) -> int:
         bar = TerminalProgress(not args.json)
         groups = find_groups(engine.searcher, args.sensitivity, shown_tiers, Progress(bar), on_error=lambda p, r: unreadable.append((p, r)))
         bar.finish()
+        groups = companions.attach(groups, companions.library_folders(engine.catalog))
         rows = {m.path: row for g in groups for m in g.members if (row := engine.catalog.photo(m.path)) is not None}
         doomed = cleanup_plan.suggested(groups, rows, rules, applied_tiers)
-        plan = [_group_plan(group, rows, doomed, rules) for group in groups]
-        to_remove = [m["path"] for g in plan for m in g["members"] if not m["keep"]]
+        to_remove = [m.path for g in groups for m in g.members if m.path in doomed]
+        along = companions.planned(to_remove, {m.path: m.companions for g in groups for m in g.members}, rules.pair_rule)
+        plan = [_group_plan(group, rows, doomed, rules, along) for group in groups]
         result = None
         if mode:
             removals = cleanup_plan.plan(groups, rows, doomed, engine.catalog.fingerprints(list(rows)))
             try:
                 with _stop_on_ctrl_c(not args.json) as stop:
-                    result = cleanup.apply(engine.catalog, removals, mode, dest, rules.protected_folders, should_stop=stop)
+                    result = cleanup.apply(engine.catalog, removals, mode, dest, rules.protected_folders, should_stop=stop, pair_rule=rules.pair_rule)
             except cleanup.CleanupRefused as exc:
                 print(f"imgsim: {shown(exc)}; nothing was changed", file=sys.stderr)
                 return 2
     if args.json:
-        out = {"sensitivity": args.sensitivity, "keep_rules": rules.order, "groups": plan}
+        out = {"sensitivity": args.sensitivity, "keep_rules": rules.order, "pair_rule": rules.pair_rule, "groups": plan}
         out["unreadable"] = [{"path": p, "error": r} for p, r in unreadable]
         if result is not None:
             out["applied"] = {"batch": result.batch, "done": result.done, "failed": result.failed, "refused": result.refused,
                               "skipped": result.skipped, "stopped": result.stopped, "recovered": result.recovered}  # fmt: skip
         print(json.dumps(out))
     else:
-        _print_plan(plan, to_remove, result, args.sensitivity, unreadable)
+        _print_plan(plan, to_remove, [c.kind for cs in along.values() for c in cs], result, args.sensitivity, unreadable)
     return 1 if result is not None and (result.failed or result.stopped) else 0
 
 
-def _group_plan(group, rows: dict, doomed: set[str], rules) -> dict:
+def _group_plan(group, rows: dict, doomed: set[str], rules, along: dict) -> dict:
     from imgsim_desktop.core.cleanup_plan import keeper_of
+    from imgsim_desktop.core.companions import partners
 
     members = [rows[m.path] for m in group.members if m.path in rows]
-    keeper, best_because = keeper_of(group.tier, members, rules)
+    pairs = partners(group.members)
+    keeper, _remove, best_because = keeper_of(group, members, rules)
     return {
         "tier": group.tier,
         **({"best_shot": keeper.path, "best_shot_reason": best_because} if best_because else {}),
@@ -107,6 +112,9 @@ def _group_plan(group, rows: dict, doomed: set[str], rules) -> dict:
                 "keep": m.path not in doomed,
                 "suggested_keeper": m.path == keeper.path,
                 "reason": _reason(group, m.path, keeper.path, rows),  # relative to the suggested keeper
+                "pair": pairs.get(m.path),  # the other half of its RAW+JPEG pair, in the group or not
+                "companions": [{"kind": c.kind, "path": c.path} for c in m.companions],
+                "goes_along": [c.path for c in along.get(m.path, ())],  # what a removal takes with it
             }
             for m in group.members
         ],
@@ -148,27 +156,41 @@ def _reason(group, path: str, keeper: str, rows: dict) -> dict:
     return {"text": explain.describe(rel, rows.get(path), rows.get(keeper))} | explain.facts(rel)
 
 
-def _print_plan(plan: list[dict], to_remove: list[str], result, sensitivity: float, unreadable: list[tuple[str, str]]) -> None:
+def _print_plan(plan: list[dict], to_remove: list[str], along: list[str], result, sensitivity: float, unreadable: list[tuple[str, str]]) -> None:
+    from imgsim_desktop.core.companions import noun, with_companions
+
     for path, reason in unreadable:
         print(f"could not check {shown(path)}: {shown(reason)}", file=sys.stderr)
     for n, group in enumerate(plan, 1):
+        paired = {m["path"] for m in group["members"]} & {m["pair"] for m in group["members"]}
+        one_shot = ", a RAW+JPEG pair: one shot" if paired else ""
         best = f"; best shot: {shown(os.path.basename(group['best_shot']))}, {group['best_shot_reason']}" if group.get("best_shot") else ""
-        print(f"group {n}: {TIER_TITLES[group['tier']]} ({len(group['members'])} photos{best})")
+        print(f"group {n}: {TIER_TITLES[group['tier']]} ({len(group['members'])} photos{one_shot}{best})")
         for m in group["members"]:
             action = "keep  " if m["keep"] else "remove"
             print(f"  {m['score']:6.3f}  {action}{'*' if m['suggested_keeper'] else ' '} {shown(m['path'])}")
             if not m["suggested_keeper"]:
                 print(f"                  {shown(m['reason']['text'])}")
+            kinds = {c["path"]: c["kind"] for c in m["companions"]}
+            if m["goes_along"]:
+                print("                  with " + ", ".join(f"{shown(os.path.basename(p))} ({noun(kinds[p])})" for p in m["goes_along"]))
+            elif m["pair"]:
+                print(f"                  one shot with {shown(os.path.basename(m['pair']))} ({noun(kinds[m['pair']])}), which stays")
     size = sum(os.path.getsize(p) for p in to_remove if os.path.exists(p)) if result is None else result.bytes_freed
     counts = ", ".join(f"{sum(g['tier'] == t for g in plan)} {title}" for t, title in TIER_TITLES.items())
-    print(f"{counts} at sensitivity {sensitivity}; {len(to_remove)} suggested for removal ({human_size(size)}); * = suggested keeper")
+    suggested = with_companions(f"{len(to_remove)} suggested for removal", along)
+    print(f"{counts} at sensitivity {sensitivity}; {suggested} ({human_size(size)}); * = suggested keeper")
     if result is None:
         print("nothing was changed; add --apply trash or --apply move DIR to clean up (similar shots only with --tier similar)")
     else:
+        from imgsim_desktop.core.companions import with_companions
+
         verb = "trashed" if result.done and result.done[0]["action"] == "trash" else "moved"
-        untouched = len(to_remove) - len(result.done) - len(result.failed) - len(result.skipped) - len(result.refused)
+        attempted = {d["path"] for d in result.done} | {f["path"] for f in result.failed} | {s["path"] for s in result.skipped} | set(result.refused)
+        untouched = len(set(to_remove) - attempted)
         stop = f"; stopped, {untouched} not attempted (left in place)" if result.stopped else ""
-        print(f"{verb} {len(result.done)} file(s){stop}; batch {result.batch}" + (f" (undo: imgsim undo {result.batch})" if verb == "moved" and result.done else ""))
+        what = with_companions(f"{len(result.photos)} photo(s)", result.companion_kinds)
+        print(f"{verb} {what}{stop}; batch {result.batch}" + (f" (undo: imgsim undo {result.batch})" if verb == "moved" and result.done else ""))
         for f in result.failed:
             print(f"  left in place: {shown(f['path'])}: {shown(f['error'])}", file=sys.stderr)
         for f in result.skipped:
@@ -193,8 +215,17 @@ def _reject_pair(args) -> int:
     return 0
 
 
+def _companion(step: dict) -> dict:
+    """{'companion': kind} for a step that took a photo's companion along; {} for a photo's own."""
+    from imgsim_desktop.core.cleanup import companion_kind
+
+    found = companion_kind(step)
+    return {"companion": found[0]} if found else {}
+
+
 def cmd_history(args) -> int:
     """Every finished cleanup, newest first: what went where; moves can be undone with `imgsim undo`."""
+    from imgsim_desktop.core.companions import noun
     from imgsim_desktop.core.engine import CATALOG_NAME
     from imgsim_desktop.storage.catalog import Catalog
 
@@ -205,7 +236,7 @@ def cmd_history(args) -> int:
             batches.setdefault(action["batch"], []).append(action)
     if args.json:
         for batch, steps in reversed(batches.items()):
-            print(json.dumps({"batch": batch, "steps": [{k: a[k] for k in ("action", "source", "target", "size", "at", "undone_at")} for a in steps]}))
+            print(json.dumps({"batch": batch, "steps": [{k: a[k] for k in ("action", "source", "target", "size", "at", "undone_at")} | _companion(a) for a in steps]}))
         return 0
     if not batches:
         print("no cleanups yet")
@@ -217,7 +248,8 @@ def cmd_history(args) -> int:
         print(f"{batch}  {when}  {len(steps)} step(s){hint}")
         for a in steps[: args.limit]:
             where = f" -> {shown(a['target'])}" if a["target"] else ""
-            print(f"  {a['action']:8} {shown(a['source'])}{where}{' (undone)' if a['undone_at'] else ''}")
+            kind = _companion(a).get("companion")
+            print(f"  {a['action']:8} {shown(a['source'])}{where}{f' ({noun(kind)}, with its photo)' if kind else ''}{' (undone)' if a['undone_at'] else ''}")
         if len(steps) > args.limit:
             print(f"  … and {len(steps) - args.limit} more")
     return 0
@@ -255,11 +287,14 @@ def cmd_undo(args) -> int:
         except cleanup.CleanupRefused as exc:
             print(f"imgsim: {shown(exc)}", file=sys.stderr)
             return 2
+    from imgsim_desktop.core.companions import with_companions
+
     back = [r for r in restored if not r["error"]]
     if args.json:
         print(json.dumps({"batch": args.batch, "restored": restored}))
     else:
-        print(f"moved {len(back)} file(s) back" + ("" if restored else " (nothing to undo: trashed files are restored from the system trash)"))
+        what = with_companions(f"{sum(not r['companion'] for r in back)} photo(s)", [r["companion"] for r in back if r["companion"]])
+        print(f"moved {what} back" + ("" if restored else " (nothing to undo: trashed files are restored from the system trash)"))
         for r in restored:
             if r["error"]:
                 print(f"  not restored: {shown(r['path'])}: {shown(r['error'])}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""Run by test_cleanup_crash.py: one cleanup (move every photo of a folder into DEST), to be killed.
+"""Run by test_cleanup_crash.py: one cleanup (move every photo of a folder into DEST, its sidecars
+going with it), to be killed.
 
 Prints "ready" once imported and the plan is made, so the test's kill lands inside the cleanup
 itself, not in Python's start-up; prints "done SECONDS" if it was not killed.
@@ -14,7 +15,7 @@ from imgsim_desktop.core.cleanup_plan import Removal, Seen
 from imgsim_desktop.storage.catalog import Catalog
 
 data_dir, library, dest = sys.argv[1:4]
-files = sorted(str(p) for p in Path(library).rglob("*") if p.is_file())
+files = sorted(str(p) for p in Path(library).rglob("*.jpg"))  # the photos; their companions travel with them
 removals = [Removal(Seen(p, os.stat(p).st_size, os.stat(p).st_mtime_ns), "chosen") for p in files]
 with Catalog(Path(data_dir) / "catalog.sqlite3") as catalog:
     print("ready", flush=True)

@@ -56,8 +56,9 @@ def test_frames_never_measured_get_no_best_shot_and_the_keeper_rules_decide(tmp_
     rows = burst(tmp_path, frames=2)
     old = PhotoRow(9, str(tmp_path / "old.jpg"), 10, 0, 4000, 3000, None, None)  # indexed before catalog v9
     assert best_shot([*rows, old]) is None
-    kept, why = keeper_of("similar", [*rows, old], KeeperRules(order=["resolution"]))
-    assert kept is old and why is None
+    group = Group("similar", [Member(r.path, 0.9) for r in [*rows, old]])
+    kept, remove, why = keeper_of(group, [*rows, old], KeeperRules(order=["resolution"]))
+    assert kept is old and why is None and remove == rows
 
 
 def test_select_suggested_on_similar_shots_ticks_all_but_the_best_shot(tmp_path):

@@ -1,7 +1,7 @@
 """kill -9 at random moments of a cleanup that moves photos, 20 times (half into a folder on the same
 file system, half onto another one): after each kill the next start recovers, no byte of any photo
 is lost or duplicated, nothing half-written is left, every photo that left the library is in the
-history, and Undo brings the library back byte for byte."""
+history, no sidecar is parted from its photo, and Undo brings the library back byte for byte."""
 
 from __future__ import annotations
 
@@ -60,6 +60,7 @@ def test_twenty_kills_during_cleanup_lose_nothing_and_undo_restores_all(tmp_path
     for i, name in enumerate(sorted((PHOTOS / "aib").glob("*.jpg"))[:PHOTO_COUNT]):
         (lib / f"album{i % 3}").mkdir(parents=True, exist_ok=True)
         (lib / f"album{i % 3}" / f"IMG_{i % 4}.jpg").write_bytes(name.read_bytes())  # names repeat across albums
+        (lib / f"album{i % 3}" / f"IMG_{i % 4}.{'jpg.xmp' if i % 2 else 'AAE'}").write_text(f"edits of photo {i}")  # companions go along
     original = by_path(lib)
     with tempfile.TemporaryDirectory(dir=SECOND_FS if other_file_system(tmp_path) else tmp_path) as far:
         targets = [tmp_path / "dest", Path(far) / "dest"]
@@ -86,10 +87,17 @@ def test_twenty_kills_during_cleanup_lose_nothing_and_undo_restores_all(tmp_path
             gone = set(original) - set(by_path(lib))
             assert gone == set(history), f"round {n}: a photo left the library without a history entry"
             assert all(Path(history[p]).exists() for p in gone)
+            assert not parted(lib, dest), f"round {n} (seed {seed}): a sidecar was parted from its photo"
             _undo_all(data_dir)
             assert by_path(lib) == original, f"round {n} (seed {seed}): undo did not restore the library"
             assert not any(p.is_file() for p in dest.rglob("*"))
     assert killed >= ROUNDS // 2, f"only {killed} of {ROUNDS} kills landed while photos were being moved"
+
+
+def parted(*folders: Path) -> list[Path]:
+    """Sidecars without their photo beside them (same stem, or same name for 'x.jpg.xmp')."""
+    sidecars = [p for f in folders for p in f.rglob("*") if p.suffix.lower() in (".xmp", ".aae")]
+    return [p for p in sidecars if not (p.parent / (p.name.split(".")[0] + ".jpg")).exists()]
 
 
 def _undo_all(data_dir: Path) -> None:

@@ -181,7 +181,7 @@ def test_apply_move_then_history_and_undo_bring_everything_back(indexed, capsys,
     code, out, _ = run(capsys, "history")
     assert code == 0 and applied["batch"] in out and f"imgsim undo {applied['batch']}" in out
     code, out, _ = run(capsys, "undo", applied["batch"])
-    assert code == 0 and out.startswith(f"moved {len(moved)} file(s) back")
+    assert code == 0 and out.startswith(f"moved {len(moved)} photo(s) back")
     assert {p.name: p.read_bytes() for p in indexed.iterdir()} == before
     code, _, err = run(capsys, "undo", "no-such-batch")
     assert code == 2 and "no cleanup no-such-batch" in err
@@ -258,3 +258,29 @@ def test_a_closed_pipe_ends_the_command_quietly(indexed, capsys, monkeypatch):
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert main(["duplicates", "--json"]) == 0
     assert main(["status"]) == 0
+
+
+def test_apply_says_what_went_with_the_photos_and_undo_brings_it_back(tmp_path, data_dir, capsys):
+    from test_companions import write_shot
+
+    lib = tmp_path / "lib"
+    write_shot(lib / "shoot", kinds={"IMG_1.CRW": "raw", "IMG_1.xmp": "xmp"})  # the camera's RAW+JPEG pair and its sidecar
+    write_shot(lib / "backup", kinds={"IMG_1.JPG.xmp": "xmp", "IMG_1.AAE": "aae"})  # a copy of the JPEG, with sidecars of its own
+    before = {p: p.read_bytes() for p in lib.rglob("*") if p.is_file()}
+    assert run(capsys, "index", str(lib))[0] == 0
+    # Keep the backup: the shot's JPEG would go, but its RAW is a photo of the library (indexed), so
+    # it stays, and with it the sidecar the two share; only a photo the user chose ever moves.
+    code, out, _ = run(capsys, "duplicates", "--prefer-folder", str(lib / "backup"))
+    assert code == 0 and "one shot with IMG_1.CRW (RAW file), which stays" in out
+    assert "1 suggested for removal (" in out and "(and" not in out
+    code, out, _ = run(capsys, "duplicates", "--apply", "move", str(tmp_path / "aside"))  # by default the pair's JPEG is the keeper
+    assert code == 0 and "one shot with IMG_1.CRW (RAW file), which stays" in out
+    assert "moved 1 photo(s) (and 2 sidecars); batch" in out
+    assert sorted(p.name for p in (tmp_path / "aside").iterdir()) == ["IMG_1.AAE", "IMG_1.JPG", "IMG_1.JPG.xmp"]
+    assert sorted(p.name for p in (lib / "backup").iterdir()) == []
+    batch = out.split("imgsim undo ")[1].split(")")[0]
+    code, out, _ = run(capsys, "history")
+    assert "IMG_1.AAE" in out and "(sidecar, with its photo)" in out
+    code, out, _ = run(capsys, "undo", batch)
+    assert code == 0 and out.startswith("moved 1 photo(s) (and 2 sidecars) back")
+    assert {p: p.read_bytes() for p in lib.rglob("*") if p.is_file()} == before

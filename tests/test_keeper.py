@@ -132,3 +132,27 @@ def test_sharpness_stands_aside_when_a_member_was_never_measured():
     assert choose([sharp, unmeasured], KeeperRules(order=["sharpness", "size"]))[0] is unmeasured  # size decides
     blurred = PhotoRow(0, "/a/blurred.jpg", 2000, 0, 100, 100, None, None, 0.1, 0.0, "")
     assert choose([sharp, blurred], KeeperRules(order=["sharpness", "size"]))[0] is sharp
+
+
+SHOT_RAW = row("/shoot/IMG_1.CR2", 4000, 3000, 25_000_000, "2024-05-01T10:00:00")
+SHOT_JPEG = row("/shoot/IMG_1.JPG", 4000, 3000, 6_000_000, "2024-05-01T10:00:00")
+BACKUP = row("/backup/IMG_1.JPG", 4000, 3000, 6_000_000, "2024-05-01T10:00:00")
+PAIRS = {SHOT_RAW.path: SHOT_JPEG.path, SHOT_JPEG.path: SHOT_RAW.path}  # core.companions.partners of the group
+
+
+@pytest.mark.parametrize(("rule", "keeper", "removed"), [
+    ("both", SHOT_RAW, [BACKUP]),  # one shot: nothing of it is offered, only the other copy
+    ("raw", SHOT_RAW, [BACKUP, SHOT_JPEG]),
+    ("jpeg", SHOT_JPEG, [BACKUP, SHOT_RAW]),
+])  # fmt: skip
+def test_the_pair_rule_says_what_of_one_shot_stays(rule, keeper, removed):
+    assert choose([BACKUP, SHOT_JPEG, SHOT_RAW], KeeperRules(pair_rule=rule), PAIRS) == (keeper, removed)
+
+
+def test_a_jpeg_with_its_raw_beside_it_is_kept_over_its_copy():
+    only_jpeg = {SHOT_JPEG.path: SHOT_RAW.path}  # the RAW is not a library photo: it is not in the group
+    assert choose([BACKUP, SHOT_JPEG], KeeperRules(), only_jpeg) == (SHOT_JPEG, [BACKUP])
+    assert choose([BACKUP, SHOT_JPEG], KeeperRules(), {}) == (BACKUP, [SHOT_JPEG])  # without it the path decides
+    assert choose([BACKUP, SHOT_JPEG], KeeperRules(preferred_folders=["/backup"]), only_jpeg)[0] == BACKUP  # the user's folder first
+    with pytest.raises(ValueError, match="RAW\\+JPEG"):
+        KeeperRules(pair_rule="neither")

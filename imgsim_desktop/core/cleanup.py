@@ -10,6 +10,13 @@ Undo can bring it back. Nothing is ever replaced (core.safe_move), a copy across
 verified before its original is deleted, and each file is checked against what the scan saw just
 before it goes (core.cleanup_plan).
 
+A photo's companions (core.companions: XMP and RawTherapee sidecars, Apple's .AAE, a Live
+Photo's video, the RAW of a RAW+JPEG pair) go with it: each is a step of its own, logged before
+the photo moves and marked as the photo's (``companion_kind``), so recovery finishes a companion
+whose photo had left and leaves it beside a photo that stayed, and Undo brings it back with its
+photo. In a move the companions take the photo's new name ('IMG_1 (2).jpg', 'IMG_1 (2).xmp'); a
+companion that cannot follow puts the photo (and what had followed it) back.
+
 One cleanup at a time per library: a lock file in the data folder, which the OS releases when the
 holder dies, so recovery can tell a crashed cleanup from one still running.
 """
@@ -19,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -29,6 +37,7 @@ from filelock import FileLock, Timeout
 from send2trash import send2trash
 from send2trash.exceptions import TrashPermissionError
 
+from imgsim_desktop.core import companions
 from imgsim_desktop.core.cleanup_plan import Removal, reason_to_skip
 from imgsim_desktop.core.folders import really_inside, really_inside_any
 from imgsim_desktop.core.safe_move import NotVerified, copy_verified, fsync_folder, remove_quietly, rename_noreplace
@@ -45,7 +54,7 @@ class CleanupRefused(ValueError):
 @dataclass
 class CleanupResult:
     batch: str
-    done: list[dict] = field(default_factory=list)  # {path, action, target, size}
+    done: list[dict] = field(default_factory=list)  # {path, action, target, size}; a companion also {companion: kind, of: photo}
     failed: list[dict] = field(default_factory=list)  # {path, error}: left untouched
     refused: list[str] = field(default_factory=list)  # inside a protected folder
     skipped: list[dict] = field(default_factory=list)  # {path, reason}: changed since the scan, keeper gone
@@ -55,6 +64,15 @@ class CleanupResult:
     @property
     def bytes_freed(self) -> int:
         return sum(d.get("size") or 0 for d in self.done)
+
+    @property
+    def photos(self) -> list[dict]:
+        """What was done to the chosen photos themselves (``done`` less their companions)."""
+        return [d for d in self.done if not d.get("companion")]
+
+    @property
+    def companion_kinds(self) -> list[str]:
+        return [d["companion"] for d in self.done if d.get("companion")]
 
 
 def inside(path: str, folders: list[str]) -> bool:
@@ -90,8 +108,12 @@ def apply(
     move_to: str | None = None,
     protected: list[str] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    pair_rule: str = "both",
 ) -> CleanupResult:
-    """Trash (mode='trash') or move (mode='move', into ``move_to``) what ``removals`` name."""
+    """Trash (mode='trash') or move (mode='move', into ``move_to``) what ``removals`` name, each
+    with its companions (``pair_rule``: core.companions.PAIR_RULES, what a RAW+JPEG pair keeps)."""
+    if pair_rule not in companions.PAIR_RULES:
+        raise ValueError(f"unknown pair rule {pair_rule!r}")
     if mode not in ("trash", "move"):
         raise ValueError(f"unknown cleanup mode {mode!r}")
     if mode == "move" and not move_to:
@@ -109,7 +131,7 @@ def apply(
             os.makedirs(move_to, exist_ok=True)
         names = _Names()
         try:
-            _apply_each(catalog, removals, mode, move_to, protected, should_stop, result, names)
+            _apply_each(catalog, removals, mode, move_to, protected, should_stop, result, _Unit(names, companions.library_folders(catalog), pair_rule))
         finally:
             catalog.remove_files([d["path"] for d in result.done])  # one transaction; a crash before it is caught by the next scan
     if result.done:
@@ -117,12 +139,25 @@ def apply(
     return result
 
 
-def _apply_each(catalog, removals, mode, move_to, protected, should_stop, result: CleanupResult, names: _Names) -> None:
+@dataclass
+class _Unit:
+    """What one cleanup shares between its photos: free names at the destination, the folders'
+    listings, the files gone so far (a sidecar shared by two photos goes with the last), the pair rule."""
+
+    names: _Names
+    folders: companions.Folders
+    pair_rule: str
+    gone: set[str] = field(default_factory=set)
+
+
+def _apply_each(catalog, removals, mode, move_to, protected, should_stop, result: CleanupResult, unit: _Unit) -> None:
+    later = {os.path.abspath(r.path) for r in removals}
     for removal in removals:
+        path = os.path.abspath(removal.path)
+        later.discard(path)
         if should_stop():
             result.stopped = True
             break
-        path = os.path.abspath(removal.path)
         if protected and inside(path, protected):
             result.refused.append(path)
             continue
@@ -130,45 +165,72 @@ def _apply_each(catalog, removals, mode, move_to, protected, should_stop, result
         if reason:
             result.skipped.append({"path": path, "reason": reason})
             continue
+        gone = set(unit.gone)
+        along = companions.travelling(path, unit.folders.companions_of(path), gone, later, unit.pair_rule)
         try:
-            target, size = _trash(catalog, result.batch, path) if mode == "trash" else _move(catalog, result.batch, path, move_to, names)
+            done = _trash(catalog, result.batch, path, along, result) if mode == "trash" else _move(catalog, result.batch, path, along, move_to, unit.names)
         except _Failed as exc:
             result.failed.append({"path": path, "error": str(exc)})
             if getattr(exc, "full", False):
                 result.stopped = True  # the destination is full: every later copy would fail the same way
                 break
             continue
-        result.done.append({"path": path, "action": mode, "target": target, "size": size})
+        for d in done:
+            unit.gone.add(d["path"])
+            unit.folders.gone(d["path"])
+            result.done.append({"path": d["path"], "action": mode} | d)
 
 
 def undo(catalog: Catalog, batch: str) -> list[dict]:
-    """Move the photos of a batch back where they were. Trashed files are restored from the
-    system trash by the user (the trash keeps their original location)."""
+    """Move the photos of a batch back where they were, each with the companions that went with it
+    ({path, error, companion: kind or None}). Trashed files are restored from the system trash by
+    the user (the trash keeps their original location)."""
     restored = []
+    back: dict[int, bool] = {}  # move step -> its file is home again
     with _locked(catalog):
         _recover_locked(catalog)
         for action in catalog.actions(batch):
             if action["action"] != "move" or action["undone_at"]:
                 continue
             home, moved = action["source"], action["target"]
+            kind, photo_step = companion_kind(action) or (None, None)
+            entry = {"path": home, "error": None, "companion": kind}
+            restored.append(entry)
+            if photo_step is not None and not back.get(photo_step, True):
+                entry["error"] = f"stays beside its photo at {os.path.dirname(moved)}, which could not be moved back"
+                continue
+            back[action["id"]] = False
             if os.path.lexists(home):
-                restored.append({"path": home, "error": "a file with that name is back already; left both alone"})
+                entry["error"] = "a file with that name is back already; left both alone"
                 continue
             if not os.path.exists(moved):
-                restored.append({"path": home, "error": f"{moved} is gone; nothing to move back"})
+                entry["error"] = f"{moved} is gone; nothing to move back"
                 continue
             st = os.lstat(moved)
             if st.st_size != action["size"] or (action["mtime_ns"] and st.st_mtime_ns != action["mtime_ns"]):
-                restored.append({"path": home, "error": f"{moved} is not the photo that was moved there (it changed since); left alone"})
+                entry["error"] = f"{moved} is not the photo that was moved there (it changed since); left alone"
                 continue
             os.makedirs(os.path.dirname(home), exist_ok=True)
             try:
                 _relocate(catalog, batch, "restore", moved, home, None, undoes=action["id"])
             except _Failed as exc:
-                restored.append({"path": home, "error": str(exc)})
+                entry["error"] = str(exc)
                 continue
-            restored.append({"path": home, "error": None})
+            back[action["id"]] = True
     return restored
+
+
+def companion_kind(step: dict) -> tuple[str, int] | None:
+    """(kind, the photo's step) for a step that moved or trashed a companion of a photo; else None."""
+    m = _COMPANION_NOTE.match(step.get("note") or "")
+    return (m["kind"], int(m["step"])) if m else None
+
+
+_COMPANION_NOTE = re.compile(r"^companion (?P<kind>\w+) of step (?P<step>\d+)$")
+
+
+def _companion_note(kind: str, photo_step: int) -> str:
+    return f"companion {kind} of step {photo_step}"
 
 
 def recover(catalog: Catalog) -> list[str]:
@@ -207,21 +269,105 @@ def _stat(path: str) -> os.stat_result:
         raise _Failed(f"cannot be read ({exc.strerror or exc}); nothing was done") from None
 
 
-def _trash(catalog: Catalog, batch: str, path: str) -> tuple[None, int]:
+def _trash(catalog: Catalog, batch: str, path: str, along: list[companions.Companion], result: CleanupResult) -> list[dict]:
     st = _stat(path)
     step = catalog.begin_step(batch, "trash", path, None, st.st_size, st.st_mtime_ns, st.st_ino)
+    followers = _begin_companions(catalog, batch, "trash", step, along, lambda c: None)
     try:
         send2trash(path)
     except (OSError, TrashPermissionError) as exc:
         note = f"cannot move to the trash here ({exc}); the file was left in place"
         catalog.finish_step(step, "failed", note)
+        for _, cstep, _ in followers:
+            catalog.finish_step(cstep, "abandoned")
         raise _Failed(note) from None
     catalog.finish_step(step, "done")
-    return None, st.st_size
+    done = [{"path": path, "target": None, "size": st.st_size}]
+    for c, cstep, cst in followers:
+        try:
+            send2trash(c.path)
+        except (OSError, TrashPermissionError) as exc:  # rare: its photo's folder has a trash; it stays, said
+            catalog.finish_step(cstep, "failed", f"cannot move to the trash ({exc})")
+            result.failed.append({"path": c.path, "error": f"its photo {os.path.basename(path)} went to the Trash, but it could not follow ({exc}); it is still where it was"})
+            continue
+        catalog.finish_step(cstep, "done")
+        done.append({"path": c.path, "target": None, "size": cst.st_size, "companion": c.kind, "of": path})
+    return done
 
 
-def _move(catalog: Catalog, batch: str, path: str, folder: str, names: _Names) -> tuple[str, int]:
-    return _relocate(catalog, batch, "move", path, os.path.join(folder, os.path.basename(path)), names)
+def _begin_companions(catalog: Catalog, batch: str, action: str, photo_step: int, along, target_of) -> list[tuple]:
+    """Log each companion's step (pending, marked as ``photo_step``'s) before the photo moves, so a
+    crash in between leaves recovery what to finish. A companion gone meanwhile is left out."""
+    followers = []
+    for c in along:
+        try:
+            cst = os.stat(c.path)
+        except OSError:
+            continue
+        cstep = catalog.begin_step(batch, action, c.path, target_of(c), cst.st_size, cst.st_mtime_ns, cst.st_ino, note=_companion_note(c.kind, photo_step))
+        followers.append((c, cstep, cst))
+    return followers
+
+
+def _move(catalog: Catalog, batch: str, path: str, along: list[companions.Companion], folder: str, names: _Names) -> list[dict]:
+    target = os.path.join(folder, os.path.basename(path))
+    if along:  # one free stem for the photo and the companions named after it: 'IMG_1 (2).jpg', 'IMG_1 (2).xmp'
+        target = _free_for_all(target, [c.path for c in along])
+    st = _stat(path)
+    name = names.first_free(target)
+    step = catalog.begin_step(batch, "move", path, name, st.st_size, st.st_mtime_ns, st.st_ino)
+    followers = _begin_companions(catalog, batch, "move", step, along, lambda c: _renamed(c.path, path, name))
+    try:
+        final = _carry(catalog, step, path, name, names, st)
+    except _Failed:
+        for _, cstep, _ in followers:
+            catalog.finish_step(cstep, "abandoned")
+        raise
+    done = [{"path": path, "target": final, "size": st.st_size, "step": step}]
+    for c, cstep, cst in followers:
+        name = _renamed(c.path, path, final)
+        catalog.update_step(cstep, target=name)
+        try:
+            cfinal = _carry(catalog, cstep, c.path, name, names, cst)
+        except _Failed as exc:
+            problem = _put_back(catalog, batch, done)
+            failure = _Failed(f"its {companions.noun(c.kind)} {os.path.basename(c.path)} could not go with it ({exc}); " + (problem or "the photo and its companions were put back where they were"))
+            failure.full = getattr(exc, "full", False)
+            raise failure from None
+        done.append({"path": c.path, "target": cfinal, "size": cst.st_size, "companion": c.kind, "of": path, "step": cstep})
+    return [{k: v for k, v in d.items() if k != "step"} for d in done]
+
+
+def _put_back(catalog: Catalog, batch: str, done: list[dict]) -> str | None:
+    """Undo the moves of one photo and its companions (a companion could not follow); None when all are back."""
+    problems = []
+    for d in reversed(done):
+        try:
+            _relocate(catalog, batch, "restore", d["target"], d["path"], None, undoes=d["step"])
+        except _Failed as exc:
+            problems.append(f"{d['target']} could not be moved back ({exc})")
+    return "; ".join(problems) or None
+
+
+def _renamed(companion: str, photo: str, photo_target: str) -> str:
+    """The companion's name beside the photo's new name: its part after the photo's stem is kept."""
+    stem, new_stem = os.path.splitext(os.path.basename(photo))[0], os.path.splitext(os.path.basename(photo_target))[0]
+    name = os.path.basename(companion)
+    if new_stem != stem and name.lower().startswith(stem.lower()):
+        name = new_stem + name[len(stem) :]
+    return os.path.join(os.path.dirname(photo_target), name)
+
+
+def _free_for_all(target: str, along: list[str]) -> str:
+    """``target``, or 'name (n).ext' with the first n under which the photo and every companion
+    named after it are free at the destination."""
+    folder, photo = os.path.dirname(target), target
+    stem, ext = os.path.splitext(os.path.basename(target))
+    n = 1
+    while os.path.lexists(photo) or any(os.path.lexists(_renamed(c, target, photo)) for c in along):
+        n += 1
+        photo = os.path.join(folder, f"{stem} ({n}){ext}")
+    return photo
 
 
 def _relocate(catalog: Catalog, batch: str, action: str, source: str, target: str, names: _Names | None, undoes: int | None = None) -> tuple[str, int]:
@@ -230,6 +376,13 @@ def _relocate(catalog: Catalog, batch: str, action: str, source: str, target: st
     st = _stat(source)
     name = names.first_free(target) if names else target
     step = catalog.begin_step(batch, action, source, name, st.st_size, st.st_mtime_ns, st.st_ino, undoes)
+    return _carry(catalog, step, source, name, names, st), st.st_size
+
+
+def _carry(catalog: Catalog, step: int, source: str, name: str, names: _Names | None, st: os.stat_result) -> str:
+    """Carry out the logged ``step``: ``source`` to ``name`` (the next free name, given ``names``).
+    Closes the step; raises _Failed with the user's reason when the file stays where it was."""
+    target = name
     try:
         try:
             final = _claim(catalog, step, name, names, lambda n: rename_noreplace(source, n))
@@ -253,7 +406,7 @@ def _relocate(catalog: Catalog, batch: str, action: str, source: str, target: st
     fsync_folder(os.path.dirname(final))
     fsync_folder(os.path.dirname(source))
     catalog.finish_step(step, "done")
-    return final, st.st_size
+    return final
 
 
 def _copy_across(catalog: Catalog, step: int, source: str, name: str, names: _Names | None, st: os.stat_result) -> str:
@@ -338,16 +491,50 @@ class _Names:
 def _recover_locked(catalog: Catalog) -> list[str]:
     notes = []
     for step in catalog.pending_steps():
+        companion = companion_kind(step)
         try:
-            state, note = (_recover_trash if step["action"] == "trash" else _recover_move)(step)
+            if companion:
+                outcome = _recover_companion(catalog, step, catalog.step_state(companion[1]))
+                if outcome is None:
+                    continue  # its photo's step waits for the next time: so does the companion
+                state, note = outcome
+            else:
+                state, note = (_recover_trash if step["action"] == "trash" else _recover_move)(step)
         except OSError as exc:  # e.g. the source's card went read-only meanwhile: this step waits, the others go on
             notes.append(f"an interrupted cleanup step for {step['source']} cannot be finished yet ({exc.strerror or exc}); it is tried again next time")
             continue
-        catalog.finish_step(step["id"], state, note)
+        catalog.finish_step(step["id"], state, None if companion else note)  # a companion's step keeps its mark
         if state == "done" and step["action"] == "move":
             catalog.remove_files([step["source"]])
         notes.append(note)
     return notes
+
+
+def _recover_companion(catalog: Catalog, step: dict, photo_state: str | None) -> tuple[str, str] | None:
+    """A companion follows its photo: where the photo left, the companion is carried after it now;
+    where the photo stayed, so does the companion. None while the photo's own step waits."""
+    if photo_state == "pending":
+        return None
+    if photo_state != "done":
+        if step["temp"]:
+            remove_quietly(step["temp"])
+        if os.path.lexists(step["source"]):
+            return "abandoned", f"an interrupted cleanup had not moved {step['source']}; it stays beside its photo"
+        return (_recover_trash if step["action"] == "trash" else _recover_move)(step)
+    if step["action"] == "trash":
+        if os.path.lexists(step["source"]):
+            send2trash(step["source"])  # an error leaves the step pending: tried again next time
+            return "done", f"finished an interrupted cleanup: {step['source']} followed its photo to the trash"
+        return _recover_trash(step)
+    state, note = _recover_move(step)
+    if state == "done" or not _is_source(step["source"], step):
+        return state, note
+    st = os.stat(step["source"])
+    try:
+        final = _carry(catalog, step["id"], step["source"], step["target"], _Names(), st)
+    except _Failed as exc:  # _carry closed the step as failed: the companion stays, said
+        return "failed", f"an interrupted cleanup had moved a photo; its companion {step['source']} could not follow it to {step['target']} ({exc})"
+    return "done", f"finished an interrupted cleanup: {step['source']} followed its photo to {final}"
 
 
 def _is_source(path: str, step: dict) -> bool:

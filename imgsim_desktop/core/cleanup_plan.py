@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from imgsim_desktop.core import best_shot, keeper
+from imgsim_desktop.core.companions import partners
 from imgsim_desktop.core.fingerprint import fingerprint
 from imgsim_desktop.core.safe_move import sha256_of
 from imgsim_desktop.storage.catalog import PhotoRow
@@ -55,20 +56,22 @@ def suggested(groups: Iterable, rows: dict[str, PhotoRow], rules: keeper.KeeperR
     for group in groups:
         members = [rows[m.path] for m in group.members if m.path in rows]
         if group.tier in tiers and len(members) > 1:
-            kept, _why = keeper_of(group.tier, members, rules)
-            chosen |= {r.path for r in members if r.path != kept.path and not keeper.inside(r.path, rules.protected_folders)}
+            _kept, remove, _why = keeper_of(group, members, rules)
+            chosen |= {r.path for r in remove}
     return chosen
 
 
-def keeper_of(tier: str, members: list[PhotoRow], rules: keeper.KeeperRules) -> tuple[PhotoRow, str | None]:
-    """The member a group keeps, and why when it is a burst's best shot. Copies follow the keeper
-    rules; similar shots (different photos of one moment) keep their best frame, by the rules only
-    when the frames were never measured. A protected member is kept whatever the rest says."""
-    if tier == "similar" and not any(keeper.inside(m.path, rules.protected_folders) for m in members):
+def keeper_of(group, members: list[PhotoRow], rules: keeper.KeeperRules) -> tuple[PhotoRow, list[PhotoRow], str | None]:
+    """(the member the group keeps, the members offered for removal, why when it is a burst's best
+    shot). Copies follow the keeper rules (and the RAW+JPEG pair rule); similar shots (different
+    photos of one moment) keep their best frame, by the rules only when the frames were never
+    measured. A protected member is kept whatever the rest says."""
+    if group.tier == "similar" and not any(keeper.inside(m.path, rules.protected_folders) for m in members):
         pick = best_shot.best_shot(members)
         if pick is not None:
-            return pick.row, pick.reason
-    return keeper.choose(members, rules)[0], None
+            return pick.row, [m for m in members if m is not pick.row], pick.reason
+    kept, remove = keeper.choose(members, rules, partners(group.members))
+    return kept, remove, None
 
 
 def plan(groups: Iterable, rows: dict[str, PhotoRow], chosen: set[str], fingerprints: dict[str, str] | None = None) -> list[Removal]:

@@ -85,6 +85,7 @@ class Member:
     score: float  # cosine similarity to the group's first member (1.0 for itself)
     exact: bool = False  # byte-identical to another member of the group
     placement: Placement | None = None  # duplicate tier: how this photo maps onto the anchor's
+    companions: tuple = ()  # core.companions.Companion: the files that go with it (companions.attach, after the scan)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from imgsim_desktop.core import photo_quality
+from imgsim_desktop.core.companions import PAIR_RULES, RAW_EXTENSIONS
 from imgsim_desktop.core.file_format import canonical, file_format
 from imgsim_desktop.core.folders import really_inside_any as inside
 from imgsim_desktop.storage.catalog import PhotoRow
@@ -48,11 +49,14 @@ class KeeperRules:
     preferred_formats: list[str] = field(default_factory=lambda: list(DEFAULT_FORMAT_PREFERENCE))
     preferred_folders: list[str] = field(default_factory=list)
     protected_folders: list[str] = field(default_factory=list)
+    pair_rule: str = "both"  # a RAW+JPEG pair (core.companions.PAIR_RULES): keep both, the RAW only, the JPEG only
 
     def __post_init__(self) -> None:
         unknown = [r for r in self.order if r not in RULES]
         if unknown:
             raise ValueError(f"unknown keeper rule(s): {', '.join(unknown)}; known: {', '.join(RULES)}")
+        if self.pair_rule not in PAIR_RULES:
+            raise ValueError(f"unknown RAW+JPEG rule {self.pair_rule!r}; known: {', '.join(PAIR_RULES)}")
 
 
 def _when(p: PhotoRow) -> float:
@@ -65,8 +69,10 @@ def _when(p: PhotoRow) -> float:
     return p.mtime_ns / 1e9
 
 
-def _key(p: PhotoRow, rules: KeeperRules, sharpest: float | None = None) -> tuple:
-    """Smaller is better, rule by rule in the user's order; the path breaks ties stably.
+def _key(p: PhotoRow, rules: KeeperRules, pairs: dict[str, str], sharpest: float | None = None) -> tuple:
+    """Smaller is better, rule by rule in the user's order; the path breaks ties stably. Right
+    after the preferred folders, a photo with the other half of its RAW+JPEG pair beside it goes
+    first: it is the camera's original shot, and removing it would take its pair along.
     ``sharpest``: the group's highest sharpness (None when a member's is unknown: the rule stands aside)."""
     parts = []
     for rule in rules.order:
@@ -86,6 +92,8 @@ def _key(p: PhotoRow, rules: KeeperRules, sharpest: float | None = None) -> tupl
             parts.append(-len(photo_quality.from_text(p.tags) or ()))
         elif rule == "sharpness":
             parts.append(0 if sharpest is None or p.sharpness >= SHARPNESS_TIE * sharpest else 1)
+    at = rules.order.index("folder") + 1 if "folder" in rules.order else 0
+    parts.insert(at, 0 if p.path in pairs else 1)
     return (*parts, _named_like_a_copy(p.path), p.path)
 
 
@@ -107,15 +115,33 @@ def _format_rank(p: PhotoRow, preferred: list[str]) -> int:
     return prefs.index(ext) if ext in prefs else len(prefs)
 
 
-def choose(members: list[PhotoRow], rules: KeeperRules) -> tuple[PhotoRow, list[PhotoRow]]:
+def choose(members: list[PhotoRow], rules: KeeperRules, pairs: dict[str, str] | None = None) -> tuple[PhotoRow, list[PhotoRow]]:
     """(the suggested keeper, the members suggested for removal).
 
     A copy in a protected folder stays whatever happens, so it is the keeper when there is one:
     the other copies are then the ones to offer for removal.
+
+    ``pairs`` ({path: the other half of its RAW+JPEG pair}, core.companions.partners): where the
+    keeper's other half is in the group too, the two are one shot, and the pair rule says what of
+    it stays: both (nothing of the shot is offered), only the RAW, or only the JPEG.
     """
+    pairs = pairs or {}
     protected = [p for p in members if inside(p.path, rules.protected_folders)]
     known = [p.sharpness for p in members if p.sharpness is not None]
     sharpest = max(known) if known and len(known) == len(members) else None  # older rows unmeasured: no verdict
-    keeper = min(protected or members, key=lambda p: _key(p, rules, sharpest))
-    remove = [p for p in members if p is not keeper and not inside(p.path, rules.protected_folders)]
+    keeper = min(protected or members, key=lambda p: _key(p, rules, pairs, sharpest))
+    keep = {keeper.path}
+    partner = next((p for p in members if p.path == pairs.get(keeper.path)), None)
+    if partner is not None:
+        raw, jpeg = (partner, keeper) if _is_raw(partner.path) else (keeper, partner)
+        if rules.pair_rule == "both":
+            keep.add(partner.path)
+        else:
+            keeper = raw if rules.pair_rule == "raw" else jpeg
+            keep = {keeper.path}
+    remove = [p for p in members if p.path not in keep and not inside(p.path, rules.protected_folders)]
     return keeper, remove
+
+
+def _is_raw(path: str) -> bool:
+    return os.path.splitext(path)[1].lower() in RAW_EXTENSIONS

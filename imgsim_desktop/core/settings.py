@@ -8,6 +8,7 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from imgsim_desktop.core.companions import PAIR_RULES
 from imgsim_desktop.core.keeper import BEST, DEFAULT_ORDER, RULES, KeeperRules
 from imgsim_desktop.paths import Layout
 
@@ -23,6 +24,7 @@ class Settings:
     k: int = 50  # neighbours shown by "Find similar"
     dup_sensitivity: float = 0.5  # see core.duplicates.thresholds
     keep_rule: str = BEST  # the first keeper rule after preferred folders; "best": the measured default order
+    pair_rule: str = "both"  # a RAW+JPEG pair: keep both, the RAW only, the JPEG only (core.companions.PAIR_RULES)
     preferred_folders: list = field(default_factory=list)  # copies here are kept first
     protected_folders: list = field(default_factory=list)  # never selected, never touched
     sort: int = 0  # the grid's order: newest first, oldest first, name, folder
@@ -32,7 +34,8 @@ class Settings:
     def keeper_rules(self) -> KeeperRules:
         order = ["folder", self.keep_rule] if self.keep_rule in RULES else ["folder"]
         order += [r for r in DEFAULT_ORDER if r not in order]
-        return KeeperRules(order=order, preferred_folders=list(self.preferred_folders), protected_folders=list(self.protected_folders))
+        return KeeperRules(order=order, preferred_folders=list(self.preferred_folders), protected_folders=list(self.protected_folders),
+                           pair_rule=self.pair_rule)  # fmt: skip
 
     @classmethod
     def load(cls, data_dir: Path) -> Settings:
@@ -91,6 +94,7 @@ _CHECKS = {
     "k": _whole(1, 500),
     "dup_sensitivity": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0,
     "keep_rule": lambda v: v in RULES or v == BEST,
+    "pair_rule": lambda v: v in PAIR_RULES,
     "sort": _whole(0, 3),
     "window": lambda v: v == [] or (isinstance(v, list) and len(v) == 2 and all(isinstance(n, int) and 400 <= n <= 16384 for n in v)),
     "preferred_folders": lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),

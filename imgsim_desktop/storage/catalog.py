@@ -386,12 +386,13 @@ class Catalog:
     # as surely as the rename it announces (WAL + NORMAL could lose the last commits).
 
     def begin_step(self, batch: str, action: str, source: str, target: str | None, size: int | None,
-                   mtime_ns: int | None = None, inode: int | None = None, undoes: int | None = None) -> int:  # fmt: skip
-        """Log a cleanup step before it happens ('pending'); returns its id."""
+                   mtime_ns: int | None = None, inode: int | None = None, undoes: int | None = None, note: str | None = None) -> int:  # fmt: skip
+        """Log a cleanup step before it happens ('pending'); returns its id. ``note`` says what the
+        step is part of (core.cleanup: a companion's photo step); it stays unless a close replaces it."""
         with self._lock, self._durable():
             return self._db.execute(
-                "INSERT INTO actions (batch, action, source, target, size, at, state, mtime_ns, inode, undoes) VALUES (?,?,?,?,?,?,'pending',?,?,?)",
-                (batch, action, source, target, size, time.time(), mtime_ns, inode, undoes),
+                "INSERT INTO actions (batch, action, source, target, size, at, state, mtime_ns, inode, undoes, note) VALUES (?,?,?,?,?,?,'pending',?,?,?,?)",
+                (batch, action, source, target, size, time.time(), mtime_ns, inode, undoes, note),
             ).lastrowid
 
     def update_step(self, step: int, *, target: str | None = None, temp: str | None = None, copy_inode: int | None = None) -> None:
@@ -404,9 +405,9 @@ class Catalog:
 
     def finish_step(self, step: int, state: str, note: str | None = None) -> None:
         """Close a step: 'done' (the file is at its target; a restore also marks the move it undoes),
-        'failed' or 'abandoned' (nothing moved)."""
+        'failed' or 'abandoned' (nothing moved). Without a ``note`` the one logged at the start stays."""
         with self._lock, self._durable(), self._transaction():
-            self._db.execute("UPDATE actions SET state = ?, note = ?, temp = NULL WHERE id = ?", (state, note, step))
+            self._db.execute("UPDATE actions SET state = ?, note = COALESCE(?, note), temp = NULL WHERE id = ?", (state, note, step))
             if state == "done":
                 self._db.execute(
                     "UPDATE actions SET undone_at = ? WHERE id = (SELECT undoes FROM actions WHERE id = ?)", (time.time(), step)
@@ -414,6 +415,12 @@ class Catalog:
 
     def pending_steps(self) -> list[dict]:
         return self._action_rows(" WHERE state = 'pending'", ())
+
+    def step_state(self, step: int) -> str | None:
+        """'pending', 'done', 'failed' or 'abandoned'; None for a step not in the journal."""
+        with self._lock:
+            row = self._db.execute("SELECT state FROM actions WHERE id = ?", (step,)).fetchone()
+        return row[0] if row else None
 
     def actions(self, batch: str | None = None) -> list[dict]:
         """Finished cleanup steps (the history), oldest first."""

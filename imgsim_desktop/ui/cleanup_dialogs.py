@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from imgsim_desktop.core.cleanup import companion_kind
+from imgsim_desktop.core.companions import noun, with_companions
 from imgsim_desktop.ui.text import human_size, photos
 
 VERBS = {"trash": "Moved to the Trash", "move": "Moved", "restore": "Moved back"}
@@ -67,11 +69,14 @@ class CleanupHistoryDialog(QDialog):
             first = done[0] if done else acts[0]
             size = human_size(sum(a["size"] or 0 for a in done))
             target = os.path.dirname(first["target"]) if first["action"] == "move" and first["target"] else ""
-            title = f"{VERBS[first['action']]} {photos(len(done))} ({size})" + (f", {len(restored)} moved back" if restored else "")
+            kinds = [found[0] for a in done if (found := companion_kind(a))]
+            what = with_companions(photos(len(done) - len(kinds)), kinds)  # "Moved 3 photos (and 2 sidecars)"
+            title = f"{VERBS[first['action']]} {what} ({size})" + (f", {len(restored)} moved back" if restored else "")
             top = QTreeWidgetItem(self.tree, [title, "", target, _when(first["at"])])
             top.setData(0, BatchRole, batch)
             for a in acts:
-                what = VERBS[a["action"]] + (" (undone)" if a["undone_at"] else "")
+                found = companion_kind(a)
+                what = VERBS[a["action"]] + (f" ({noun(found[0])}, with its photo)" if found else "") + (" (undone)" if a["undone_at"] else "")
                 child = QTreeWidgetItem(top, [what, a["source"], a["target"] or "system Trash", _when(a["at"])])
                 child.setData(0, BatchRole, batch)
             if any(a["action"] == "move" and not a["undone_at"] for a in acts):

@@ -28,12 +28,13 @@ from PySide6.QtWidgets import (
 
 from imgsim_desktop.core import explain
 from imgsim_desktop.core.cleanup import check_destination, inside
+from imgsim_desktop.core.companions import PAIR_RULES, counted, noun, with_companions
 from imgsim_desktop.core.keeper import BEST, RULES
 from imgsim_desktop.core.settings import Settings
 from imgsim_desktop.ui.cleanup_dialogs import CleanupHistoryDialog, KeeperFoldersDialog
 from imgsim_desktop.ui.compare_view import CompareView
 from imgsim_desktop.ui.group_tree import GroupTree
-from imgsim_desktop.ui.text import human_size, photos
+from imgsim_desktop.ui.text import human_size, photos, readable
 
 VIEWS = [("Duplicates", ("exact", "duplicate")), ("Similar shots", ("similar",))]
 KEEP_CHOICES = [BEST, "format", "resolution", "size", "oldest", "newest", "metadata", "sharpness"]
@@ -99,6 +100,14 @@ class DuplicatesPage(QWidget):
             box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             box.setMinimumContentsLength(10)
         self.keep_box.setToolTip("Which copy of each photo is kept; the others are ticked for removal")
+        self.pair_box = QComboBox()
+        for rule, text in PAIR_RULES.items():
+            self.pair_box.addItem(text[0].upper() + text[1:], rule)
+        self.pair_box.setCurrentIndex(max(0, self.pair_box.findData(self.settings.pair_rule)))
+        self.pair_box.setToolTip("A RAW and a JPEG of the same name taken at the same moment are one shot. When both are in a group,\n"
+                                 "keep both, only the RAW or only the JPEG. A photo that goes takes its sidecars, Live Photo video\n"
+                                 "and (unless this keeps it) the other half of its pair with it.")  # fmt: skip
+        self.pair_box.activated.connect(self._pair_rule_chosen)
         folders = QPushButton("Folders…")
         folders.setToolTip("Preferred folders (copies there are kept) and protected folders (never touched)")
         folders.clicked.connect(self.edit_folders)
@@ -108,7 +117,7 @@ class DuplicatesPage(QWidget):
         for w in (QLabel("Show"), self.view_box, QLabel("  Strict"), self.sensitivity, QLabel("Loose"), self.scan_button, self.cancel_button):
             top.addWidget(w)
         top.addStretch(1)
-        for w in (QLabel("Auto-select:"), self.keep_box, folders):
+        for w in (QLabel("Auto-select:"), self.keep_box, QLabel("RAW+JPEG:"), self.pair_box, folders):
             top.addWidget(w)
 
         self.summary = QLabel(wordWrap=True)
@@ -292,6 +301,11 @@ class DuplicatesPage(QWidget):
         self.settings.keep_rule = self.keep_box.currentData()
         self.tree.apply_rules(self.settings.keeper_rules(), self.tree.tiers)
 
+    def _pair_rule_chosen(self, _index: int) -> None:
+        self.settings.pair_rule = self.pair_box.currentData()
+        self.settings_changed.emit()
+        self.tree.apply_rules(self.settings.keeper_rules(), self.tree.tiers)
+
     def edit_folders(self) -> None:
         dialog = KeeperFoldersDialog(self.settings.preferred_folders, self.settings.protected_folders, self)
         if dialog.exec():
@@ -368,15 +382,21 @@ class DuplicatesPage(QWidget):
         size = human_size(sum(self.tree.rows[p].size for p in paths if p in self.tree.rows))
         where = "to the Trash" if mode == "trash" else f"to\n{move_to}"
         after = "You can restore them from the system Trash." if mode == "trash" else "You can undo this from History."
-        if confirm and QMessageBox.question(self, "Clean up", f"Move {photos(len(paths))} ({size}) {where}?\n\n{after}") != QMessageBox.StandardButton.Yes:
+        along = [c for cs in self.tree.going_along(paths, self.settings.pair_rule).values() for c in cs]
+        extra = f", with {counted(c.kind for c in along)} that belong to them," if along else ""
+        listed = "\n\nGoing with them: " + ", ".join(f"{readable(os.path.basename(c.path))} ({noun(c.kind)})" for c in along[:6]) if along else ""
+        listed += f" and {len(along) - 6} more" if len(along) > 6 else ""
+        question = f"Move {photos(len(paths))} ({size}){extra} {where}?{listed}\n\n{after}"
+        if confirm and QMessageBox.question(self, "Clean up", question) != QMessageBox.StandardButton.Yes:
             return
         self.summary.setText("Cleaning up…")
         self._move_to = move_to
-        self.controller.apply(self.tree.shown, self.tree.rows, set(paths), mode, move_to, self.settings.protected_folders)
+        self.controller.apply(self.tree.shown, self.tree.rows, set(paths), mode, move_to, self.settings.protected_folders, self.settings.pair_rule)
 
     def _cleaned(self, result) -> None:
         moved = {d["path"] for d in result.done}
         self.tree.forget(moved)
+        what = with_companions(photos(len(result.photos)), result.companion_kinds)  # "3 photos (and 2 sidecars)"
         self.library_changed.emit()
         trashed = any(d["action"] == "trash" for d in result.done)
         verb = "Moved to the Trash" if trashed else "Moved"
@@ -387,15 +407,15 @@ class DuplicatesPage(QWidget):
             lines += [f"{os.path.basename(p)}: in a protected folder; left alone" for p in result.refused]
             if result.stopped:
                 lines.append("The destination is full: the rest were not tried.")
-            QMessageBox.warning(self, "Some photos were left in place", f"{verb}: {photos(len(moved))}. These were not touched:\n\n" + "\n".join(lines[:20]))
+            QMessageBox.warning(self, "Some photos were left in place", f"{verb}: {what}. These were not touched:\n\n" + "\n".join(lines[:20]))
         size = human_size(result.bytes_freed)
         # Kept in the summary until the user ticks something new: a reload of the groups must not wipe it.
         if not moved:
             self._show_outcome("Nothing was moved.")
         elif trashed:
-            self._show_outcome(f"Moved {photos(len(moved))} to the Trash: {size} freed")
+            self._show_outcome(f"Moved {what} to the Trash: {size} freed")
         else:
-            self._show_outcome(f"Moved {photos(len(moved))} ({size}) out of the library, to {self._move_to}")
+            self._show_outcome(f"Moved {what} ({size}) out of the library, to {self._move_to}")
         self._undoable_batch = result.batch if moved and not trashed else None
         self.undo_button.setVisible(self._undoable_batch is not None)
 
@@ -417,7 +437,9 @@ class DuplicatesPage(QWidget):
         if batch == self._undoable_batch:
             self._undoable_batch = None
             self.undo_button.setVisible(False)
-            self._show_outcome(f"Moved {photos(len(back))} back" + (f"; {len(restored) - len(back)} could not be" if len(back) < len(restored) else ""))
+            photos_back = [r for r in restored if not r["error"] and not r.get("companion")]
+            what = with_companions(photos(len(photos_back)), [r["companion"] for r in restored if not r["error"] and r.get("companion")])
+            self._show_outcome(f"Moved {what} back" + (f"; {len(restored) - len(back)} could not be" if len(back) < len(restored) else ""))
         if back:
             self.files_restored.emit(back)
 

@@ -13,7 +13,7 @@ from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
-from imgsim_desktop.core import cleanup_plan, keeper
+from imgsim_desktop.core import cleanup_plan, companions, keeper
 from imgsim_desktop.core.best_shot import best_shot
 from imgsim_desktop.core.cleanup import inside
 from imgsim_desktop.core.duplicates import Group
@@ -110,6 +110,12 @@ class GroupTree(QTreeWidget):
         self.ticked -= {m.path for m in group.members}
         self._rebuild()
 
+    def going_along(self, paths: list[str], pair_rule: str) -> dict[str, list]:
+        """What goes with each of ``paths`` if they are removed in this order (core.companions.planned),
+        from the companions the scan found: no disk read here."""
+        found = {m.path: m.companions for g in self.groups for m in g.members}
+        return companions.planned(paths, found, pair_rule)
+
     def visible_ticked(self) -> list[str]:
         return [m.path for g in self.shown for m in g.members if m.path in self.ticked]
 
@@ -178,7 +184,7 @@ class GroupTree(QTreeWidget):
             item.setToolTip(SIMILARITY, f"Similarity to {readable(os.path.basename(keeper))}" if member.path != keeper else "The photo kept")
         # A collapsed group still says which photo it is about: the kept one's name and thumbnail.
         number = self.indexOfTopLevelItem(top) + 1
-        top.setText(0, f"{number}. {TIER_TITLES[group.tier]} · {len(group.members)} photos of {readable(os.path.basename(keeper))}")
+        top.setText(0, self._title(number, group, keeper))
         best = self.best_shots.get(id(group))
         why = f"\nBest shot: {best.reason}" if best is not None and best.row.path == keeper else ""
         top.setToolTip(0, readable(keeper) + why)
@@ -189,9 +195,15 @@ class GroupTree(QTreeWidget):
                 tops.remove(top)
         self._tops.setdefault(keeper, []).append(top)
 
+    def _title(self, number: int, group: Group, keeper: str) -> str:
+        """"3. Duplicates · 4 photos of IMG_1.jpg", saying when two of them are one RAW+JPEG shot."""
+        pairs = companions.partners(group.members)
+        one_shot = " · a RAW+JPEG pair: one shot" if set(pairs.values()) & {m.path for m in group.members} else ""
+        return f"{number}. {TIER_TITLES[group.tier]} · {len(group.members)} photos of {readable(os.path.basename(keeper))}{one_shot}"
+
     def _describe_group(self, top: QTreeWidgetItem, number: int, group: Group) -> None:
         freed = sum(self.rows[m.path].size for m in group.members if m.path in self.ticked and m.path in self.rows)
-        top.setText(0, f"{number}. {TIER_TITLES[group.tier]} · {len(group.members)} photos of {readable(os.path.basename(self.keeper(group)))}")
+        top.setText(0, self._title(number, group, self.keeper(group)))
         top.setText(1, f"frees {human_size(freed)}" if freed else "")
         font = top.font(0)
         font.setBold(True)
@@ -203,11 +215,14 @@ class GroupTree(QTreeWidget):
         item.setData(0, PathRole, len(self._paths))
         self._paths.append(member.path)
         item.setText(0, readable(os.path.basename(member.path)))
-        item.setToolTip(0, readable(member.path))
+        item.setToolTip(0, readable(member.path) + _companions_note(member))
         if row is not None:
             # Format from the file's first bytes; the scan's worker already read them (the cache
             # answers here), so filling thousands of rows does no disk reads on the GUI thread.
             kind = photo_format(row.path, row.size, row.mtime_ns)
+            pair = next((c for c in member.companions if c.kind in companions.PAIR_KINDS), None)
+            if pair is not None:  # one shot: "JPEG + CRW"
+                kind += f" + {os.path.splitext(pair.path)[1][1:].upper()}"
             values = [resolution(row.width, row.height), human_size(row.size), kind, taken(row.taken_at)]
             for col, value in enumerate(values, 2):
                 item.setText(col, value)
@@ -287,3 +302,10 @@ class GroupTree(QTreeWidget):
         top = item.parent() or item
         index = self.indexOfTopLevelItem(top)
         return self.shown[index] if 0 <= index < len(self.shown) else None
+
+
+def _companions_note(member) -> str:
+    """The files that belong to the photo (they go with it when it is removed), for its tooltip."""
+    if not member.companions:
+        return ""
+    return "\nWith it: " + ", ".join(f"{readable(os.path.basename(c.path))} ({companions.noun(c.kind)})" for c in member.companions)

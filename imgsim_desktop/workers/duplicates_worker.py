@@ -10,7 +10,7 @@ import logging
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from imgsim_desktop.core import cleanup, cleanup_plan
+from imgsim_desktop.core import cleanup, cleanup_plan, companions
 from imgsim_desktop.core.duplicates import find_groups
 from imgsim_desktop.core.engine import Engine
 from imgsim_desktop.core.file_format import file_format
@@ -48,6 +48,7 @@ class _DuplicatesJob(QObject):
         try:
             engine = self._get()
             groups = find_groups(engine.searcher, sensitivity, tiers, self.control, self.scan_problem.emit)
+            groups = companions.attach(groups, companions.library_folders(engine.catalog))  # one listing per folder, here, not on the GUI thread
             rows = {m.path: row for g in groups for m in g.members if (row := engine.catalog.photo(m.path))}
             for row in rows.values():  # read each file's format here, not on the GUI thread: the page finds it cached
                 file_format(row.path, row.size, row.mtime_ns)
@@ -64,12 +65,12 @@ class _DuplicatesJob(QObject):
     def cancel_scan(self) -> None:  # called from the GUI thread: Progress is thread-safe
         self.control.cancel()
 
-    @Slot(object, object, object, str, str, object)
-    def apply(self, groups, rows, chosen: set[str], mode: str, move_to: str, protected: list[str]) -> None:
+    @Slot(object, object, object, str, str, object, str)
+    def apply(self, groups, rows, chosen: set[str], mode: str, move_to: str, protected: list[str], pair_rule: str) -> None:
         try:
             catalog = self._get().catalog
             removals = cleanup_plan.plan(groups, rows, chosen, catalog.fingerprints(list(rows)))
-            result = cleanup.apply(catalog, removals, mode, move_to or None, protected)
+            result = cleanup.apply(catalog, removals, mode, move_to or None, protected, pair_rule=pair_rule)
         except cleanup.CleanupRefused as exc:
             self.failed.emit(0, f"Nothing was moved: {exc}.")
             return
@@ -140,7 +141,7 @@ class DuplicatesController(WorkerController):
     recovered = Signal(object)
     failed = Signal(int, str)
     _scan = Signal(int, float, object)
-    _apply = Signal(object, object, object, str, str, object)
+    _apply = Signal(object, object, object, str, str, object, str)
     _recover = Signal()
     _undo = Signal(str)
     _reject = Signal(str, object)
@@ -167,10 +168,11 @@ class DuplicatesController(WorkerController):
     def cancel_scan(self) -> None:
         self._job.cancel_scan()
 
-    def apply(self, groups, rows: dict, chosen: set[str], mode: str, move_to: str | None, protected: list[str]) -> None:
-        """Remove ``chosen`` members of ``groups`` (as the scan saw them in ``rows``); each is checked
-        against the disk right before it goes (core.cleanup_plan)."""
-        self._apply.emit(list(groups), dict(rows), set(chosen), mode, move_to or "", list(protected))
+    def apply(self, groups, rows: dict, chosen: set[str], mode: str, move_to: str | None, protected: list[str], pair_rule: str = "both") -> None:
+        """Remove ``chosen`` members of ``groups`` (as the scan saw them in ``rows``), each with its
+        companions (``pair_rule``: what a RAW+JPEG pair keeps); each is checked against the disk
+        right before it goes (core.cleanup_plan)."""
+        self._apply.emit(list(groups), dict(rows), set(chosen), mode, move_to or "", list(protected), pair_rule)
 
     def recover(self) -> None:
         """Finish or roll back a cleanup that a crash interrupted; ``recovered`` says what was done."""

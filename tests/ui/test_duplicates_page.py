@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -367,3 +368,64 @@ def test_a_burst_shows_its_best_shot_and_select_suggested_keeps_it(qtbot, tmp_pa
     tree.apply_rules(KeeperRules(), ("similar",))  # "Select suggested"
     assert tree.ticked == {r.path for r in rows} - {rows[2].path}
     assert [tree._items[r.path].text(action) for r in rows] == ["remove", "remove", "best shot", "remove"]
+
+
+def test_a_photos_sidecars_show_in_its_row_and_go_with_it_and_come_back(qtbot, tmp_path, data_dir, monkeypatch):
+    from test_companions import write_shot
+
+    lib = tmp_path / "lib"
+    write_shot(lib / "shoot", kinds={"IMG_1.CRW": "raw", "IMG_1.xmp": "xmp"})  # the camera's RAW+JPEG pair
+    write_shot(lib / "backup", kinds={"IMG_1.JPG.xmp": "xmp", "IMG_1.AAE": "aae"})  # a copy of its JPEG, with sidecars
+    before = {p: p.read_bytes() for p in lib.rglob("*") if p.is_file()}
+    with Engine(data_dir) as engine:
+        index_now(engine, [str(lib)])
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda _p, _t, text, *a, **k: asked.append(text) or QMessageBox.StandardButton.Yes)
+    win, page = _open_duplicates(qtbot, data_dir)
+    shot, copy = str(lib / "shoot" / "IMG_1.JPG"), str(lib / "backup" / "IMG_1.JPG")
+    assert page.tree._items[shot].text(4) == "JPEG + CRW"  # the row says it is one shot with a RAW
+    assert "IMG_1.CRW (RAW file)" in page.tree._items[shot].toolTip(0) and "IMG_1.AAE (sidecar)" in page.tree._items[copy].toolTip(0)
+    assert page.tree.visible_ticked() == [copy]  # the JPEG with its RAW beside it is kept
+    page.clean_up("move", move_to=str(tmp_path / "aside"))
+    assert asked[0].startswith("Move 1 photo (") and "with 2 sidecars that belong to them" in asked[0]
+    assert "Going with them: IMG_1.JPG.xmp (sidecar), IMG_1.AAE (sidecar)" in asked[0]
+    qtbot.waitUntil(page.undo_button.isVisible, timeout=20_000)
+    assert page.summary.text().startswith("Moved 1 photo (and 2 sidecars) (")
+    assert sorted(p.name for p in (tmp_path / "aside").iterdir()) == ["IMG_1.AAE", "IMG_1.JPG", "IMG_1.JPG.xmp"]
+    page.undo_button.click()
+    qtbot.waitUntil(lambda: page.summary.text().endswith("Moved 1 photo (and 2 sidecars) back"), timeout=20_000)
+    assert {p: p.read_bytes() for p in lib.rglob("*") if p.is_file()} == before
+    page.open_history()
+    dialog = page.history_dialog
+    qtbot.waitUntil(lambda: dialog.tree.topLevelItemCount() == 1, timeout=10_000)
+    assert dialog.tree.topLevelItem(0).text(0).startswith("Moved 1 photo (and 2 sidecars) (")
+    assert [dialog.tree.topLevelItem(0).child(i).text(0) for i in range(3)] == ["Moved (undone)"] + ["Moved (sidecar, with its photo) (undone)"] * 2
+    dialog.close()
+    page.pair_box.setCurrentIndex(page.pair_box.findData("raw"))
+    page.pair_box.activated.emit(page.pair_box.currentIndex())
+    assert page.settings.pair_rule == "raw" and page.settings.keeper_rules().pair_rule == "raw"
+    win.close()
+
+
+@pytest.mark.parametrize(("rule", "ticked"), [("both", []), ("raw", ["IMG_1.JPG"]), ("jpeg", ["IMG_1.CRW"])])
+def test_a_raw_and_its_jpeg_in_one_group_show_as_one_shot(qtbot, tmp_path, rule, ticked):
+    """Once RAW files are indexed, a RAW and its JPEG can meet in one duplicate group: one shot, whose
+    rows the RAW+JPEG rule ticks (nothing by default)."""
+    from test_companions import write_shot
+
+    from imgsim_desktop.core import companions
+    from imgsim_desktop.core.duplicates import Group, Member
+    from imgsim_desktop.core.keeper import KeeperRules
+    from imgsim_desktop.storage.catalog import PhotoRow
+    from imgsim_desktop.ui.group_tree import GroupTree
+
+    write_shot(tmp_path / "shoot", kinds={"IMG_1.CRW": "raw", "IMG_1.xmp": "xmp"})
+    paths = [str(tmp_path / "shoot" / n) for n in ("IMG_1.JPG", "IMG_1.CRW")]
+    rows = {p: PhotoRow(0, p, os.path.getsize(p), os.stat(p).st_mtime_ns, 1440, 960, None, None) for p in paths}
+    [group] = companions.attach([Group("duplicate", [Member(p, 1.0) for p in paths])], companions.Folders())
+    tree = GroupTree()
+    qtbot.addWidget(tree)
+    tree.fill([group], rows, KeeperRules(pair_rule=rule))
+    title = tree.topLevelItem(0).text(0)
+    assert title.startswith("1. Duplicates · 2 photos of IMG_1.") and title.endswith(" · a RAW+JPEG pair: one shot")
+    assert sorted(os.path.basename(p) for p in tree.visible_ticked()) == ticked
