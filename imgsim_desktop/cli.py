@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import errno
 import faulthandler
-import json
 import os
 import shutil
 import signal
@@ -22,7 +21,7 @@ from imgsim_desktop.cli_cleanup import (
     cmd_restore_catalog,
     cmd_undo,
 )
-from imgsim_desktop.terminal import TerminalProgress, positive_int, positive_seconds, shown, unit_fraction
+from imgsim_desktop.terminal import TerminalProgress, json_line, positive_int, positive_seconds, shown, unit_fraction
 
 
 def cmd_index(args) -> int:
@@ -36,7 +35,7 @@ def cmd_index(args) -> int:
         known = _known_unreadable(engine.catalog, args.paths, report)
     out = report.to_json() | {"known_unreadable": known}
     if args.json:
-        print(json.dumps(out))
+        print(json_line(out))
     else:
         for err in report.errors:
             print(f"skipped {shown(err['path'])}: {shown(err['error'])}", file=sys.stderr)
@@ -89,12 +88,12 @@ def cmd_similar(args) -> int:
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
                 status = 1
                 if args.json:
-                    print(json.dumps({"query": os.path.abspath(image), "error": reason, "results": []}))
+                    print(json_line({"query": os.path.abspath(image), "error": reason, "results": []}))
                 else:
                     print(f"{shown(image)}: {shown(reason)}", file=sys.stderr)
                 continue
             if args.json:
-                print(json.dumps({"query": os.path.abspath(image), "results": [{"path": r.path, "score": round(r.score, 4)} for r in results]}))
+                print(json_line({"query": os.path.abspath(image), "results": [{"path": r.path, "score": round(r.score, 4)} for r in results]}))
             else:
                 print(f"{shown(image)}:")
                 for r in results:
@@ -125,7 +124,7 @@ def cmd_models(args) -> int:
             print(f"imgsim: {shown(exc)}", file=sys.stderr)
             return 2
         if args.json:
-            print(json.dumps({"added": spec.name, "embedding_dim": spec.embedding_dim, "output": spec.embedding_output, "path": str(spec.path)}))
+            print(json_line({"added": spec.name, "embedding_dim": spec.embedding_dim, "output": spec.embedding_output, "path": str(spec.path)}))
         else:
             print(f"added {spec.name}: {spec.embedding_dim}-d embedding from output '{spec.embedding_output}'")
         return 0
@@ -133,7 +132,7 @@ def cmd_models(args) -> int:
     if args.json:  # one object per model and line, like every command's --json
         for s in specs:
             print(
-                json.dumps(
+                json_line(
                     {
                         "name": s.name,
                         "title": s.title,
@@ -191,7 +190,7 @@ def cmd_status(args) -> int:
     }
     if args.json:
         out["error_files"] = [{"path": p, "error": e} for p, e in errors]
-        print(json.dumps(out))
+        print(json_line(out))
         return 0
     print(f"data dir:  {data_dir}")
     print(f"folders:   {', '.join(map(shown, stats['roots'])) or '(none yet: imgsim index FOLDER)'}")
@@ -220,7 +219,7 @@ def cmd_watch(args) -> int:
 
     def emit(event: str, human: str, **fields) -> None:
         stamp = time.strftime("%H:%M:%S")
-        print(json.dumps({"event": event, "time": stamp, **fields}) if args.json else f"{stamp} {shown(human)}", flush=True)
+        print(json_line({"event": event, "time": stamp, **fields}) if args.json else f"{stamp} {shown(human)}", flush=True)
 
     def on_batch(kind: str, report) -> None:
         for err in report.errors:

@@ -4,14 +4,13 @@ from a terminal. Split from cli.py, which builds the parser and runs the command
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import sys
 import time
 
 from imgsim_desktop import paths
-from imgsim_desktop.terminal import TerminalProgress, human_size, shown
+from imgsim_desktop.terminal import TerminalProgress, human_size, json_line, shown
 
 
 def _engine(args):
@@ -89,7 +88,7 @@ def cmd_duplicates(args) -> int:
         if result is not None:
             out["applied"] = {"batch": result.batch, "done": result.done, "failed": result.failed, "refused": result.refused,
                               "skipped": result.skipped, "stopped": result.stopped, "recovered": result.recovered}  # fmt: skip
-        print(json.dumps(out))
+        print(json_line(out))
     else:
         _print_plan(plan, to_remove, [c.kind for cs in along.values() for c in cs], result, args.sensitivity, unreadable)
     return 1 if result is not None and (result.failed or result.stopped) else 0
@@ -211,7 +210,7 @@ def _reject_pair(args) -> int:
         else:
             catalog.reject_pair(a, b)
     verb = "may be grouped again" if args.undo else "will not be grouped again"
-    print(json.dumps({"not_duplicates": [a, b], "undone": args.undo}) if args.json else f"{a} and {b} {verb}")
+    print(json_line({"not_duplicates": [a, b], "undone": args.undo}) if args.json else f"{a} and {b} {verb}")
     return 0
 
 
@@ -236,7 +235,7 @@ def cmd_history(args) -> int:
             batches.setdefault(action["batch"], []).append(action)
     if args.json:
         for batch, steps in reversed(batches.items()):
-            print(json.dumps({"batch": batch, "steps": [{k: a[k] for k in ("action", "source", "target", "size", "at", "undone_at")} | _companion(a) for a in steps]}))
+            print(json_line({"batch": batch, "steps": [{k: a[k] for k in ("action", "source", "target", "size", "at", "undone_at")} | _companion(a) for a in steps]}))
         return 0
     if not batches:
         print("no cleanups yet")
@@ -264,7 +263,7 @@ def cmd_restore_catalog(args) -> int:
     path = paths.data_dir(args.data_dir) / CATALOG_NAME
     counts = Catalog.restore(path)
     if args.json:
-        print(json.dumps({"restored": counts}))
+        print(json_line({"restored": counts}))
     else:
         print(f"restored {counts['roots']} folder(s), {counts['files']} photo record(s) and {counts['actions']} cleanup step(s) from the backup; "
               "the damaged catalog is kept beside it. Run `imgsim index FOLDER` to embed the photos again.")  # fmt: skip
@@ -291,7 +290,7 @@ def cmd_undo(args) -> int:
 
     back = [r for r in restored if not r["error"]]
     if args.json:
-        print(json.dumps({"batch": args.batch, "restored": restored}))
+        print(json_line({"batch": args.batch, "restored": restored}))
     else:
         what = with_companions(f"{sum(not r['companion'] for r in back)} photo(s)", [r["companion"] for r in back if r["companion"]])
         print(f"moved {what} back" + ("" if restored else " (nothing to undo: trashed files are restored from the system trash)"))

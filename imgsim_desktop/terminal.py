@@ -8,7 +8,10 @@ line shows goes through ``shown``; ``--json`` output is escaped by the JSON enco
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import math
+import os
 import sys
 import time
 
@@ -54,6 +57,40 @@ def positive_seconds(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text}: must be a number of seconds above 0")
     return value
+
+
+def json_line(obj) -> str:
+    """One JSON object on one line, valid for strict parsers even when a file name is not valid
+    UTF-8 (an old disk's "caf\\xe9.jpg"): Python holds such bytes as lone surrogates, which JSON
+    cannot carry. Such a value is written readably ("caf\\ufffd.jpg") and its exact bytes go beside
+    it, base64-encoded, under the key with "_bytes" added (a list for a list of names), so a
+    script gets the very name back: os.fsdecode(base64.b64decode(obj["path_bytes"]))."""
+    return json.dumps(_json_safe(obj))
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            out[key] = _json_safe(item)
+            if isinstance(item, str) and _lossy(item):
+                out[f"{key}_bytes"] = _b64(item)
+            elif isinstance(item, list) and any(isinstance(v, str) and _lossy(v) for v in item):
+                out[f"{key}_bytes"] = [_b64(v) if isinstance(v, str) else None for v in item]
+        return out
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, str) and _lossy(value):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return value
+
+
+def _lossy(text: str) -> bool:
+    return not text.isascii() and any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(os.fsencode(text)).decode("ascii")
 
 
 def shown(text: object) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from imgsim_desktop import paths
 from imgsim_desktop.research.output_file import refusal
-from imgsim_desktop.terminal import TerminalProgress, positive_int, shown
+from imgsim_desktop.terminal import TerminalProgress, json_line, positive_int, shown
 
 
 def add_research_parsers(sub, common: argparse.ArgumentParser, with_model: argparse.ArgumentParser) -> None:
@@ -115,7 +115,7 @@ def cmd_eval_perturb(args) -> int:
     }
     (out / "perturbation.json").write_text(json.dumps(result, indent=2))
     if args.json:
-        print(json.dumps(result))
+        print(json_line(result))
     else:
         print(report.table())
         print(f"\n{time.perf_counter() - started:.1f}s in all; JSON {out / 'perturbation.json'}, chart {chart}")
@@ -146,7 +146,7 @@ def cmd_eval_map(args) -> int:
     out = {"photos": len(found.paths), "model": found.model, "png": str(args.out), "cached": found.seconds == 0.0,
            "map_seconds": round(found.seconds if found.seconds else elapsed, 2), "sampled": found.sampled, "unreadable": problems}  # fmt: skip
     if args.json:
-        print(json.dumps(out))
+        print(json_line(out))
     else:
         for path, reason in problems:
             print(f"skipped {shown(path)}: {shown(reason)}", file=sys.stderr)
@@ -222,7 +222,7 @@ def cmd_report(args) -> int:
             index_command=lambda name: unindexed.get(name, ""),
         )  # fmt: skip
     if args.json:
-        print(json.dumps({"report": str(out), "samples": samples, "not_indexed": [{"model": m, "command": c} for m, c in unindexed.items()]}))
+        print(json_line({"report": str(out), "samples": samples, "not_indexed": [{"model": m, "command": c} for m, c in unindexed.items()]}))
     else:
         print(f"report written to {out} ({len(samples)} sample photos)")
         for name, command in unindexed.items():
