@@ -46,7 +46,7 @@ def cmd_index(args) -> int:
             print(f"skipped {count} {name} photo{'s' * (count != 1)}: reading them needs {how}", file=sys.stderr)
         print(
             f"indexed {report.indexed}, unchanged {report.skipped}, removed {report.removed}, errors {len(report.errors)}{_index_summary_tail(report, known)} "
-            f"in {report.seconds:.1f}s with {engine.spec.title} on {report.provider}"
+            f"in {report.seconds:.1f}s " + (f"with {engine.spec.title} on {report.provider}" if report.provider else f"({engine.spec.title} not loaded: nothing to embed)")
         )
     return 1 if report.missing and not (report.indexed or report.skipped) else 0
 

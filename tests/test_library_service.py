@@ -203,3 +203,33 @@ def test_library_search_and_duplicate_scans_open_no_onnx_session(data_dir, lite0
         assert reader._backbone is None  # no model loaded for either
     assert hits[0].path == str(lib / "ukbench00120_resize.jpg")
     assert any({Path(m.path).name for m in g.members} == {"ukbench00120.jpg", "ukbench00120_resize.jpg"} for g in groups)
+
+
+def test_a_start_with_nothing_new_loads_no_model_and_a_damaged_one_stops_only_embedding(data_dir, lite0, tmp_path, monkeypatch):
+    """Folder changes, deletions and moves need no model: with a damaged model file the library
+    still follows them, and says why only when a new photo needs embedding."""
+    from imgsim_desktop.core.backbones import ModelError
+
+    lib = tmp_path / "lib"
+    copy_photos(lib, ["labelled/dog.jpg", "labelled/cat.jpg"])
+    with Engine(data_dir) as first:
+        first._backbone = lite0
+        index_now(first, [str(lib)])
+
+    def damaged(self, spec, **_):
+        raise ModelError(f"{spec.path}: checksum mismatch (the file is damaged); reinstall the model")
+
+    monkeypatch.setattr(Backbone, "__init__", damaged)
+    errors: list[str] = []
+    with Engine(data_dir) as engine:
+        service, reports = started(engine, on_error=errors.append)
+        try:
+            wait_until(lambda: reports and service.idle, what="the start-up check")
+            assert engine._backbone is None and reports[0][1].provider is None and errors == []
+            (lib / "cat.jpg").unlink()
+            wait_until(lambda: photos_under(engine, lib) == {str(lib / "dog.jpg")}, what="the deletion")
+            shutil.copyfile(PHOTOS / "aib/5.jpg", lib / "new.jpg")
+            wait_until(lambda: errors, what="the new photo's failure")
+            assert "checksum mismatch" in errors[0] and photos_under(engine, lib) == {str(lib / "dog.jpg")}
+        finally:
+            service.stop()

@@ -467,6 +467,15 @@ def _providers_for(device: str) -> list:
     return ["CPUExecutionProvider"]
 
 
+def expected_provider(device: str) -> str:
+    """Which provider a session would ask for first ("CUDA" or "CPU"), without loading a model:
+    what the app shows until a session says what it really got (a CUDA that fails falls back)."""
+    ort = onnx_runtime()
+    if device in ("auto", "gpu") and "CUDAExecutionProvider" in ort.get_available_providers() and cuda_device_count() > 0:
+        return "CUDA"
+    return "CPU"
+
+
 def onnx_runtime():
     """The onnxruntime module, or one line saying how to install it (the `cpu` or `gpu` extra)."""
     try:

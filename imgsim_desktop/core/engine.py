@@ -15,14 +15,23 @@ from imgsim_desktop.storage.feature_cache import FeatureCache
 CATALOG_NAME = paths.Layout.CATALOG
 
 
-class _SessionOnFirstEmbed:
-    """The backbone as the searcher sees it: its spec at once, its ONNX session only when a query
-    from outside the library must be embedded. k-NN of a library photo and duplicate scans read
-    stored vectors and never pay for loading a model."""
+class LazyBackbone:
+    """The backbone as the searcher and the indexer see it: its spec at once, its ONNX session
+    only when a photo must be embedded. A library search, a duplicate scan and an indexing run
+    that finds nothing new read stored vectors and never pay for loading a model (nor fail on a
+    damaged one)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self.spec = engine.spec
+
+    @property
+    def loaded(self) -> bool:
+        return self._engine._backbone is not None
+
+    @property
+    def provider(self) -> str:
+        return self._engine.backbone.provider
 
     def embed(self, batch):
         return self._engine.backbone.embed(batch)
@@ -39,6 +48,7 @@ class Engine:
         self.threads = threads
         self._backbone: Backbone | None = None
         self._searcher: Searcher | None = None
+        self.on_backbone_loaded = None  # called with the provider ("CUDA" or "CPU") once a session is loaded
 
     def close(self) -> None:
         self.catalog.close()
@@ -53,17 +63,20 @@ class Engine:
     def backbone(self) -> Backbone:
         if self._backbone is None:
             self._backbone = Backbone(self.spec, device=self.device, threads=self.threads)
+            if self.on_backbone_loaded:
+                self.on_backbone_loaded(self._backbone.provider)
         return self._backbone
 
     @property
     def searcher(self) -> Searcher:
         if self._searcher is None:
-            self._searcher = Searcher(self.catalog, self.index_dir, _SessionOnFirstEmbed(self))
+            self._searcher = Searcher(self.catalog, self.index_dir, LazyBackbone(self))
         return self._searcher
 
     def indexer(self, **options) -> Indexer:
-        """An Indexer for this library that also stores each photo's duplicate-check features."""
-        return Indexer(self.catalog, self.backbone, features=FeatureCache.beside(self.catalog.path), **options)
+        """An Indexer for this library that also stores each photo's duplicate-check features; the
+        model is loaded when the first photo needs embedding."""
+        return Indexer(self.catalog, LazyBackbone(self), features=FeatureCache.beside(self.catalog.path), **options)
 
     def similar(self, image: str | Path, k: int = 10) -> list[Result]:
         return self.searcher.similar_to_file(image, k)

@@ -55,7 +55,7 @@ class Prepared:
 @dataclass
 class IndexReport:
     model: str
-    provider: str
+    provider: str | None  # "CUDA" or "CPU"; None when nothing was embedded and no model was loaded
     indexed: int = 0
     skipped: int = 0
     removed: int = 0
@@ -136,15 +136,23 @@ class Indexer:
         self.catalog = catalog
         self.features = features
         self.backbone = backbone
-        self.batch_size = batch_size or batch_size_for(backbone.provider)
+        self._batch_size = batch_size  # None: by the provider, once the model is loaded
         self.decode_workers = decode_workers or default_threads()
         self.retry_later = retry_later
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size or batch_size_for(self.backbone.provider)
+
+    def _provider(self) -> str | None:
+        """Which device embedded, or None when nothing needed the model (it was never loaded)."""
+        return self.backbone.provider if getattr(self.backbone, "loaded", True) else None
 
     def run(self, paths: list[str], progress: Progress | None = None) -> IndexReport:
         progress = progress or Progress()
         started = time.perf_counter()
         model = self.backbone.spec.name
-        report = IndexReport(model=model, provider=self.backbone.provider)
+        report = IndexReport(model=model, provider=None)
         progress.report(0, 0, "scanning", force=True)
         try:
             scanned = scan(paths, self.catalog.excluded(), progress.check)
@@ -161,6 +169,7 @@ class Indexer:
         if self.features is not None and report.indexed and not report.cancelled:
             self.features.prune()  # a library larger than the cap keeps its most recent photos' features
         report.seconds = time.perf_counter() - started
+        report.provider = self._provider()
         return report
 
     def update(self, todo: list[FileStat], gone: list[str], roots: list[str], progress: Progress | None = None, hints: dict[str, str] | None = None) -> IndexReport:
@@ -169,12 +178,13 @@ class Indexer:
         Known content at a new path is relinked (core/relink.py), the rest embedded."""
         progress = progress or Progress()
         started = time.perf_counter()
-        report = IndexReport(model=self.backbone.spec.name, provider=self.backbone.provider)
+        report = IndexReport(model=self.backbone.spec.name, provider=None)
         try:
             self._update(todo, gone, roots, report, progress, hints)
         except Cancelled:
             report.cancelled = True
         report.seconds = time.perf_counter() - started
+        report.provider = self._provider()
         return report
 
     def _update(self, todo: list[FileStat], gone: list[str], roots: list[str], report: IndexReport, progress: Progress, hints: dict[str, str] | None = None) -> None:
@@ -213,7 +223,9 @@ class Indexer:
 
     def _embed_all(self, todo: list[FileStat], report: IndexReport, progress: Progress, roots: list[str]) -> None:
         total = len(todo)
-        window = self.batch_size * 2 + self.decode_workers
+        # Decodes in flight: two batches' worth, sized before the model is loaded (a run whose files
+        # all fail, or that has none, never loads it).
+        window = (self._batch_size or CPU_BATCH) * 2 + self.decode_workers
         pending: deque[tuple[FileStat, Future]] = deque()
         batch: list[tuple[FileStat, Prepared]] = []
         failed: list[Embedded] = []
@@ -241,7 +253,7 @@ class Indexer:
                         report.errors.append({"path": f.path, "error": str(out)})
                     else:
                         batch.append((f, out))
-                    if len(batch) >= self.batch_size or (not pending and (batch or failed)):
+                    if (batch and len(batch) >= self.batch_size) or (not pending and (batch or failed)):
                         progress.check()
                         self._commit(batch, failed, report, roots)
                         done += len(batch) + len(failed)

@@ -35,6 +35,7 @@ to its own thread as queued signals:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -43,6 +44,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from imgsim_desktop.core.backbones import ModelError, expected_provider
 from imgsim_desktop.core.changes import resolve
 from imgsim_desktop.core.engine import Engine
 from imgsim_desktop.core.folder_watch import NATIVE, POLLING, FolderObserver, WatchMode
@@ -326,9 +328,13 @@ class LibraryService:
     def _arm(self, engine: Engine) -> None:
         """Indexer and rebuilder for ``engine`` (at the start, and after a backbone switch)."""
         self.rebuilder = IndexRebuilder(engine.searcher, on_done=self.on_rebuild, on_error=self.on_error)
-        self._indexer = engine.indexer(retry_later=self._still_being_written)  # loads the ONNX session
+        # The ONNX session is loaded when a photo first needs embedding: a start with nothing new,
+        # folder changes and outside deletions or moves never load a model (nor fail on a damaged one).
+        self._indexer = engine.indexer(retry_later=self._still_being_written)
+        engine.on_backbone_loaded = self.on_provider
         if self.on_provider:
-            self.on_provider(engine.backbone.provider)
+            with contextlib.suppress(ModelError):  # no runtime: said when something needs embedding
+                self.on_provider(expected_provider(engine.device))
 
     def _run(self, catch_up: bool) -> None:
         try:

@@ -95,10 +95,6 @@ class DuplicatesPage(QWidget):
             self.keep_box.addItem(BEST_LABEL if rule == BEST else RULES[rule][0].upper() + RULES[rule][1:], rule)
         self.keep_box.setCurrentIndex(max(0, self.keep_box.findData(self.settings.keep_rule)))
         self.keep_box.activated.connect(self._keep_rule_chosen)
-        # Long choices must not set the window's minimum width (the first visit once widened the window).
-        for box in (self.view_box, self.keep_box):
-            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            box.setMinimumContentsLength(10)
         self.keep_box.setToolTip("Which copy of each photo is kept; the others are ticked for removal")
         self.pair_box = QComboBox()
         for rule, text in PAIR_RULES.items():
@@ -108,6 +104,10 @@ class DuplicatesPage(QWidget):
                                  "keep both, only the RAW or only the JPEG. A photo that goes takes its sidecars, Live Photo video\n"
                                  "and (unless this keeps it) the other half of its pair with it.")  # fmt: skip
         self.pair_box.activated.connect(self._pair_rule_chosen)
+        # Long choices must not set the window's minimum width (the first visit once widened the window).
+        for box in (self.view_box, self.keep_box, self.pair_box):
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(10)
         folders = QPushButton("Folders…")
         folders.setToolTip("Preferred folders (copies there are kept) and protected folders (never touched)")
         folders.clicked.connect(self.edit_folders)
@@ -117,8 +117,10 @@ class DuplicatesPage(QWidget):
         for w in (QLabel("Show"), self.view_box, QLabel("  Strict"), self.sensitivity, QLabel("Loose"), self.scan_button, self.cancel_button):
             top.addWidget(w)
         top.addStretch(1)
+        rules = QHBoxLayout()  # a row of its own: beside the scan controls it set a wide window's minimum
         for w in (QLabel("Auto-select:"), self.keep_box, QLabel("RAW+JPEG:"), self.pair_box, folders):
-            top.addWidget(w)
+            rules.addWidget(w)
+        rules.addStretch(1)
 
         self.summary = QLabel(wordWrap=True)
         self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # a long outcome wraps, it does not widen the window
@@ -173,6 +175,7 @@ class DuplicatesPage(QWidget):
         split.setSizes([320, 420])
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addLayout(rules)
         layout.addWidget(self.stale_bar)
         layout.addWidget(split, 1)
         layout.addLayout(bottom)

@@ -675,7 +675,8 @@ class MainWindow(QMainWindow):
             self.dup_page.library_changed_since_scan(_changes(report))
         self._reload_photos()
         self.index_status.show_report(report)
-        self._provider_ready(report.provider)
+        if report.provider:  # None: nothing was embedded, no model loaded
+            self._provider_ready(report.provider)
 
     @Slot(int, str)
     def _library_failed(self, request: int, message: str) -> None:
