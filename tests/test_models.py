@@ -361,5 +361,8 @@ def test_status_shows_the_library_and_names_a_damaged_model(tmp_path, data_dir, 
     out = capsys.readouterr().out
     assert f"folders:   {lib}" in out and "photos:    2" in out
     assert "CANNOT BE USED" in out and "mobilenetv2_features.onnx: checksum mismatch" in out
-    assert main(["index", str(lib), "--model", "mobilenetv2"]) == 2  # indexing still refuses, in one line
+    assert main(["index", str(lib), "--model", "mobilenetv2"]) == 0  # nothing new: the model is not needed
+    assert "not loaded: nothing to embed" in capsys.readouterr().out
+    copy_photos(lib, ["labelled/pelican.jpg"])
+    assert main(["index", str(lib), "--model", "mobilenetv2"]) == 2  # a photo to embed: refused in one line
     assert "checksum mismatch" in capsys.readouterr().err
