@@ -114,8 +114,10 @@ def test_models_list_shows_whole_licences_and_a_command_that_runs_as_copied(data
     hint_line = lines[lines.index(next(line for line in lines if line.split()[0] == missing[0].name)) + 1]
     command = hint_line.split("add it with: ", 1)[1]
     assert command == missing[0].install_hint and "DIR" not in command and "..." not in command
-    install, export = (shlex.split(part) for part in command.split(" && "))
-    assert install[1:4] == ["-m", "pip", "install"] and "torch" in install
+    *installs, export = (shlex.split(part) for part in command.split(" && "))
+    torch = next(i for i in installs if "torch" in i)
+    assert torch[1:4] == ["-m", "pip", "install"] and torch[-2:] == ["--index-url", "https://download.pytorch.org/whl/cpu"]  # never PyPI's CUDA build
+    assert all(i[1:4] == ["-m", "pip", "install"] for i in installs) and any("onnx" in i for i in installs)
     assert Path(export[0]).is_file() and Path(export[1]).is_file() and export[2] == missing[0].name
     # The export script takes the command's arguments: --half-only needs no torch and stops at the missing file.
     done = subprocess.run([*export, "--half-only"], capture_output=True, text=True, timeout=120)

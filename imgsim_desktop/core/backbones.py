@@ -111,11 +111,23 @@ def _install_hint(entry: dict, base: Path, user_added: bool) -> str:
     script = base / "export_models.py"
     if not script.is_file() or getattr(sys, "frozen", False):  # the packaged app ships no export tools
         return (
-            f"in a source checkout, {_command(['python3', '-m', 'pip', 'install', *tools])} && "
+            f"in a source checkout, {_installs('python3', tools)} && "
             f"{_command(['python3', 'models/export_models.py', name])}, then copy models/{entry['file']} into {base}"
         )
     python = sys.executable or "python3"
-    return f"{_command([python, '-m', 'pip', 'install', *tools])} && {_command([python, str(script), name])}"
+    return f"{_installs(python, tools)} && {_command([python, str(script), name])}"
+
+
+# PyTorch from PyPI is a CUDA build on Linux (gigabytes); exporting a model needs only the CPU one.
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def _installs(python: str, tools: list[str]) -> str:
+    torch = [t for t in tools if t.split("=")[0].split(">")[0].split("<")[0] in ("torch", "torchvision")]
+    rest = [t for t in tools if t not in torch]
+    steps = [_command([python, "-m", "pip", "install", *torch, "--index-url", TORCH_CPU_INDEX])] if torch else []
+    steps += [_command([python, "-m", "pip", "install", *rest])] if rest else []
+    return " && ".join(steps)
 
 
 def list_models(data_dir: Path | None = None) -> list[ModelSpec]:

@@ -66,12 +66,15 @@ class MainWindow(QMainWindow):
         self.settings = Settings.load(self.data_dir)
         if self.settings.window:
             self.resize(*self.settings.window)
-        if self.settings.notices:  # said once the window is up; the defaults are in use meanwhile
-            notices = list(self.settings.notices)
-            QTimer.singleShot(0, lambda: QMessageBox.warning(self, "Some settings were reset", "\n".join(notices)))
+        notices = list(self.settings.notices)
         if model:
             self.settings.model = model
         self.spec = self._usable_model(self.settings.model)
+        if self.spec.name != self.settings.model:  # switching backbones means embedding the whole library again: never silently
+            notices.append(f"The backbone '{self.settings.model}' is not installed here; using {self.spec.title} instead "
+                           "(the library is indexed for it in the background). `imgsim models` lists what is installed.")  # fmt: skip
+        if notices:  # said once the window is up; the defaults are in use meanwhile
+            QTimer.singleShot(0, lambda: QMessageBox.warning(self, "Some settings were reset", "\n".join(notices)))
         self.history = SearchHistory()
         self._photos_request = 0
         self._similar_request = 0

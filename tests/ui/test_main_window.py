@@ -55,6 +55,24 @@ def test_broken_settings_open_with_defaults_and_a_notice(qtbot, data_dir, monkey
     win.close()
 
 
+def test_a_backbone_that_is_not_installed_is_replaced_with_a_notice(qtbot, data_dir, monkeypatch):
+    import json
+
+    from PySide6.QtWidgets import QMessageBox
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "settings.json").write_text(json.dumps({"model": "vgg16"}))  # exported on another machine, not here
+    told: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, title, text, *a, **k: told.append(text))
+    win = MainWindow(data_dir=str(data_dir))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: bool(told), timeout=5_000)
+    assert "'vgg16' is not installed here; using EfficientNet-Lite0 instead" in told[0]
+    assert win.device_label.text().startswith("EfficientNet-Lite0")
+    win.close()
+
+
 def test_the_app_refuses_an_emptied_catalog_instead_of_showing_an_empty_library(qtbot, data_dir, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
