@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             QMessageBox.critical(None, "imgsim cannot start", f"{exc}\n\nRun `imgsim-desktop --self-test` in a terminal for details.")
         return 1
     window.show()
+    _close_on_ctrl_c(app, window)
     if args.startup_probe:
         from imgsim_desktop.selftest import quit_after_first_show
 
@@ -71,6 +72,26 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         os._exit(code)
     return code
+
+
+def _close_on_ctrl_c(app, window) -> None:
+    """Ctrl+C in the terminal (or SIGTERM from a session manager) closes the window as its close
+    button would: indexing stops after its batch, workers end, the settings are saved. Without
+    this, Python raised KeyboardInterrupt inside whichever slot ran next and the process died
+    with worker threads still running."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    def close(_signum, _frame) -> None:
+        QTimer.singleShot(0, window.close)
+
+    signal.signal(signal.SIGINT, close)
+    signal.signal(signal.SIGTERM, close)
+    # Python runs signal handlers only between bytecodes; Qt's event loop is C++. A short timer
+    # hands control to Python a few times a second so the handler runs promptly.
+    app._signal_tick = QTimer(interval=200, timeout=lambda: None)
+    app._signal_tick.start()
 
 
 def _xcb_plugin() -> Path:
