@@ -207,3 +207,26 @@ def test_the_app_says_which_formats_were_skipped_and_how_to_read_them(qtbot):
     status.show_report(report)
     assert status.label.text() == "Indexed: 5 new, 0 unchanged, 2 HEIC/HEIF photos skipped"
     assert how in status.label.toolTip() and not status.errors_button.isVisible()
+
+
+def test_a_raw_and_its_jpeg_are_one_shot_and_only_a_third_copy_is_offered(tmp_path, data_dir, capsys, pelican):
+    """Once RAWs are indexed, the camera's RAW+JPEG of one shot meet in one duplicate group: both
+    stay by default (one shot), and only another copy of the photo is suggested for removal."""
+    import os
+
+    from imgsim_desktop.cli import main
+
+    lib = tmp_path / "card"
+    (lib / "other").mkdir(parents=True)
+    write_dng(lib / "IMG_0007.dng", pelican, preview=True)
+    pelican.save(lib / "IMG_0007.jpg", quality=92)
+    shutil.copyfile(lib / "IMG_0007.jpg", lib / "other" / "IMG_0007 copy.jpg")
+    st = os.stat(lib / "IMG_0007.jpg")
+    os.utime(lib / "IMG_0007.dng", ns=(st.st_atime_ns, st.st_mtime_ns))  # written at the same moment, as a camera does
+    assert main(["index", str(lib)]) == 0
+    capsys.readouterr()
+    assert main(["duplicates", "--json"]) == 0
+    [group] = [g for g in json.loads(capsys.readouterr().out)["groups"] if len(g["members"]) == 3]
+    keep = {Path(m["path"]).name: m["keep"] for m in group["members"]}
+    assert keep == {"IMG_0007.dng": True, "IMG_0007.jpg": True, "IMG_0007 copy.jpg": False}
+    assert {Path(m["path"]).name: Path(m["pair"]).name for m in group["members"] if m["pair"]} == {"IMG_0007.dng": "IMG_0007.jpg", "IMG_0007.jpg": "IMG_0007.dng"}
