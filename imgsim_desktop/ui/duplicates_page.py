@@ -38,7 +38,8 @@ from imgsim_desktop.ui.text import human_size, photos, readable
 
 VIEWS = [("Duplicates", ("exact", "duplicate")), ("Similar shots", ("similar",))]
 KEEP_CHOICES = [BEST, "format", "resolution", "size", "oldest", "newest", "metadata", "sharpness"]
-BEST_LABEL = "Keep the best copy (sharp, with its metadata, then format and resolution)"
+BEST_LABEL = "Best copy"
+BEST_TIP = "Keep the best copy: sharp, with its metadata (date, place, camera…), then the preferred format and the highest resolution"
 
 
 class DuplicatesPage(QWidget):
@@ -93,6 +94,7 @@ class DuplicatesPage(QWidget):
         self.keep_box = QComboBox()
         for rule in KEEP_CHOICES:
             self.keep_box.addItem(BEST_LABEL if rule == BEST else RULES[rule][0].upper() + RULES[rule][1:], rule)
+            self.keep_box.setItemData(self.keep_box.count() - 1, BEST_TIP if rule == BEST else RULES[rule], Qt.ItemDataRole.ToolTipRole)
         self.keep_box.setCurrentIndex(max(0, self.keep_box.findData(self.settings.keep_rule)))
         self.keep_box.activated.connect(self._keep_rule_chosen)
         self.keep_box.setToolTip("Which copy of each photo is kept; the others are ticked for removal")
@@ -283,7 +285,9 @@ class DuplicatesPage(QWidget):
             self.compare.clear()
             return
         chosen = self.tree.current_path()
-        keeper = next((p for p in paths if p not in self.tree.ticked), paths[0])
+        keeper = self.tree.keeper(group)  # the one the list marks "kept" (a burst's best shot included)
+        if keeper not in paths:
+            keeper = paths[0]
         if chosen in paths and chosen != keeper:
             right = chosen
         else:

@@ -365,6 +365,7 @@ def test_a_burst_shows_its_best_shot_and_select_suggested_keeps_it(qtbot, tmp_pa
     best = tree._items[rows[2].path]
     assert best.text(action) == "best shot" and "sharpest; the others are blurred" in best.toolTip(action)
     assert tree.ticked == set() and "IMG_1002.jpg" in tree.topLevelItem(0).text(0)
+    assert tree.keeper(tree.shown[0]) == rows[2].path  # the compare view sets the others beside it
     tree.apply_rules(KeeperRules(), ("similar",))  # "Select suggested"
     assert tree.ticked == {r.path for r in rows} - {rows[2].path}
     assert [tree._items[r.path].text(action) for r in rows] == ["remove", "remove", "best shot", "remove"]
