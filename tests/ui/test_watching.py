@@ -19,7 +19,8 @@ def test_the_window_follows_changes_made_outside_it(qtbot, tmp_path, data_dir):
     win = MainWindow(data_dir=str(data_dir))
     qtbot.addWidget(win)
     win.show()
-    qtbot.waitUntil(lambda: win.index_status.watch_label.text() != "" and win.last_report is not None, timeout=30_000)  # the start's catch-up done
+    qtbot.waitUntil(lambda: win.index_status.watch_label.text() != "" and win.last_report is not None and win.library_model.total() == 5,
+                    timeout=30_000)  # the start's catch-up done and the photo list read (either may come first)
     assert win.index_status.watch_label.text() in ("Watching folders", "Checking folders every 10 s")
     assert win.library_model.total() == 5
 
