@@ -189,7 +189,12 @@ def _print_plan(plan: list[dict], to_remove: list[str], along: list[str], result
         untouched = len(set(to_remove) - attempted)
         stop = f"; stopped, {untouched} not attempted (left in place)" if result.stopped else ""
         what = with_companions(f"{len(result.photos)} photo(s)", result.companion_kinds)
-        print(f"{verb} {what}{stop}; batch {result.batch}" + (f" (undo: imgsim undo {result.batch})" if verb == "moved" and result.done else ""))
+        undoable = any(d["target"] for d in result.done)  # a trashed file's place in the Trash is known on Linux
+        print(f"{verb} {what}{stop}; batch {result.batch}" + (f" (undo: imgsim undo {result.batch})" if undoable else ""))
+        if verb == "trashed" and not all(d["target"] for d in result.done):
+            from imgsim_desktop.core.trash_info import elsewhere_note
+
+            print(f"  not undoable from imgsim: {elsewhere_note()}", file=sys.stderr)
         for f in result.failed:
             print(f"  left in place: {shown(f['path'])}: {shown(f['error'])}", file=sys.stderr)
         for f in result.skipped:
@@ -240,13 +245,13 @@ def cmd_history(args) -> int:
     if not batches:
         print("no cleanups yet")
     for batch, steps in reversed(batches.items()):
-        moves = [a for a in steps if a["action"] == "move"]
+        moves = [a for a in steps if a["action"] in ("move", "trash") and a["target"]]  # a trashed file whose place in the Trash is known
         open_moves = [a for a in moves if not a["undone_at"]]
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(steps[0]["at"]))
         hint = f"; undo: imgsim undo {batch}" if open_moves else (" (undone)" if moves else "")
         print(f"{batch}  {when}  {len(steps)} step(s){hint}")
         for a in steps[: args.limit]:
-            where = f" -> {shown(a['target'])}" if a["target"] else ""
+            where = f" -> {shown(a['target'])}" if a["target"] else (" -> the system Trash" if a["action"] == "trash" else "")
             kind = _companion(a).get("companion")
             print(f"  {a['action']:8} {shown(a['source'])}{where}{f' ({noun(kind)}, with its photo)' if kind else ''}{' (undone)' if a['undone_at'] else ''}")
         if len(steps) > args.limit:
@@ -271,7 +276,8 @@ def cmd_restore_catalog(args) -> int:
 
 
 def cmd_undo(args) -> int:
-    """Move the photos of one cleanup back where they were."""
+    """Move the photos of one cleanup back where they were, from the folder they were moved to or
+    from the Trash (Linux: the freedesktop Trash; elsewhere the error says where they are)."""
     from imgsim_desktop.core import cleanup
     from imgsim_desktop.core.engine import CATALOG_NAME
     from imgsim_desktop.storage.catalog import Catalog
@@ -293,7 +299,7 @@ def cmd_undo(args) -> int:
         print(json_line({"batch": args.batch, "restored": restored}))
     else:
         what = with_companions(f"{sum(not r['companion'] for r in back)} photo(s)", [r["companion"] for r in back if r["companion"]])
-        print(f"moved {what} back" + ("" if restored else " (nothing to undo: trashed files are restored from the system trash)"))
+        print(f"moved {what} back" + ("" if restored else " (nothing left to undo)"))
         for r in restored:
             if r["error"]:
                 print(f"  not restored: {shown(r['path'])}: {shown(r['error'])}", file=sys.stderr)

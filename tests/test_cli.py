@@ -187,6 +187,25 @@ def test_apply_move_then_history_and_undo_bring_everything_back(indexed, capsys,
     assert code == 2 and "no cleanup no-such-batch" in err
 
 
+def test_apply_trash_then_undo_brings_everything_back_from_the_trash_and_reindexing_embeds_nothing(indexed, capsys):
+    from imgsim_desktop.core import trash_info
+
+    if not trash_info.FREEDESKTOP:
+        pytest.skip("the Trash is read back on Linux and the BSDs only")
+    before = {p.name: p.read_bytes() for p in indexed.iterdir()}
+    code, out, _ = run(capsys, "duplicates", "--apply", "trash")
+    assert code == 0 and out.splitlines()[-1].startswith("trashed ")
+    batch = out.split("imgsim undo ")[1].split(")")[0]
+    code, out, _ = run(capsys, "history")
+    assert f"imgsim undo {batch}" in out and "/Trash/files/" in out  # where each went
+    code, out, _ = run(capsys, "undo", batch)
+    assert code == 0 and out.startswith("moved ") and " back" in out
+    assert {p.name: p.read_bytes() for p in indexed.iterdir()} == before
+    code, out, _ = run(capsys, "index", str(indexed), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["indexed"] == 0 and report["moved"] >= 1  # relinked, not embedded again
+
+
 def test_hostile_file_names_cannot_rewrite_the_terminal(tmp_path, data_dir, capsys):
     lib = tmp_path / "lib"
     [photo] = copy_photos(lib, ["labelled/dog.jpg"])

@@ -17,6 +17,15 @@ whose photo had left and leaves it beside a photo that stayed, and Undo brings i
 photo. In a move the companions take the photo's new name ('IMG_1 (2).jpg', 'IMG_1 (2).xmp'); a
 companion that cannot follow puts the photo (and what had followed it) back.
 
+A trashed file's place in the Trash (core.trash_info: the freedesktop Trash's files/ and
+info/*.trashinfo on Linux) is read back right after it is trashed and journaled as the step's
+target, so Undo restores it from there, with its companions; Undo refuses, per file, one that is no
+longer in the Trash or changed there. On macOS and Windows the place cannot be read back: Undo says
+where the files are.
+
+The catalog rows of the photos that leave are parked (catalog.park), not deleted: a photo that
+comes back unchanged (Undo) is relinked by its content, not embedded again (core.relink).
+
 One cleanup at a time per library: a lock file in the data folder, which the OS releases when the
 holder dies, so recovery can tell a crashed cleanup from one still running.
 """
@@ -37,14 +46,16 @@ from filelock import FileLock, Timeout
 from send2trash import send2trash
 from send2trash.exceptions import TrashPermissionError
 
-from imgsim_desktop.core import companions
+from imgsim_desktop.core import companions, trash_info
 from imgsim_desktop.core.cleanup_plan import Removal, reason_to_skip
+from imgsim_desktop.core.fingerprint import fingerprint_or_none
 from imgsim_desktop.core.folders import really_inside, really_inside_any
 from imgsim_desktop.core.safe_move import NotVerified, copy_verified, fsync_folder, remove_quietly, rename_noreplace
 from imgsim_desktop.storage.catalog import Catalog
 
 LOCK_NAME = "cleanup.lock"
 LOCK_WAIT_S = 10
+PARK_DAYS = 365  # a photo taken away longer ago than this is embedded again if it ever comes back
 
 
 class CleanupRefused(ValueError):
@@ -133,7 +144,7 @@ def apply(
         try:
             _apply_each(catalog, removals, mode, move_to, protected, should_stop, result, _Unit(names, companions.library_folders(catalog), pair_rule))
         finally:
-            catalog.remove_files([d["path"] for d in result.done])  # one transaction; a crash before it is caught by the next scan
+            _park(catalog, result.batch)  # one transaction; a crash before it is caught by the next scan
     if result.done:
         catalog.backup_if_due(every_s=0)  # the history just grew: the backup keeps it
     return result
@@ -182,33 +193,42 @@ def _apply_each(catalog, removals, mode, move_to, protected, should_stop, result
 
 
 def undo(catalog: Catalog, batch: str) -> list[dict]:
-    """Move the photos of a batch back where they were, each with the companions that went with it
-    ({path, error, companion: kind or None}). Trashed files are restored from the system trash by
-    the user (the trash keeps their original location)."""
+    """Move the photos of a batch back where they were, from the folder they were moved to or from
+    the Trash, each with the companions that went with it ({path, error, companion: kind or None}).
+    A file no longer in the Trash (emptied) or changed there is left alone, said in its error."""
     restored = []
-    back: dict[int, bool] = {}  # move step -> its file is home again
+    back: dict[int, bool] = {}  # move or trash step -> its file is home again
+    lost: list[int] = []  # steps whose file cannot come back as it was: their parked rows go
     with _locked(catalog):
         _recover_locked(catalog)
         for action in catalog.actions(batch):
-            if action["action"] != "move" or action["undone_at"]:
+            if action["action"] not in ("move", "trash") or action["undone_at"]:
                 continue
-            home, moved = action["source"], action["target"]
+            home, moved, trashed = action["source"], action["target"], action["action"] == "trash"
             kind, photo_step = companion_kind(action) or (None, None)
             entry = {"path": home, "error": None, "companion": kind}
             restored.append(entry)
             if photo_step is not None and not back.get(photo_step, True):
-                entry["error"] = f"stays beside its photo at {os.path.dirname(moved)}, which could not be moved back"
+                where = "in the Trash" if trashed else f"beside its photo at {os.path.dirname(moved)}"
+                entry["error"] = f"stays {where}: its photo could not be brought back"
                 continue
             back[action["id"]] = False
+            if trashed and not moved:
+                entry["error"] = f"cannot be brought back by imgsim: {trash_info.elsewhere_note()}"
+                continue
             if os.path.lexists(home):
                 entry["error"] = "a file with that name is back already; left both alone"
                 continue
             if not os.path.exists(moved):
-                entry["error"] = f"{moved} is gone; nothing to move back"
+                entry["error"] = (f"is no longer in the Trash ({moved}: the Trash was emptied, or the file was restored or deleted from there); nothing to bring back"
+                                  if trashed else f"{moved} is gone; nothing to move back")  # fmt: skip
+                lost.append(action["id"])
                 continue
             st = os.lstat(moved)
             if st.st_size != action["size"] or (action["mtime_ns"] and st.st_mtime_ns != action["mtime_ns"]):
-                entry["error"] = f"{moved} is not the photo that was moved there (it changed since); left alone"
+                where = "in the Trash" if trashed else "moved there"
+                entry["error"] = f"{moved} is not the photo that was {where} (it changed since); left alone"
+                lost.append(action["id"])
                 continue
             os.makedirs(os.path.dirname(home), exist_ok=True)
             try:
@@ -216,8 +236,27 @@ def undo(catalog: Catalog, batch: str) -> list[dict]:
             except _Failed as exc:
                 entry["error"] = str(exc)
                 continue
+            if trashed:
+                trash_info.forget(moved)  # its entry in the Trash goes with it
             back[action["id"]] = True
+    if lost:
+        catalog.drop_parked(lost)
     return restored
+
+
+def _park(catalog: Catalog, batch: str) -> None:
+    """Park the catalog rows of the files this batch took away (catalog.park), each with its step
+    and, for a row without one, its fingerprint read where the file is now; old parked rows go."""
+    steps = [a for a in catalog.actions(batch) if a["action"] in ("move", "trash") and not a["undone_at"]]
+    known = catalog.fingerprints([a["source"] for a in steps])
+    items = []
+    for a in steps:
+        fp = None
+        if a["source"] not in known and a["target"] and catalog.file_by_path(a["source"]) is not None:
+            fp = fingerprint_or_none(a["target"], a["size"])
+        items.append((a["source"], a["id"], fp))
+    catalog.park(items)
+    catalog.drop_parked(older_than=time.time() - PARK_DAYS * 86400)
 
 
 def companion_kind(step: dict) -> tuple[str, int] | None:
@@ -273,6 +312,7 @@ def _trash(catalog: Catalog, batch: str, path: str, along: list[companions.Compa
     st = _stat(path)
     step = catalog.begin_step(batch, "trash", path, None, st.st_size, st.st_mtime_ns, st.st_ino)
     followers = _begin_companions(catalog, batch, "trash", step, along, lambda c: None)
+    started = time.time()
     try:
         send2trash(path)
     except (OSError, TrashPermissionError) as exc:
@@ -281,18 +321,27 @@ def _trash(catalog: Catalog, batch: str, path: str, along: list[companions.Compa
         for _, cstep, _ in followers:
             catalog.finish_step(cstep, "abandoned")
         raise _Failed(note) from None
-    catalog.finish_step(step, "done")
-    done = [{"path": path, "target": None, "size": st.st_size}]
+    where = _in_trash(path, st, started)
+    catalog.finish_step(step, "done", target=where)
+    done = [{"path": path, "target": where, "size": st.st_size}]
     for c, cstep, cst in followers:
+        started = time.time()
         try:
             send2trash(c.path)
         except (OSError, TrashPermissionError) as exc:  # rare: its photo's folder has a trash; it stays, said
             catalog.finish_step(cstep, "failed", f"cannot move to the trash ({exc})")
             result.failed.append({"path": c.path, "error": f"its photo {os.path.basename(path)} went to the Trash, but it could not follow ({exc}); it is still where it was"})
             continue
-        catalog.finish_step(cstep, "done")
-        done.append({"path": c.path, "target": None, "size": cst.st_size, "companion": c.kind, "of": path})
+        cwhere = _in_trash(c.path, cst, started)
+        catalog.finish_step(cstep, "done", target=cwhere)
+        done.append({"path": c.path, "target": cwhere, "size": cst.st_size, "companion": c.kind, "of": path})
     return done
+
+
+def _in_trash(path: str, st: os.stat_result, since: float) -> str | None:
+    """Where ``path`` (as ``st`` saw it), just trashed, is in the Trash; None where that cannot be read back."""
+    found = trash_info.find(path, st.st_size, st.st_mtime_ns, st.st_ino, since)
+    return found.file if found else None
 
 
 def _begin_companions(catalog: Catalog, batch: str, action: str, photo_step: int, along, target_of) -> list[tuple]:
@@ -503,9 +552,15 @@ def _recover_locked(catalog: Catalog) -> list[str]:
         except OSError as exc:  # e.g. the source's card went read-only meanwhile: this step waits, the others go on
             notes.append(f"an interrupted cleanup step for {step['source']} cannot be finished yet ({exc.strerror or exc}); it is tried again next time")
             continue
-        catalog.finish_step(step["id"], state, None if companion else note)  # a companion's step keeps its mark
-        if state == "done" and step["action"] == "move":
-            catalog.remove_files([step["source"]])
+        target = None
+        if state == "done" and step["action"] == "trash" and not step["target"]:  # killed before its place in the Trash was journaled
+            found = trash_info.find(step["source"], step["size"], step["mtime_ns"], step["inode"], step["at"])
+            target = found.file if found else None
+        catalog.finish_step(step["id"], state, None if companion else note, target=target)  # a companion's step keeps its mark
+        if state == "done" and step["action"] in ("move", "trash"):
+            catalog.park([(step["source"], step["id"], None)])
+        if state == "done" and step["action"] == "restore":
+            trash_info.forget(step["source"])  # brought back out of the Trash: its entry there goes
         notes.append(note)
     return notes
 

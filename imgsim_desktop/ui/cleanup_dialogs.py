@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from imgsim_desktop.core.cleanup import companion_kind
 from imgsim_desktop.core.companions import noun, with_companions
+from imgsim_desktop.core.trash_info import FREEDESKTOP, elsewhere_note
 from imgsim_desktop.ui.text import human_size, photos
 
 VERBS = {"trash": "Moved to the Trash", "move": "Moved", "restore": "Moved back"}
@@ -42,10 +43,11 @@ class CleanupHistoryDialog(QDialog):
         self.tree.header().resizeSection(0, 260)
         self.tree.header().resizeSection(1, 300)
         self.tree.currentItemChanged.connect(lambda *_: self._update_undo())
-        self.undo_button = QPushButton("Undo this move")
-        self.undo_button.setToolTip("Move the photos of this cleanup back where they were")
+        self.undo_button = QPushButton("Undo this cleanup")
+        self.undo_button.setToolTip("Move the photos of this cleanup back where they were, from the folder they went to or from the Trash")
         self.undo_button.clicked.connect(self._undo)
-        note = QLabel("Photos moved to the Trash are restored from the system Trash, which keeps their original folder.")
+        note = QLabel("Undo brings photos back from the Trash too, unless the Trash was emptied since." if FREEDESKTOP
+                      else f"Photos moved to the Trash cannot be brought back from here: {elsewhere_note().replace('it is', 'they are', 1)}.")  # fmt: skip
         note.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
@@ -77,9 +79,9 @@ class CleanupHistoryDialog(QDialog):
             for a in acts:
                 found = companion_kind(a)
                 what = VERBS[a["action"]] + (f" ({noun(found[0])}, with its photo)" if found else "") + (" (undone)" if a["undone_at"] else "")
-                child = QTreeWidgetItem(top, [what, a["source"], a["target"] or "system Trash", _when(a["at"])])
+                child = QTreeWidgetItem(top, [what, a["source"], a["target"] or ("system Trash" if a["action"] == "trash" else ""), _when(a["at"])])
                 child.setData(0, BatchRole, batch)
-            if any(a["action"] == "move" and not a["undone_at"] for a in acts):
+            if any(a["action"] in ("move", "trash") and a["target"] and not a["undone_at"] for a in acts):
                 self._undoable.add(batch)
         self.tree.resizeColumnToContents(0)
         if self.tree.topLevelItemCount():

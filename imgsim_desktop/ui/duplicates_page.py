@@ -31,6 +31,7 @@ from imgsim_desktop.core.cleanup import check_destination, inside
 from imgsim_desktop.core.companions import PAIR_RULES, counted, noun, with_companions
 from imgsim_desktop.core.keeper import BEST, RULES
 from imgsim_desktop.core.settings import Settings
+from imgsim_desktop.core.trash_info import FREEDESKTOP, elsewhere_note
 from imgsim_desktop.ui.cleanup_dialogs import CleanupHistoryDialog, KeeperFoldersDialog
 from imgsim_desktop.ui.compare_view import CompareView
 from imgsim_desktop.ui.group_tree import GroupTree
@@ -134,7 +135,7 @@ class DuplicatesPage(QWidget):
         history = QPushButton("History…")
         history.clicked.connect(self.open_history)
         self.undo_button = QPushButton("Undo")
-        self.undo_button.setToolTip("Move the photos of this cleanup back where they were")
+        self.undo_button.setToolTip("Move the photos of this cleanup back where they were (from the Trash too)")
         self.undo_button.clicked.connect(self.undo_last)
         self.undo_button.setVisible(False)
         self.move_button = QPushButton("Move to folder…")
@@ -384,7 +385,7 @@ class DuplicatesPage(QWidget):
             return
         size = human_size(sum(self.tree.rows[p].size for p in paths if p in self.tree.rows))
         where = "to the Trash" if mode == "trash" else f"to\n{move_to}"
-        after = "You can restore them from the system Trash." if mode == "trash" else "You can undo this from History."
+        after = "You can undo this from History." if mode == "move" or FREEDESKTOP else f"You can restore them from the system Trash ({elsewhere_note()})."
         along = [c for cs in self.tree.going_along(paths, self.settings.pair_rule).values() for c in cs]
         extra = f", with {counted(c.kind for c in along)} that belong to them," if along else ""
         listed = "\n\nGoing with them: " + ", ".join(f"{readable(os.path.basename(c.path))} ({noun(c.kind)})" for c in along[:6]) if along else ""
@@ -419,7 +420,7 @@ class DuplicatesPage(QWidget):
             self._show_outcome(f"Moved {what} to the Trash: {size} freed")
         else:
             self._show_outcome(f"Moved {what} ({size}) out of the library, to {self._move_to}")
-        self._undoable_batch = result.batch if moved and not trashed else None
+        self._undoable_batch = result.batch if any(d["target"] for d in result.done) else None  # a trashed photo's place in the Trash is known on Linux
         self.undo_button.setVisible(self._undoable_batch is not None)
 
     def _recovered(self, notes: list[str]) -> None:
