@@ -37,6 +37,9 @@ def cmd_duplicates(args) -> int:
 
     if args.not_duplicates:
         return _reject_pair(args)
+    if args.keep_metadata and not args.apply:
+        print("imgsim: --keep-metadata works with --apply (it writes the removed copies' metadata into their keeper's sidecar)", file=sys.stderr)
+        return 2
     mode, dest = None, None
     if args.apply:
         mode, *rest = args.apply
@@ -78,7 +81,8 @@ def cmd_duplicates(args) -> int:
             removals = cleanup_plan.plan(groups, rows, doomed, engine.catalog.fingerprints(list(rows)))
             try:
                 with _stop_on_ctrl_c(not args.json) as stop:
-                    result = cleanup.apply(engine.catalog, removals, mode, dest, rules.protected_folders, should_stop=stop, pair_rule=rules.pair_rule)
+                    result = cleanup.apply(engine.catalog, removals, mode, dest, rules.protected_folders, should_stop=stop, pair_rule=rules.pair_rule,
+                                           keep_metadata=args.keep_metadata)  # fmt: skip
             except cleanup.CleanupRefused as exc:
                 print(f"imgsim: {shown(exc)}; nothing was changed", file=sys.stderr)
                 return 2
@@ -87,7 +91,7 @@ def cmd_duplicates(args) -> int:
         out["unreadable"] = [{"path": p, "error": r} for p, r in unreadable]
         if result is not None:
             out["applied"] = {"batch": result.batch, "done": result.done, "failed": result.failed, "refused": result.refused,
-                              "skipped": result.skipped, "stopped": result.stopped, "recovered": result.recovered}  # fmt: skip
+                              "skipped": result.skipped, "stopped": result.stopped, "recovered": result.recovered, "metadata": result.metadata}  # fmt: skip
         print(json_line(out))
     else:
         _print_plan(plan, to_remove, [c.kind for cs in along.values() for c in cs], result, args.sensitivity, unreadable)
@@ -195,6 +199,8 @@ def _print_plan(plan: list[dict], to_remove: list[str], along: list[str], result
             from imgsim_desktop.core.trash_info import elsewhere_note
 
             print(f"  not undoable from imgsim: {elsewhere_note()}", file=sys.stderr)
+        for m in result.metadata:
+            print(f"  kept {', '.join(m['kinds'])} of {len(m['sources'])} removed copy(ies) in {shown(m['sidecar'])}" + (" (new sidecar)" if m["created"] else ""))
         for f in result.failed:
             print(f"  left in place: {shown(f['path'])}: {shown(f['error'])}", file=sys.stderr)
         for f in result.skipped:
@@ -298,8 +304,9 @@ def cmd_undo(args) -> int:
     if args.json:
         print(json_line({"batch": args.batch, "restored": restored}))
     else:
-        what = with_companions(f"{sum(not r['companion'] for r in back)} photo(s)", [r["companion"] for r in back if r["companion"]])
-        print(f"moved {what} back" + ("" if restored else " (nothing left to undo)"))
+        what = with_companions(f"{sum(not r['companion'] and not r.get('metadata') for r in back)} photo(s)", [r["companion"] for r in back if r["companion"]])
+        sidecars = sum(bool(r.get("metadata")) for r in back)
+        print(f"moved {what} back" + (f"; took the kept metadata out of {sidecars} sidecar(s)" if sidecars else "") + ("" if restored else " (nothing left to undo)"))
         for r in restored:
             if r["error"]:
                 print(f"  not restored: {shown(r['path'])}: {shown(r['error'])}", file=sys.stderr)

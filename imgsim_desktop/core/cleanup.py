@@ -23,6 +23,11 @@ target, so Undo restores it from there, with its companions; Undo refuses, per f
 longer in the Trash or changed there. On macOS and Windows the place cannot be read back: Undo says
 where the files are.
 
+With ``keep_metadata``, what the removed copies of a photo carry and its keeper lacks (date taken,
+GPS, keywords, rating, title) is first written into the keeper's XMP sidecar (core.xmp_sidecar),
+a 'metadata' step that journals the sidecar's previous bytes, so Undo puts them back (or removes a
+sidecar it created); a copy whose metadata cannot be kept stays where it is.
+
 The catalog rows of the photos that leave are parked (catalog.park), not deleted: a photo that
 comes back unchanged (Undo) is relinked by its content, not embedded again (core.relink).
 
@@ -46,8 +51,8 @@ from filelock import FileLock, Timeout
 from send2trash import send2trash
 from send2trash.exceptions import TrashPermissionError
 
-from imgsim_desktop.core import companions, trash_info
-from imgsim_desktop.core.cleanup_plan import Removal, reason_to_skip
+from imgsim_desktop.core import companions, trash_info, xmp_sidecar
+from imgsim_desktop.core.cleanup_plan import COPY_TIERS, Removal, reason_to_skip
 from imgsim_desktop.core.fingerprint import fingerprint_or_none
 from imgsim_desktop.core.folders import really_inside, really_inside_any
 from imgsim_desktop.core.safe_move import NotVerified, copy_verified, fsync_folder, remove_quietly, rename_noreplace
@@ -71,6 +76,7 @@ class CleanupResult:
     skipped: list[dict] = field(default_factory=list)  # {path, reason}: changed since the scan, keeper gone
     stopped: bool = False  # the user stopped it (Ctrl+C, Cancel) or the destination filled up
     recovered: list[str] = field(default_factory=list)  # what recovery did first about an interrupted cleanup
+    metadata: list[dict] = field(default_factory=list)  # {keeper, sidecar, kinds, sources, created}: metadata of removed copies kept
 
     @property
     def bytes_freed(self) -> int:
@@ -120,9 +126,11 @@ def apply(
     protected: list[str] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     pair_rule: str = "both",
+    keep_metadata: bool = False,
 ) -> CleanupResult:
     """Trash (mode='trash') or move (mode='move', into ``move_to``) what ``removals`` name, each
-    with its companions (``pair_rule``: core.companions.PAIR_RULES, what a RAW+JPEG pair keeps)."""
+    with its companions (``pair_rule``: core.companions.PAIR_RULES, what a RAW+JPEG pair keeps).
+    ``keep_metadata``: the removed copies' metadata that their keeper lacks goes into its XMP sidecar first."""
     if pair_rule not in companions.PAIR_RULES:
         raise ValueError(f"unknown pair rule {pair_rule!r}")
     if mode not in ("trash", "move"):
@@ -142,7 +150,8 @@ def apply(
             os.makedirs(move_to, exist_ok=True)
         names = _Names()
         try:
-            _apply_each(catalog, removals, mode, move_to, protected, should_stop, result, _Unit(names, companions.library_folders(catalog), pair_rule))
+            _apply_each(catalog, removals, mode, move_to, protected, should_stop, result,
+                        _Unit(names, companions.library_folders(catalog), pair_rule, keep_metadata))  # fmt: skip
         finally:
             _park(catalog, result.batch)  # one transaction; a crash before it is caught by the next scan
     if result.done:
@@ -158,11 +167,15 @@ class _Unit:
     names: _Names
     folders: companions.Folders
     pair_rule: str
+    keep_metadata: bool = False
     gone: set[str] = field(default_factory=set)
+    metadata_failed: dict[tuple, str] = field(default_factory=dict)  # a group's keepers -> why its copies' metadata could not be kept
 
 
 def _apply_each(catalog, removals, mode, move_to, protected, should_stop, result: CleanupResult, unit: _Unit) -> None:
     later = {os.path.abspath(r.path) for r in removals}
+    if unit.keep_metadata:
+        _keep_metadata(catalog, removals, protected, result, unit)
     for removal in removals:
         path = os.path.abspath(removal.path)
         later.discard(path)
@@ -172,7 +185,7 @@ def _apply_each(catalog, removals, mode, move_to, protected, should_stop, result
         if protected and inside(path, protected):
             result.refused.append(path)
             continue
-        reason = reason_to_skip(removal)
+        reason = unit.metadata_failed.get(removal.keepers) or reason_to_skip(removal)
         if reason:
             result.skipped.append({"path": path, "reason": reason})
             continue
@@ -192,6 +205,115 @@ def _apply_each(catalog, removals, mode, move_to, protected, should_stop, result
             result.done.append({"path": d["path"], "action": mode} | d)
 
 
+def _keep_metadata(catalog: Catalog, removals: list[Removal], protected: list[str], result: CleanupResult, unit: _Unit) -> None:
+    """Before any copy goes: for each group of copies, write what the copies to remove carry and a
+    keeper lacks into that keeper's XMP sidecar. Where that fails, the group's copies stay (said)."""
+    groups: dict[tuple, list[str]] = {}
+    for removal in removals:
+        if removal.tier in COPY_TIERS and removal.keepers and not (protected and inside(removal.path, protected)) and os.path.exists(removal.path):
+            groups.setdefault(removal.keepers, []).append(os.path.abspath(removal.path))
+    for keepers, copies in groups.items():
+        copy_facts = [xmp_sidecar.facts_of(c, _sidecars(unit, c)) for c in copies]
+        if not any(copy_facts):
+            continue
+        for keeper in (os.path.abspath(k.path) for k in keepers):
+            if not os.path.exists(keeper) or keeper in copies:
+                continue
+            existing = _sidecars(unit, keeper)
+            add = xmp_sidecar.lacking(xmp_sidecar.facts_of(keeper, existing), copy_facts)
+            if not add:
+                continue
+            sidecar = xmp_sidecar.sidecar_for(keeper, existing, list(unit.folders.names(os.path.dirname(keeper)).values()))
+            try:
+                created = _write_sidecar(catalog, result.batch, sidecar, add, keeper)
+            except _Failed as exc:
+                unit.metadata_failed[keepers] = f"the metadata it carries could not be kept in {sidecar} ({exc}); it was left in place"
+                break
+            sources = [c for c, f in zip(copies, copy_facts, strict=True) if f]
+            result.metadata.append({"keeper": keeper, "sidecar": sidecar, "kinds": add.kinds(), "sources": sources, "created": created})
+
+
+def _sidecars(unit: _Unit, photo: str) -> list[str]:
+    return [c.path for c in unit.folders.companions_of(photo) if c.kind == "xmp"]
+
+
+def _write_sidecar(catalog: Catalog, batch: str, sidecar: str, add: xmp_sidecar.Facts, keeper: str) -> bool:
+    """Merge ``add`` into ``sidecar`` (created when there is none) as a journaled 'metadata' step;
+    True when it was created. Raises _Failed (nothing written) with the reason."""
+    try:
+        with open(sidecar, "rb") as fh:
+            old = fh.read()
+    except FileNotFoundError:
+        old = None
+    except OSError as exc:
+        raise _Failed(f"it cannot be read: {exc.strerror or exc}") from None
+    try:
+        new = xmp_sidecar.merged_sidecar(old, add)
+    except xmp_sidecar.NotXmp as exc:
+        raise _Failed(f"the existing sidecar is not readable XMP: {exc}; left as it is") from None
+    note = f"kept {', '.join(add.kinds())} of removed copies for {os.path.basename(keeper)}"
+    step = catalog.begin_step(batch, "metadata", sidecar, None, len(new), note=note, previous=old, written=xmp_sidecar.digest(new))
+    _replace_bytes(catalog, step, sidecar, old, new)
+    return old is None
+
+
+def _replace_bytes(catalog: Catalog, step: int, path: str, old: bytes | None, new: bytes | None) -> None:
+    """Carry out a logged sidecar step: ``path`` holding ``old`` (None: absent) now holds ``new``
+    (None: removed), through a synced temporary file. Closes the step; raises _Failed when nothing changed."""
+    folder = os.path.dirname(path)
+    temp = os.path.join(folder, f".{os.path.basename(path)}.imgsim-{step}.tmp")
+    try:
+        if _bytes_at(path) != old:
+            raise _Failed(f"{path} changed a moment ago")
+        if new is None:
+            os.unlink(path)
+        else:
+            catalog.update_step(step, temp=temp)
+            with open(temp, "xb") as fh:
+                fh.write(new)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if old is None:
+                rename_noreplace(temp, path)  # a file that appeared under that name meanwhile is never replaced
+            else:
+                os.replace(temp, path)
+        fsync_folder(folder)
+    except (_Failed, OSError) as exc:
+        remove_quietly(temp)
+        note = str(exc) if isinstance(exc, _Failed) else f"cannot write {path} ({exc.strerror or exc})"
+        catalog.finish_step(step, "failed", note)
+        raise _Failed(note) from None
+    catalog.finish_step(step, "done")
+
+
+def _bytes_at(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+
+
+def _undo_metadata(catalog: Catalog, batch: str, action: dict) -> str | None:
+    """Take the kept metadata out again: the sidecar's previous bytes back, or the sidecar removed
+    when the cleanup created it. None when done, else why not."""
+    path = action["source"]
+    try:
+        now = _bytes_at(path)
+    except OSError as exc:
+        return f"{path} cannot be read ({exc.strerror or exc}); left as it is"
+    if xmp_sidecar.digest(now) != action["written"]:
+        return f"{path} changed since the cleanup wrote the kept metadata into it; left as it is"
+    before = action["previous"]
+    step = catalog.begin_step(batch, "metadata-undo", path, None, len(before) if before is not None else None, undoes=action["id"],
+                              previous=now, written=xmp_sidecar.digest(before))  # fmt: skip
+    try:
+        _replace_bytes(catalog, step, path, now, before)
+    except _Failed as exc:
+        return str(exc)
+    return None
+
+
 def undo(catalog: Catalog, batch: str) -> list[dict]:
     """Move the photos of a batch back where they were, from the folder they were moved to or from
     the Trash, each with the companions that went with it ({path, error, companion: kind or None}).
@@ -202,6 +324,9 @@ def undo(catalog: Catalog, batch: str) -> list[dict]:
     with _locked(catalog):
         _recover_locked(catalog)
         for action in catalog.actions(batch):
+            if action["action"] == "metadata" and not action["undone_at"]:
+                restored.append({"path": action["source"], "error": _undo_metadata(catalog, batch, action), "companion": None, "metadata": True})
+                continue
             if action["action"] not in ("move", "trash") or action["undone_at"]:
                 continue
             home, moved, trashed = action["source"], action["target"], action["action"] == "trash"
@@ -548,7 +673,8 @@ def _recover_locked(catalog: Catalog) -> list[str]:
                     continue  # its photo's step waits for the next time: so does the companion
                 state, note = outcome
             else:
-                state, note = (_recover_trash if step["action"] == "trash" else _recover_move)(step)
+                recover_step = {"trash": _recover_trash, "metadata": _recover_sidecar, "metadata-undo": _recover_sidecar}.get(step["action"], _recover_move)
+                state, note = recover_step(step)
         except OSError as exc:  # e.g. the source's card went read-only meanwhile: this step waits, the others go on
             notes.append(f"an interrupted cleanup step for {step['source']} cannot be finished yet ({exc.strerror or exc}); it is tried again next time")
             continue
@@ -598,6 +724,20 @@ def _is_source(path: str, step: dict) -> bool:
     except OSError:
         return False
     return (st.st_size, st.st_mtime_ns) == (step["size"], step["mtime_ns"])
+
+
+def _recover_sidecar(step: dict) -> tuple[str, str]:
+    """A sidecar write (the kept metadata, or its undo) cut short: the file holds either the bytes
+    before or the bytes after (written through a temporary file and a rename)."""
+    if step["temp"]:
+        remove_quietly(step["temp"])
+    path, now = step["source"], _bytes_at(step["source"])
+    what = "written the kept metadata into" if step["action"] == "metadata" else "taken the kept metadata out of"
+    if xmp_sidecar.digest(now) == step["written"]:
+        return "done", f"an interrupted cleanup had {what} {path}; it is in the history now"
+    if now == step["previous"]:
+        return "abandoned", f"an interrupted cleanup had not yet {what} {path}; it is as it was"
+    return "failed", f"an interrupted cleanup was about to change {path}, which was changed by something else meanwhile; left as it is"
 
 
 def _recover_trash(step: dict) -> tuple[str, str]:

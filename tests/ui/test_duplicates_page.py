@@ -455,3 +455,21 @@ def test_after_a_trash_undo_brings_the_photos_back_from_the_trash_without_embedd
     qtbot.waitUntil(lambda: win.library_model.total() == before, timeout=60_000)  # in the library again...
     assert embedded == []  # ...relinked from their parked rows, not embedded again
     win.close()
+
+
+def test_keep_metadata_is_a_saved_setting_and_goes_with_the_cleanup(qtbot, library, data_dir, tmp_path, monkeypatch):
+    from imgsim_desktop.core.settings import Settings
+
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda _p, _t, text, *a, **k: asked.append(text) or QMessageBox.StandardButton.Yes)
+    win, page = _open_duplicates(qtbot, data_dir)
+    assert not page.keep_metadata.isChecked()  # off by default
+    page.keep_metadata.click()
+    assert Settings.load(Path(data_dir)).keep_metadata  # saved at once
+    sent: list[tuple] = []
+    real_apply = page.controller.apply
+    monkeypatch.setattr(page.controller, "apply", lambda *a, **k: sent.append(a) or real_apply(*a, **k))
+    page.clean_up("move", move_to=str(tmp_path / "aside"))
+    assert "XMP sidecar" in asked[0] and sent and sent[0][-1] is True
+    qtbot.waitUntil(page.undo_button.isVisible, timeout=20_000)
+    win.close()
