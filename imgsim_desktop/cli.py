@@ -312,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a RAW+JPEG pair (same name, same moment) is one shot: keep both (default), only the RAW or only the JPEG; "
                         "a removed photo's sidecars, Live Photo video and (unless kept) the other half of its pair go with it")  # fmt: skip
     p.add_argument("--apply", nargs="+", metavar="trash|move DIR", help="do the cleanup: move suggested copies to the trash or into DIR")
+    p.add_argument("--keep-metadata", action="store_true",
+                   help="with --apply: write what the removed copies carry and the keeper lacks (date taken, GPS, keywords, rating, title) "
+                        "into the keeper's XMP sidecar (created or merged; the photo file is never changed); undone with the cleanup")  # fmt: skip
     p.set_defaults(func=cmd_duplicates)
 
     p = sub.add_parser("restore-catalog", parents=[common], help="replace a damaged catalog by its backup (made daily and after each cleanup)")

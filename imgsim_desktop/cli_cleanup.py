@@ -37,6 +37,9 @@ def cmd_duplicates(args) -> int:
 
     if args.not_duplicates:
         return _reject_pair(args)
+    if args.keep_metadata and not args.apply:
+        print("imgsim: --keep-metadata works with --apply (it writes the removed copies' metadata into their keeper's sidecar)", file=sys.stderr)
+        return 2
     mode, dest = None, None
     if args.apply:
         mode, *rest = args.apply
@@ -78,7 +81,8 @@ def cmd_duplicates(args) -> int:
             removals = cleanup_plan.plan(groups, rows, doomed, engine.catalog.fingerprints(list(rows)))
             try:
                 with _stop_on_ctrl_c(not args.json) as stop:
-                    result = cleanup.apply(engine.catalog, removals, mode, dest, rules.protected_folders, should_stop=stop, pair_rule=rules.pair_rule)
+                    result = cleanup.apply(engine.catalog, removals, mode, dest, rules.protected_folders, should_stop=stop, pair_rule=rules.pair_rule,
+                                           keep_metadata=args.keep_metadata)  # fmt: skip
             except cleanup.CleanupRefused as exc:
                 print(f"imgsim: {shown(exc)}; nothing was changed", file=sys.stderr)
                 return 2
@@ -87,7 +91,7 @@ def cmd_duplicates(args) -> int:
         out["unreadable"] = [{"path": p, "error": r} for p, r in unreadable]
         if result is not None:
             out["applied"] = {"batch": result.batch, "done": result.done, "failed": result.failed, "refused": result.refused,
-                              "skipped": result.skipped, "stopped": result.stopped, "recovered": result.recovered}  # fmt: skip
+                              "skipped": result.skipped, "stopped": result.stopped, "recovered": result.recovered, "metadata": result.metadata}  # fmt: skip
         print(json_line(out))
     else:
         _print_plan(plan, to_remove, [c.kind for cs in along.values() for c in cs], result, args.sensitivity, unreadable)
@@ -189,7 +193,14 @@ def _print_plan(plan: list[dict], to_remove: list[str], along: list[str], result
         untouched = len(set(to_remove) - attempted)
         stop = f"; stopped, {untouched} not attempted (left in place)" if result.stopped else ""
         what = with_companions(f"{len(result.photos)} photo(s)", result.companion_kinds)
-        print(f"{verb} {what}{stop}; batch {result.batch}" + (f" (undo: imgsim undo {result.batch})" if verb == "moved" and result.done else ""))
+        undoable = any(d["target"] for d in result.done)  # a trashed file's place in the Trash is known on Linux
+        print(f"{verb} {what}{stop}; batch {result.batch}" + (f" (undo: imgsim undo {result.batch})" if undoable else ""))
+        if verb == "trashed" and not all(d["target"] for d in result.done):
+            from imgsim_desktop.core.trash_info import elsewhere_note
+
+            print(f"  not undoable from imgsim: {elsewhere_note()}", file=sys.stderr)
+        for m in result.metadata:
+            print(f"  kept {', '.join(m['kinds'])} of {len(m['sources'])} removed copy(ies) in {shown(m['sidecar'])}" + (" (new sidecar)" if m["created"] else ""))
         for f in result.failed:
             print(f"  left in place: {shown(f['path'])}: {shown(f['error'])}", file=sys.stderr)
         for f in result.skipped:
@@ -240,13 +251,13 @@ def cmd_history(args) -> int:
     if not batches:
         print("no cleanups yet")
     for batch, steps in reversed(batches.items()):
-        moves = [a for a in steps if a["action"] == "move"]
+        moves = [a for a in steps if a["action"] in ("move", "trash") and a["target"]]  # a trashed file whose place in the Trash is known
         open_moves = [a for a in moves if not a["undone_at"]]
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(steps[0]["at"]))
         hint = f"; undo: imgsim undo {batch}" if open_moves else (" (undone)" if moves else "")
         print(f"{batch}  {when}  {len(steps)} step(s){hint}")
         for a in steps[: args.limit]:
-            where = f" -> {shown(a['target'])}" if a["target"] else ""
+            where = f" -> {shown(a['target'])}" if a["target"] else (" -> the system Trash" if a["action"] == "trash" else "")
             kind = _companion(a).get("companion")
             print(f"  {a['action']:8} {shown(a['source'])}{where}{f' ({noun(kind)}, with its photo)' if kind else ''}{' (undone)' if a['undone_at'] else ''}")
         if len(steps) > args.limit:
@@ -271,7 +282,8 @@ def cmd_restore_catalog(args) -> int:
 
 
 def cmd_undo(args) -> int:
-    """Move the photos of one cleanup back where they were."""
+    """Move the photos of one cleanup back where they were, from the folder they were moved to or
+    from the Trash (Linux: the freedesktop Trash; elsewhere the error says where they are)."""
     from imgsim_desktop.core import cleanup
     from imgsim_desktop.core.engine import CATALOG_NAME
     from imgsim_desktop.storage.catalog import Catalog
@@ -292,8 +304,9 @@ def cmd_undo(args) -> int:
     if args.json:
         print(json_line({"batch": args.batch, "restored": restored}))
     else:
-        what = with_companions(f"{sum(not r['companion'] for r in back)} photo(s)", [r["companion"] for r in back if r["companion"]])
-        print(f"moved {what} back" + ("" if restored else " (nothing to undo: trashed files are restored from the system trash)"))
+        what = with_companions(f"{sum(not r['companion'] and not r.get('metadata') for r in back)} photo(s)", [r["companion"] for r in back if r["companion"]])
+        sidecars = sum(bool(r.get("metadata")) for r in back)
+        print(f"moved {what} back" + (f"; took the kept metadata out of {sidecars} sidecar(s)" if sidecars else "") + ("" if restored else " (nothing left to undo)"))
         for r in restored:
             if r["error"]:
                 print(f"  not restored: {shown(r['path'])}: {shown(r['error'])}", file=sys.stderr)

@@ -187,6 +187,49 @@ def test_apply_move_then_history_and_undo_bring_everything_back(indexed, capsys,
     assert code == 2 and "no cleanup no-such-batch" in err
 
 
+def test_apply_trash_then_undo_brings_everything_back_from_the_trash_and_reindexing_embeds_nothing(indexed, capsys):
+    from imgsim_desktop.core import trash_info
+
+    if not trash_info.FREEDESKTOP:
+        pytest.skip("the Trash is read back on Linux and the BSDs only")
+    before = {p.name: p.read_bytes() for p in indexed.iterdir()}
+    code, out, _ = run(capsys, "duplicates", "--apply", "trash")
+    assert code == 0 and out.splitlines()[-1].startswith("trashed ")
+    batch = out.split("imgsim undo ")[1].split(")")[0]
+    code, out, _ = run(capsys, "history")
+    assert f"imgsim undo {batch}" in out and "/Trash/files/" in out  # where each went
+    code, out, _ = run(capsys, "undo", batch)
+    assert code == 0 and out.startswith("moved ") and " back" in out
+    assert {p.name: p.read_bytes() for p in indexed.iterdir()} == before
+    code, out, _ = run(capsys, "index", str(indexed), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["indexed"] == 0 and report["moved"] >= 1  # relinked, not embedded again
+
+
+def test_keep_metadata_writes_the_keepers_sidecar_and_undo_takes_it_out(tmp_path, data_dir, capsys):
+    from PIL import Image
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    original = PHOTOS / "scenes" / "ela_original.jpg"  # date and GPS in its EXIF
+    (lib / "a").mkdir()
+    (lib / "a" / "IMG_1.jpg").write_bytes(original.read_bytes())
+    with Image.open(original) as img:
+        img.resize((img.width * 2, img.height * 2)).save(lib / "IMG_1 big.jpg", quality=95)  # the keeper: larger, stripped
+    assert run(capsys, "index", str(lib))[0] == 0
+    code, _, err = run(capsys, "duplicates", "--keep-metadata")
+    assert code == 2 and "--apply" in err
+    code, out, _ = run(capsys, "duplicates", "--json", "--apply", "move", str(tmp_path / "aside"), "--keep-metadata", "--keep", "resolution")
+    applied = json.loads(out)["applied"]
+    assert code == 0 and [Path(d["path"]).name for d in applied["done"]] == ["IMG_1.jpg"]
+    (kept,) = applied["metadata"]
+    assert kept["sidecar"] == str(lib / "IMG_1 big.xmp") and kept["kinds"] == ["date", "place"] and kept["created"]
+    assert b"exif:GPSLatitude" in (lib / "IMG_1 big.xmp").read_bytes()
+    code, out, _ = run(capsys, "undo", applied["batch"])
+    assert code == 0 and "took the kept metadata out of 1 sidecar(s)" in out
+    assert not (lib / "IMG_1 big.xmp").exists() and (lib / "a" / "IMG_1.jpg").exists()
+
+
 def test_hostile_file_names_cannot_rewrite_the_terminal(tmp_path, data_dir, capsys):
     lib = tmp_path / "lib"
     [photo] = copy_photos(lib, ["labelled/dog.jpg"])

@@ -17,6 +17,20 @@ whose photo had left and leaves it beside a photo that stayed, and Undo brings i
 photo. In a move the companions take the photo's new name ('IMG_1 (2).jpg', 'IMG_1 (2).xmp'); a
 companion that cannot follow puts the photo (and what had followed it) back.
 
+A trashed file's place in the Trash (core.trash_info: the freedesktop Trash's files/ and
+info/*.trashinfo on Linux) is read back right after it is trashed and journaled as the step's
+target, so Undo restores it from there, with its companions; Undo refuses, per file, one that is no
+longer in the Trash or changed there. On macOS and Windows the place cannot be read back: Undo says
+where the files are.
+
+With ``keep_metadata``, what the removed copies of a photo carry and its keeper lacks (date taken,
+GPS, keywords, rating, title) is first written into the keeper's XMP sidecar (core.xmp_sidecar),
+a 'metadata' step that journals the sidecar's previous bytes, so Undo puts them back (or removes a
+sidecar it created); a copy whose metadata cannot be kept stays where it is.
+
+The catalog rows of the photos that leave are parked (catalog.park), not deleted: a photo that
+comes back unchanged (Undo) is relinked by its content, not embedded again (core.relink).
+
 One cleanup at a time per library: a lock file in the data folder, which the OS releases when the
 holder dies, so recovery can tell a crashed cleanup from one still running.
 """
@@ -37,14 +51,16 @@ from filelock import FileLock, Timeout
 from send2trash import send2trash
 from send2trash.exceptions import TrashPermissionError
 
-from imgsim_desktop.core import companions
-from imgsim_desktop.core.cleanup_plan import Removal, reason_to_skip
+from imgsim_desktop.core import companions, trash_info, xmp_sidecar
+from imgsim_desktop.core.cleanup_plan import COPY_TIERS, Removal, reason_to_skip
+from imgsim_desktop.core.fingerprint import fingerprint_or_none
 from imgsim_desktop.core.folders import really_inside, really_inside_any
 from imgsim_desktop.core.safe_move import NotVerified, copy_verified, fsync_folder, remove_quietly, rename_noreplace
 from imgsim_desktop.storage.catalog import Catalog
 
 LOCK_NAME = "cleanup.lock"
 LOCK_WAIT_S = 10
+PARK_DAYS = 365  # a photo taken away longer ago than this is embedded again if it ever comes back
 
 
 class CleanupRefused(ValueError):
@@ -60,6 +76,7 @@ class CleanupResult:
     skipped: list[dict] = field(default_factory=list)  # {path, reason}: changed since the scan, keeper gone
     stopped: bool = False  # the user stopped it (Ctrl+C, Cancel) or the destination filled up
     recovered: list[str] = field(default_factory=list)  # what recovery did first about an interrupted cleanup
+    metadata: list[dict] = field(default_factory=list)  # {keeper, sidecar, kinds, sources, created}: metadata of removed copies kept
 
     @property
     def bytes_freed(self) -> int:
@@ -109,9 +126,11 @@ def apply(
     protected: list[str] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     pair_rule: str = "both",
+    keep_metadata: bool = False,
 ) -> CleanupResult:
     """Trash (mode='trash') or move (mode='move', into ``move_to``) what ``removals`` name, each
-    with its companions (``pair_rule``: core.companions.PAIR_RULES, what a RAW+JPEG pair keeps)."""
+    with its companions (``pair_rule``: core.companions.PAIR_RULES, what a RAW+JPEG pair keeps).
+    ``keep_metadata``: the removed copies' metadata that their keeper lacks goes into its XMP sidecar first."""
     if pair_rule not in companions.PAIR_RULES:
         raise ValueError(f"unknown pair rule {pair_rule!r}")
     if mode not in ("trash", "move"):
@@ -131,9 +150,10 @@ def apply(
             os.makedirs(move_to, exist_ok=True)
         names = _Names()
         try:
-            _apply_each(catalog, removals, mode, move_to, protected, should_stop, result, _Unit(names, companions.library_folders(catalog), pair_rule))
+            _apply_each(catalog, removals, mode, move_to, protected, should_stop, result,
+                        _Unit(names, companions.library_folders(catalog), pair_rule, keep_metadata))  # fmt: skip
         finally:
-            catalog.remove_files([d["path"] for d in result.done])  # one transaction; a crash before it is caught by the next scan
+            _park(catalog, result.batch)  # one transaction; a crash before it is caught by the next scan
     if result.done:
         catalog.backup_if_due(every_s=0)  # the history just grew: the backup keeps it
     return result
@@ -147,11 +167,15 @@ class _Unit:
     names: _Names
     folders: companions.Folders
     pair_rule: str
+    keep_metadata: bool = False
     gone: set[str] = field(default_factory=set)
+    metadata_failed: dict[tuple, str] = field(default_factory=dict)  # a group's keepers -> why its copies' metadata could not be kept
 
 
 def _apply_each(catalog, removals, mode, move_to, protected, should_stop, result: CleanupResult, unit: _Unit) -> None:
     later = {os.path.abspath(r.path) for r in removals}
+    if unit.keep_metadata:
+        _keep_metadata(catalog, removals, protected, result, unit)
     for removal in removals:
         path = os.path.abspath(removal.path)
         later.discard(path)
@@ -161,7 +185,7 @@ def _apply_each(catalog, removals, mode, move_to, protected, should_stop, result
         if protected and inside(path, protected):
             result.refused.append(path)
             continue
-        reason = reason_to_skip(removal)
+        reason = unit.metadata_failed.get(removal.keepers) or reason_to_skip(removal)
         if reason:
             result.skipped.append({"path": path, "reason": reason})
             continue
@@ -181,34 +205,155 @@ def _apply_each(catalog, removals, mode, move_to, protected, should_stop, result
             result.done.append({"path": d["path"], "action": mode} | d)
 
 
+def _keep_metadata(catalog: Catalog, removals: list[Removal], protected: list[str], result: CleanupResult, unit: _Unit) -> None:
+    """Before any copy goes: for each group of copies, write what the copies to remove carry and a
+    keeper lacks into that keeper's XMP sidecar. Where that fails, the group's copies stay (said)."""
+    groups: dict[tuple, list[str]] = {}
+    for removal in removals:
+        if removal.tier in COPY_TIERS and removal.keepers and not (protected and inside(removal.path, protected)) and os.path.exists(removal.path):
+            groups.setdefault(removal.keepers, []).append(os.path.abspath(removal.path))
+    for keepers, copies in groups.items():
+        copy_facts = [xmp_sidecar.facts_of(c, _sidecars(unit, c)) for c in copies]
+        if not any(copy_facts):
+            continue
+        for keeper in (os.path.abspath(k.path) for k in keepers):
+            if not os.path.exists(keeper) or keeper in copies:
+                continue
+            existing = _sidecars(unit, keeper)
+            add = xmp_sidecar.lacking(xmp_sidecar.facts_of(keeper, existing), copy_facts)
+            if not add:
+                continue
+            sidecar = xmp_sidecar.sidecar_for(keeper, existing, list(unit.folders.names(os.path.dirname(keeper)).values()))
+            try:
+                created = _write_sidecar(catalog, result.batch, sidecar, add, keeper)
+            except _Failed as exc:
+                unit.metadata_failed[keepers] = f"the metadata it carries could not be kept in {sidecar} ({exc}); it was left in place"
+                break
+            sources = [c for c, f in zip(copies, copy_facts, strict=True) if f]
+            result.metadata.append({"keeper": keeper, "sidecar": sidecar, "kinds": add.kinds(), "sources": sources, "created": created})
+
+
+def _sidecars(unit: _Unit, photo: str) -> list[str]:
+    return [c.path for c in unit.folders.companions_of(photo) if c.kind == "xmp"]
+
+
+def _write_sidecar(catalog: Catalog, batch: str, sidecar: str, add: xmp_sidecar.Facts, keeper: str) -> bool:
+    """Merge ``add`` into ``sidecar`` (created when there is none) as a journaled 'metadata' step;
+    True when it was created. Raises _Failed (nothing written) with the reason."""
+    try:
+        with open(sidecar, "rb") as fh:
+            old = fh.read()
+    except FileNotFoundError:
+        old = None
+    except OSError as exc:
+        raise _Failed(f"it cannot be read: {exc.strerror or exc}") from None
+    try:
+        new = xmp_sidecar.merged_sidecar(old, add)
+    except xmp_sidecar.NotXmp as exc:
+        raise _Failed(f"the existing sidecar is not readable XMP: {exc}; left as it is") from None
+    note = f"kept {', '.join(add.kinds())} of removed copies for {os.path.basename(keeper)}"
+    step = catalog.begin_step(batch, "metadata", sidecar, None, len(new), note=note, previous=old, written=xmp_sidecar.digest(new))
+    _replace_bytes(catalog, step, sidecar, old, new)
+    return old is None
+
+
+def _replace_bytes(catalog: Catalog, step: int, path: str, old: bytes | None, new: bytes | None) -> None:
+    """Carry out a logged sidecar step: ``path`` holding ``old`` (None: absent) now holds ``new``
+    (None: removed), through a synced temporary file. Closes the step; raises _Failed when nothing changed."""
+    folder = os.path.dirname(path)
+    temp = os.path.join(folder, f".{os.path.basename(path)}.imgsim-{step}.tmp")
+    try:
+        if _bytes_at(path) != old:
+            raise _Failed(f"{path} changed a moment ago")
+        if new is None:
+            os.unlink(path)
+        else:
+            catalog.update_step(step, temp=temp)
+            with open(temp, "xb") as fh:
+                fh.write(new)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if old is None:
+                rename_noreplace(temp, path)  # a file that appeared under that name meanwhile is never replaced
+            else:
+                os.replace(temp, path)
+        fsync_folder(folder)
+    except (_Failed, OSError) as exc:
+        remove_quietly(temp)
+        note = str(exc) if isinstance(exc, _Failed) else f"cannot write {path} ({exc.strerror or exc})"
+        catalog.finish_step(step, "failed", note)
+        raise _Failed(note) from None
+    catalog.finish_step(step, "done")
+
+
+def _bytes_at(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+
+
+def _undo_metadata(catalog: Catalog, batch: str, action: dict) -> str | None:
+    """Take the kept metadata out again: the sidecar's previous bytes back, or the sidecar removed
+    when the cleanup created it. None when done, else why not."""
+    path = action["source"]
+    try:
+        now = _bytes_at(path)
+    except OSError as exc:
+        return f"{path} cannot be read ({exc.strerror or exc}); left as it is"
+    if xmp_sidecar.digest(now) != action["written"]:
+        return f"{path} changed since the cleanup wrote the kept metadata into it; left as it is"
+    before = action["previous"]
+    step = catalog.begin_step(batch, "metadata-undo", path, None, len(before) if before is not None else None, undoes=action["id"],
+                              previous=now, written=xmp_sidecar.digest(before))  # fmt: skip
+    try:
+        _replace_bytes(catalog, step, path, now, before)
+    except _Failed as exc:
+        return str(exc)
+    return None
+
+
 def undo(catalog: Catalog, batch: str) -> list[dict]:
-    """Move the photos of a batch back where they were, each with the companions that went with it
-    ({path, error, companion: kind or None}). Trashed files are restored from the system trash by
-    the user (the trash keeps their original location)."""
+    """Move the photos of a batch back where they were, from the folder they were moved to or from
+    the Trash, each with the companions that went with it ({path, error, companion: kind or None}).
+    A file no longer in the Trash (emptied) or changed there is left alone, said in its error."""
     restored = []
-    back: dict[int, bool] = {}  # move step -> its file is home again
+    back: dict[int, bool] = {}  # move or trash step -> its file is home again
+    lost: list[int] = []  # steps whose file cannot come back as it was: their parked rows go
     with _locked(catalog):
         _recover_locked(catalog)
         for action in catalog.actions(batch):
-            if action["action"] != "move" or action["undone_at"]:
+            if action["action"] == "metadata" and not action["undone_at"]:
+                restored.append({"path": action["source"], "error": _undo_metadata(catalog, batch, action), "companion": None, "metadata": True})
                 continue
-            home, moved = action["source"], action["target"]
+            if action["action"] not in ("move", "trash") or action["undone_at"]:
+                continue
+            home, moved, trashed = action["source"], action["target"], action["action"] == "trash"
             kind, photo_step = companion_kind(action) or (None, None)
             entry = {"path": home, "error": None, "companion": kind}
             restored.append(entry)
             if photo_step is not None and not back.get(photo_step, True):
-                entry["error"] = f"stays beside its photo at {os.path.dirname(moved)}, which could not be moved back"
+                where = "in the Trash" if trashed else f"beside its photo at {os.path.dirname(moved)}"
+                entry["error"] = f"stays {where}: its photo could not be brought back"
                 continue
             back[action["id"]] = False
+            if trashed and not moved:
+                entry["error"] = f"cannot be brought back by imgsim: {trash_info.elsewhere_note()}"
+                continue
             if os.path.lexists(home):
                 entry["error"] = "a file with that name is back already; left both alone"
                 continue
             if not os.path.exists(moved):
-                entry["error"] = f"{moved} is gone; nothing to move back"
+                entry["error"] = (f"is no longer in the Trash ({moved}: the Trash was emptied, or the file was restored or deleted from there); nothing to bring back"
+                                  if trashed else f"{moved} is gone; nothing to move back")  # fmt: skip
+                lost.append(action["id"])
                 continue
             st = os.lstat(moved)
             if st.st_size != action["size"] or (action["mtime_ns"] and st.st_mtime_ns != action["mtime_ns"]):
-                entry["error"] = f"{moved} is not the photo that was moved there (it changed since); left alone"
+                where = "in the Trash" if trashed else "moved there"
+                entry["error"] = f"{moved} is not the photo that was {where} (it changed since); left alone"
+                lost.append(action["id"])
                 continue
             os.makedirs(os.path.dirname(home), exist_ok=True)
             try:
@@ -216,8 +361,27 @@ def undo(catalog: Catalog, batch: str) -> list[dict]:
             except _Failed as exc:
                 entry["error"] = str(exc)
                 continue
+            if trashed:
+                trash_info.forget(moved)  # its entry in the Trash goes with it
             back[action["id"]] = True
+    if lost:
+        catalog.drop_parked(lost)
     return restored
+
+
+def _park(catalog: Catalog, batch: str) -> None:
+    """Park the catalog rows of the files this batch took away (catalog.park), each with its step
+    and, for a row without one, its fingerprint read where the file is now; old parked rows go."""
+    steps = [a for a in catalog.actions(batch) if a["action"] in ("move", "trash") and not a["undone_at"]]
+    known = catalog.fingerprints([a["source"] for a in steps])
+    items = []
+    for a in steps:
+        fp = None
+        if a["source"] not in known and a["target"] and catalog.file_by_path(a["source"]) is not None:
+            fp = fingerprint_or_none(a["target"], a["size"])
+        items.append((a["source"], a["id"], fp))
+    catalog.park(items)
+    catalog.drop_parked(older_than=time.time() - PARK_DAYS * 86400)
 
 
 def companion_kind(step: dict) -> tuple[str, int] | None:
@@ -273,6 +437,7 @@ def _trash(catalog: Catalog, batch: str, path: str, along: list[companions.Compa
     st = _stat(path)
     step = catalog.begin_step(batch, "trash", path, None, st.st_size, st.st_mtime_ns, st.st_ino)
     followers = _begin_companions(catalog, batch, "trash", step, along, lambda c: None)
+    started = time.time()
     try:
         send2trash(path)
     except (OSError, TrashPermissionError) as exc:
@@ -281,18 +446,27 @@ def _trash(catalog: Catalog, batch: str, path: str, along: list[companions.Compa
         for _, cstep, _ in followers:
             catalog.finish_step(cstep, "abandoned")
         raise _Failed(note) from None
-    catalog.finish_step(step, "done")
-    done = [{"path": path, "target": None, "size": st.st_size}]
+    where = _in_trash(path, st, started)
+    catalog.finish_step(step, "done", target=where)
+    done = [{"path": path, "target": where, "size": st.st_size}]
     for c, cstep, cst in followers:
+        started = time.time()
         try:
             send2trash(c.path)
         except (OSError, TrashPermissionError) as exc:  # rare: its photo's folder has a trash; it stays, said
             catalog.finish_step(cstep, "failed", f"cannot move to the trash ({exc})")
             result.failed.append({"path": c.path, "error": f"its photo {os.path.basename(path)} went to the Trash, but it could not follow ({exc}); it is still where it was"})
             continue
-        catalog.finish_step(cstep, "done")
-        done.append({"path": c.path, "target": None, "size": cst.st_size, "companion": c.kind, "of": path})
+        cwhere = _in_trash(c.path, cst, started)
+        catalog.finish_step(cstep, "done", target=cwhere)
+        done.append({"path": c.path, "target": cwhere, "size": cst.st_size, "companion": c.kind, "of": path})
     return done
+
+
+def _in_trash(path: str, st: os.stat_result, since: float) -> str | None:
+    """Where ``path`` (as ``st`` saw it), just trashed, is in the Trash; None where that cannot be read back."""
+    found = trash_info.find(path, st.st_size, st.st_mtime_ns, st.st_ino, since)
+    return found.file if found else None
 
 
 def _begin_companions(catalog: Catalog, batch: str, action: str, photo_step: int, along, target_of) -> list[tuple]:
@@ -499,13 +673,20 @@ def _recover_locked(catalog: Catalog) -> list[str]:
                     continue  # its photo's step waits for the next time: so does the companion
                 state, note = outcome
             else:
-                state, note = (_recover_trash if step["action"] == "trash" else _recover_move)(step)
+                recover_step = {"trash": _recover_trash, "metadata": _recover_sidecar, "metadata-undo": _recover_sidecar}.get(step["action"], _recover_move)
+                state, note = recover_step(step)
         except OSError as exc:  # e.g. the source's card went read-only meanwhile: this step waits, the others go on
             notes.append(f"an interrupted cleanup step for {step['source']} cannot be finished yet ({exc.strerror or exc}); it is tried again next time")
             continue
-        catalog.finish_step(step["id"], state, None if companion else note)  # a companion's step keeps its mark
-        if state == "done" and step["action"] == "move":
-            catalog.remove_files([step["source"]])
+        target = None
+        if state == "done" and step["action"] == "trash" and not step["target"]:  # killed before its place in the Trash was journaled
+            found = trash_info.find(step["source"], step["size"], step["mtime_ns"], step["inode"], step["at"])
+            target = found.file if found else None
+        catalog.finish_step(step["id"], state, None if companion else note, target=target)  # a companion's step keeps its mark
+        if state == "done" and step["action"] in ("move", "trash"):
+            catalog.park([(step["source"], step["id"], None)])
+        if state == "done" and step["action"] == "restore":
+            trash_info.forget(step["source"])  # brought back out of the Trash: its entry there goes
         notes.append(note)
     return notes
 
@@ -543,6 +724,20 @@ def _is_source(path: str, step: dict) -> bool:
     except OSError:
         return False
     return (st.st_size, st.st_mtime_ns) == (step["size"], step["mtime_ns"])
+
+
+def _recover_sidecar(step: dict) -> tuple[str, str]:
+    """A sidecar write (the kept metadata, or its undo) cut short: the file holds either the bytes
+    before or the bytes after (written through a temporary file and a rename)."""
+    if step["temp"]:
+        remove_quietly(step["temp"])
+    path, now = step["source"], _bytes_at(step["source"])
+    what = "written the kept metadata into" if step["action"] == "metadata" else "taken the kept metadata out of"
+    if xmp_sidecar.digest(now) == step["written"]:
+        return "done", f"an interrupted cleanup had {what} {path}; it is in the history now"
+    if now == step["previous"]:
+        return "abandoned", f"an interrupted cleanup had not yet {what} {path}; it is as it was"
+    return "failed", f"an interrupted cleanup was about to change {path}, which was changed by something else meanwhile; left as it is"
 
 
 def _recover_trash(step: dict) -> tuple[str, str]:

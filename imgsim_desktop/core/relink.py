@@ -8,6 +8,9 @@ lookup), so the common case costs no reads at all. Where sizes collide, the file
   vector ids, so a built Annoy index stays valid and nothing is decoded again.
 - to a row whose file still exists: a copy. The new row gets copies of that row's embeddings.
 
+- to a parked row (catalog v10): a photo a cleanup moved or trashed out of the library, come back
+  (Undo). It gets its own row and embeddings again, so nothing is decoded again.
+
 Rows written before fingerprints existed (catalog v4) match a move by size + mtime, which a
 rename or a move on the same disk preserves; they are never used as the source of a copy.
 """
@@ -42,11 +45,16 @@ def find_relinks(catalog: Catalog, candidates: list[FileStat], gone: list[str], 
     by_size: dict[int, list[ContentRecord]] = defaultdict(list)
     for row in catalog.files_with_sizes(f.size for f in candidates):
         by_size[row.size].append(row)
+    parked: dict[int, list[ContentRecord]] = defaultdict(list)
+    for row in catalog.parked_with_sizes(f.size for f in candidates):
+        parked[row.size].append(row)
     used: set[int] = set()
+    used_parked: set[int] = set()
     out: list[tuple[Relink, str]] = []
     for f in candidates:
         options = [r for r in by_size.get(f.size, ()) if r.path != f.path and r.id not in used]
-        if not options:
+        returning = [r for r in parked.get(f.size, ()) if r.id not in used_parked]
+        if not options and not returning:
             continue
         fp = fingerprint_or_none(f.path, f.size)
         if fp is None:
@@ -56,6 +64,12 @@ def find_relinks(catalog: Catalog, candidates: list[FileStat], gone: list[str], 
             source = min(moves, key=lambda r: r.path != hints.get(f.path))
             used.add(source.id)
             out.append((Relink(source.id, f.path, f.size, f.mtime_ns, fp), source.path))
+            continue
+        back = [r for r in returning if r.fingerprint == fp]
+        if back:  # its own parked row; the one parked from this very path first
+            source = min(back, key=lambda r: (r.path != f.path, -r.id))
+            used_parked.add(source.id)
+            out.append((Relink(source.id, f.path, f.size, f.mtime_ns, fp, parked=True), source.path))
             continue
         copies = [r for r in options if r.path not in gone_set and r.fingerprint == fp and r.error is None]
         if copies:
@@ -76,9 +90,9 @@ def relink_known_content(catalog: Catalog, model: str, todo: list[FileStat], gon
     done = [(r, source) for r, source in matches if r.dest in applied]
     states = catalog.file_states(model, [r.dest for r, _ in done])
     settled = {path for path, (row, has_vector) in states.items() if has_vector or row.error is not None}
-    moved_away = {source for r, source in done if not r.copy}
+    moved_away = {source for r, source in done if not r.copy and not r.parked}
     return RelinkOutcome(
-        moved=sum(not r.copy for r, _ in done),
+        moved=sum(not r.copy for r, _ in done),  # a parked photo come back counts as moved (back)
         copied=sum(r.copy for r, _ in done),
         todo=[f for f in todo if f.path not in settled],
         gone=[p for p in gone if p not in moved_away],

@@ -25,6 +25,7 @@ class Settings:
     dup_sensitivity: float = 0.5  # see core.duplicates.thresholds
     keep_rule: str = BEST  # the first keeper rule after preferred folders; "best": the measured default order
     pair_rule: str = "both"  # a RAW+JPEG pair: keep both, the RAW only, the JPEG only (core.companions.PAIR_RULES)
+    keep_metadata: bool = False  # cleanup writes what removed copies carry and their keeper lacks into its XMP sidecar
     preferred_folders: list = field(default_factory=list)  # copies here are kept first
     protected_folders: list = field(default_factory=list)  # never selected, never touched
     sort: int = 0  # the grid's order: newest first, oldest first, name, folder
@@ -95,6 +96,7 @@ _CHECKS = {
     "dup_sensitivity": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0,
     "keep_rule": lambda v: v in RULES or v == BEST,
     "pair_rule": lambda v: v in PAIR_RULES,
+    "keep_metadata": lambda v: isinstance(v, bool),
     "sort": _whole(0, 3),
     "window": lambda v: v == [] or (isinstance(v, list) and len(v) == 2 and all(isinstance(n, int) and 400 <= n <= 16384 for n in v)),
     "preferred_folders": lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),

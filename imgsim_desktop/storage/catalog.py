@@ -80,6 +80,8 @@ class Catalog:
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
+            if "malformed" in str(exc) or "not a database" in str(exc):  # its schema's pages scribbled over: say what brings it back
+                raise CatalogError(f"the catalog {self.path} is damaged ({exc}); nothing was changed. {restore_hint(self.path)}") from None
             raise CatalogError(f"{self.path}: cannot open the catalog ({exc})") from None
         self._lock = threading.RLock()
         version = self._one("SELECT value FROM meta WHERE key='schema_version'")
@@ -245,6 +247,50 @@ class Catalog:
         with self._lock:
             return {r[0] for r in self._db.execute("SELECT file_id FROM embeddings WHERE model = ? AND recipe >= ?", (model, EMBEDDING_RECIPE))}
 
+    def park(self, items: Iterable[tuple[str, int | None, str | None]]) -> int:
+        """Take the rows of photos a cleanup moved or trashed out of the library, keeping them (and
+        their embeddings) aside: (path, the cleanup step, its fingerprint where the row has none).
+        One that comes back unchanged is relinked (``parked_with_sizes``, ``relink``), not embedded
+        again. Returns how many rows were parked."""
+        items = list(items)
+        now = time.time()
+        parked = 0
+        with self._lock, self._transaction():
+            for path, step, fingerprint in items:
+                row = self._db.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
+                if row is None:
+                    continue
+                pid = self._db.execute(
+                    "INSERT INTO parked (step, path, size, mtime_ns, width, height, error, taken_at, camera, fingerprint, glance, sharpness, clipped, tags, parked_at) "
+                    "SELECT ?, path, size, mtime_ns, width, height, error, taken_at, camera, COALESCE(fingerprint, ?), glance, sharpness, clipped, tags, ? FROM files WHERE id = ?",
+                    (step, fingerprint, now, row[0]),
+                ).lastrowid
+                self._db.execute("INSERT INTO parked_embeddings (parked_id, model, vector, recipe) SELECT ?, model, vector, recipe FROM embeddings WHERE file_id = ?", (pid, row[0]))
+                self._db.execute("DELETE FROM files WHERE id = ?", (row[0],))
+                parked += 1
+        return parked
+
+    def parked_with_sizes(self, sizes: Iterable[int]) -> list[ContentRecord]:
+        """Parked rows (a photo a cleanup took away) of these byte sizes, by their parked id."""
+        sql = "SELECT id, path, size, mtime_ns, fingerprint, error FROM parked WHERE fingerprint IS NOT NULL AND size IN ({})"
+        return [ContentRecord(*r) for rows in self._chunks_in(sql, sorted(set(sizes))) for r in rows]
+
+    def parked_count(self) -> int:
+        with self._lock:
+            return self._one("SELECT COUNT(*) FROM parked")
+
+    def drop_parked(self, steps: Iterable[int] = (), older_than: float | None = None) -> int:
+        """Forget parked rows: those of ``steps`` (their file will not come back as it was), and
+        those parked before ``older_than`` (a time)."""
+        steps = list(steps)
+        dropped = 0
+        with self._lock, self._transaction():
+            if steps:
+                dropped += self._db.executemany("DELETE FROM parked WHERE step = ?", [(s,) for s in steps]).rowcount
+            if older_than is not None:
+                dropped += self._db.execute("DELETE FROM parked WHERE parked_at < ?", (older_than,)).rowcount
+        return dropped
+
     def remove_files(self, paths: Iterable[str]) -> int:
         paths = list(paths)
         with self._lock, self._transaction():
@@ -386,13 +432,17 @@ class Catalog:
     # as surely as the rename it announces (WAL + NORMAL could lose the last commits).
 
     def begin_step(self, batch: str, action: str, source: str, target: str | None, size: int | None,
-                   mtime_ns: int | None = None, inode: int | None = None, undoes: int | None = None, note: str | None = None) -> int:  # fmt: skip
+                   mtime_ns: int | None = None, inode: int | None = None, undoes: int | None = None, note: str | None = None,
+                   previous: bytes | None = None, written: str | None = None) -> int:  # fmt: skip
         """Log a cleanup step before it happens ('pending'); returns its id. ``note`` says what the
-        step is part of (core.cleanup: a companion's photo step); it stays unless a close replaces it."""
+        step is part of (core.cleanup: a companion's photo step); it stays unless a close replaces it.
+        A 'metadata' step (a sidecar written) keeps the sidecar's ``previous`` bytes and the sha256
+        of what is ``written``."""
         with self._lock, self._durable():
             return self._db.execute(
-                "INSERT INTO actions (batch, action, source, target, size, at, state, mtime_ns, inode, undoes, note) VALUES (?,?,?,?,?,?,'pending',?,?,?,?)",
-                (batch, action, source, target, size, time.time(), mtime_ns, inode, undoes, note),
+                "INSERT INTO actions (batch, action, source, target, size, at, state, mtime_ns, inode, undoes, note, previous, written) "
+                "VALUES (?,?,?,?,?,?,'pending',?,?,?,?,?,?)",
+                (batch, action, source, target, size, time.time(), mtime_ns, inode, undoes, note, previous, written),
             ).lastrowid
 
     def update_step(self, step: int, *, target: str | None = None, temp: str | None = None, copy_inode: int | None = None) -> None:
@@ -403,11 +453,13 @@ class Catalog:
                 (target, temp, copy_inode, step),
             )
 
-    def finish_step(self, step: int, state: str, note: str | None = None) -> None:
+    def finish_step(self, step: int, state: str, note: str | None = None, target: str | None = None) -> None:
         """Close a step: 'done' (the file is at its target; a restore also marks the move it undoes),
-        'failed' or 'abandoned' (nothing moved). Without a ``note`` the one logged at the start stays."""
+        'failed' or 'abandoned' (nothing moved). Without a ``note`` the one logged at the start stays;
+        ``target``: where the file turned out to be (a trashed file's place in the Trash)."""
         with self._lock, self._durable(), self._transaction():
-            self._db.execute("UPDATE actions SET state = ?, note = COALESCE(?, note), temp = NULL WHERE id = ?", (state, note, step))
+            self._db.execute("UPDATE actions SET state = ?, note = COALESCE(?, note), target = COALESCE(?, target), temp = NULL WHERE id = ?",
+                             (state, note, target, step))  # fmt: skip
             if state == "done":
                 self._db.execute(
                     "UPDATE actions SET undone_at = ? WHERE id = (SELECT undoes FROM actions WHERE id = ?)", (time.time(), step)
@@ -426,7 +478,8 @@ class Catalog:
         """Finished cleanup steps (the history), oldest first."""
         return self._action_rows(" WHERE state = 'done'" + (" AND batch = ?" if batch else ""), (batch,) if batch else ())
 
-    _ACTION_KEYS = ("id", "batch", "action", "source", "target", "size", "at", "undone_at", "state", "temp", "mtime_ns", "inode", "copy_inode", "note", "undoes")
+    _ACTION_KEYS = ("id", "batch", "action", "source", "target", "size", "at", "undone_at", "state", "temp", "mtime_ns", "inode", "copy_inode", "note", "undoes",
+                    "previous", "written")  # fmt: skip
 
     def _action_rows(self, where: str, args: tuple) -> list[dict]:
         with self._lock:
@@ -544,6 +597,20 @@ class Catalog:
             excluded = [r[0] for r in self._db.execute("SELECT path FROM excluded")]
             for it in items:
                 if _inside_any(it.dest, excluded):
+                    continue
+                if it.parked:  # a photo a cleanup took away, back: its own row and embeddings again
+                    if self._db.execute("SELECT 1 FROM parked WHERE id = ?", (it.source_id,)).fetchone() is None:
+                        continue
+                    self._db.execute("DELETE FROM files WHERE path = ?", (it.dest,))
+                    new_id = self._db.execute(
+                        "INSERT INTO files (path, size, mtime_ns, width, height, error, updated_at, taken_at, camera, fingerprint, glance, sharpness, clipped, tags) "
+                        "SELECT ?, ?, ?, width, height, error, ?, taken_at, camera, COALESCE(?, fingerprint), glance, sharpness, clipped, tags FROM parked WHERE id = ?",
+                        (it.dest, it.size, it.mtime_ns, now, it.fingerprint, it.source_id),
+                    ).lastrowid
+                    self._db.execute("INSERT INTO embeddings (file_id, model, vector, recipe) SELECT ?, model, vector, recipe FROM parked_embeddings WHERE parked_id = ?",
+                                     (new_id, it.source_id))  # fmt: skip
+                    self._db.execute("DELETE FROM parked WHERE id = ?", (it.source_id,))
+                    done.add(it.dest)
                     continue
                 source = self._db.execute("SELECT path FROM files WHERE id = ?", (it.source_id,)).fetchone()
                 if source is None or source[0] == it.dest:

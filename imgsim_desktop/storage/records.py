@@ -70,3 +70,4 @@ class Relink:
     mtime_ns: int
     fingerprint: str | None
     copy: bool = False
+    parked: bool = False  # source_id is a parked row (catalog.park): a photo a cleanup took away, back

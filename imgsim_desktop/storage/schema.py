@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 # How this build makes an embedding. Bump it whenever the same photo and model would give another
 # vector (decode size, preprocessing, weights): rows of an older recipe stay searchable and the next
 # indexing run embeds those photos again, as it does changed files.
@@ -53,7 +53,9 @@ CREATE TABLE IF NOT EXISTS actions (   -- every cleanup step: the journal that m
     inode INTEGER,
     copy_inode INTEGER,        -- a cross-volume copy's inode, once verified: recovery knows the target is ours (v7)
     note TEXT,                 -- why a step failed, or what recovery did (v7)
-    undoes INTEGER             -- a restore: the move it takes back (v7)
+    undoes INTEGER,            -- a restore: the move it takes back (v7)
+    previous BLOB,             -- a 'metadata' step: the sidecar's bytes before it was written (NULL: there was none) (v10)
+    written TEXT               -- a 'metadata' step: sha256 of what was written, so Undo knows it is unchanged (v10)
 );
 CREATE TABLE IF NOT EXISTS embeddings (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -64,6 +66,34 @@ CREATE TABLE IF NOT EXISTS embeddings (
     UNIQUE (file_id, model)
 );
 CREATE INDEX IF NOT EXISTS embeddings_model ON embeddings(model, id);
+-- Photos a cleanup took out of the library (moved or trashed), with their embeddings, so that one
+-- that comes back unchanged (Undo) is relinked by its content instead of embedded again (v10).
+CREATE TABLE IF NOT EXISTS parked (
+    id INTEGER PRIMARY KEY,
+    step INTEGER,              -- the cleanup step that took it away (actions.id)
+    path TEXT NOT NULL,        -- where it was
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    width INTEGER,
+    height INTEGER,
+    error TEXT,
+    taken_at TEXT,
+    camera TEXT,
+    fingerprint TEXT,
+    glance BLOB,
+    sharpness REAL,
+    clipped REAL,
+    tags TEXT,
+    parked_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS parked_size ON parked(size);
+CREATE TABLE IF NOT EXISTS parked_embeddings (
+    parked_id INTEGER NOT NULL REFERENCES parked(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    recipe INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS parked_embeddings_of ON parked_embeddings(parked_id);
 CREATE TABLE IF NOT EXISTS rejected_pairs (   -- "not duplicates": never group these two again (v4)
     path_a TEXT NOT NULL,      -- by path, path_a < path_b: survives re-indexing and edits, not a rename
     path_b TEXT NOT NULL,
@@ -101,5 +131,10 @@ def migrate(db: sqlite3.Connection, version: int) -> None:
         for col, kind in (("sharpness", "REAL"), ("clipped", "REAL"), ("tags", "TEXT")):
             if col not in columns:
                 db.execute(f"ALTER TABLE files ADD COLUMN {col} {kind}")
+    if version < 10:  # v10: a metadata step's sidecar bytes (parked rows are new tables, from SCHEMA)
+        columns = {r[1] for r in db.execute("PRAGMA table_info(actions)")}
+        for col, kind in (("previous", "BLOB"), ("written", "TEXT")):
+            if col not in columns:
+                db.execute(f"ALTER TABLE actions ADD COLUMN {col} {kind}")
     db.execute("CREATE INDEX IF NOT EXISTS actions_state ON actions(state)")  # here, not in SCHEMA: older tables lack the column until now
     db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))

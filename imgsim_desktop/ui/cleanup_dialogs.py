@@ -22,9 +22,11 @@ from PySide6.QtWidgets import (
 
 from imgsim_desktop.core.cleanup import companion_kind
 from imgsim_desktop.core.companions import noun, with_companions
+from imgsim_desktop.core.trash_info import FREEDESKTOP, elsewhere_note
 from imgsim_desktop.ui.text import human_size, photos
 
-VERBS = {"trash": "Moved to the Trash", "move": "Moved", "restore": "Moved back"}
+VERBS = {"trash": "Moved to the Trash", "move": "Moved", "restore": "Moved back", "metadata": "Kept the metadata of removed copies in",
+         "metadata-undo": "Took the kept metadata out of"}  # fmt: skip
 BatchRole = Qt.ItemDataRole.UserRole + 1
 
 
@@ -42,10 +44,11 @@ class CleanupHistoryDialog(QDialog):
         self.tree.header().resizeSection(0, 260)
         self.tree.header().resizeSection(1, 300)
         self.tree.currentItemChanged.connect(lambda *_: self._update_undo())
-        self.undo_button = QPushButton("Undo this move")
-        self.undo_button.setToolTip("Move the photos of this cleanup back where they were")
+        self.undo_button = QPushButton("Undo this cleanup")
+        self.undo_button.setToolTip("Move the photos of this cleanup back where they were, from the folder they went to or from the Trash")
         self.undo_button.clicked.connect(self._undo)
-        note = QLabel("Photos moved to the Trash are restored from the system Trash, which keeps their original folder.")
+        note = QLabel("Undo brings photos back from the Trash too, unless the Trash was emptied since." if FREEDESKTOP
+                      else f"Photos moved to the Trash cannot be brought back from here: {elsewhere_note().replace('it is', 'they are', 1)}.")  # fmt: skip
         note.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
@@ -64,22 +67,24 @@ class CleanupHistoryDialog(QDialog):
         self._undoable = set()
         batches = [(b, list(acts)) for b, acts in groupby(actions, key=lambda a: a["batch"])]
         for batch, acts in reversed(batches):
-            done = [a for a in acts if a["action"] != "restore"]
+            done = [a for a in acts if a["action"] in ("move", "trash")]
             restored = [a for a in acts if a["action"] == "restore"]
+            kept = [a for a in acts if a["action"] == "metadata"]
             first = done[0] if done else acts[0]
             size = human_size(sum(a["size"] or 0 for a in done))
             target = os.path.dirname(first["target"]) if first["action"] == "move" and first["target"] else ""
             kinds = [found[0] for a in done if (found := companion_kind(a))]
             what = with_companions(photos(len(done) - len(kinds)), kinds)  # "Moved 3 photos (and 2 sidecars)"
             title = f"{VERBS[first['action']]} {what} ({size})" + (f", {len(restored)} moved back" if restored else "")
+            title += f"; their metadata kept in {len(kept)} sidecar{'s' * (len(kept) != 1)}" if kept else ""
             top = QTreeWidgetItem(self.tree, [title, "", target, _when(first["at"])])
             top.setData(0, BatchRole, batch)
             for a in acts:
                 found = companion_kind(a)
                 what = VERBS[a["action"]] + (f" ({noun(found[0])}, with its photo)" if found else "") + (" (undone)" if a["undone_at"] else "")
-                child = QTreeWidgetItem(top, [what, a["source"], a["target"] or "system Trash", _when(a["at"])])
+                child = QTreeWidgetItem(top, [what, a["source"], a["target"] or ("system Trash" if a["action"] == "trash" else ""), _when(a["at"])])
                 child.setData(0, BatchRole, batch)
-            if any(a["action"] == "move" and not a["undone_at"] for a in acts):
+            if any((a["action"] in ("move", "trash") and a["target"] or a["action"] == "metadata") and not a["undone_at"] for a in acts):
                 self._undoable.add(batch)
         self.tree.resizeColumnToContents(0)
         if self.tree.topLevelItemCount():

@@ -11,6 +11,7 @@ import os
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -31,6 +32,7 @@ from imgsim_desktop.core.cleanup import check_destination, inside
 from imgsim_desktop.core.companions import PAIR_RULES, counted, noun, with_companions
 from imgsim_desktop.core.keeper import BEST, RULES
 from imgsim_desktop.core.settings import Settings
+from imgsim_desktop.core.trash_info import FREEDESKTOP, elsewhere_note
 from imgsim_desktop.ui.cleanup_dialogs import CleanupHistoryDialog, KeeperFoldersDialog
 from imgsim_desktop.ui.compare_view import CompareView
 from imgsim_desktop.ui.group_tree import GroupTree
@@ -110,6 +112,11 @@ class DuplicatesPage(QWidget):
         for box in (self.view_box, self.keep_box, self.pair_box):
             box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             box.setMinimumContentsLength(10)
+        self.keep_metadata = QCheckBox("Keep copies' metadata")
+        self.keep_metadata.setChecked(self.settings.keep_metadata)
+        self.keep_metadata.setToolTip("Before copies go, what they carry and the photo kept lacks (date taken, GPS, keywords, rating, title)\n"
+                                      "is written into the kept photo's XMP sidecar (never into the photo itself). Off: the copies go with it. Undo takes it out again.")  # fmt: skip
+        self.keep_metadata.toggled.connect(self._keep_metadata_toggled)
         folders = QPushButton("Folders…")
         folders.setToolTip("Preferred folders (copies there are kept) and protected folders (never touched)")
         folders.clicked.connect(self.edit_folders)
@@ -120,7 +127,7 @@ class DuplicatesPage(QWidget):
             top.addWidget(w)
         top.addStretch(1)
         rules = QHBoxLayout()  # a row of its own: beside the scan controls it set a wide window's minimum
-        for w in (QLabel("Auto-select:"), self.keep_box, QLabel("RAW+JPEG:"), self.pair_box, folders):
+        for w in (QLabel("Auto-select:"), self.keep_box, QLabel("RAW+JPEG:"), self.pair_box, folders, self.keep_metadata):
             rules.addWidget(w)
         rules.addStretch(1)
 
@@ -136,7 +143,7 @@ class DuplicatesPage(QWidget):
         history = QPushButton("History…")
         history.clicked.connect(self.open_history)
         self.undo_button = QPushButton("Undo")
-        self.undo_button.setToolTip("Move the photos of this cleanup back where they were")
+        self.undo_button.setToolTip("Move the photos of this cleanup back where they were (from the Trash too)")
         self.undo_button.clicked.connect(self.undo_last)
         self.undo_button.setVisible(False)
         self.move_button = QPushButton("Move to folder…")
@@ -308,6 +315,10 @@ class DuplicatesPage(QWidget):
         self.settings.keep_rule = self.keep_box.currentData()
         self.tree.apply_rules(self.settings.keeper_rules(), self.tree.tiers)
 
+    def _keep_metadata_toggled(self, on: bool) -> None:
+        self.settings.keep_metadata = on
+        self.settings_changed.emit()
+
     def _pair_rule_chosen(self, _index: int) -> None:
         self.settings.pair_rule = self.pair_box.currentData()
         self.settings_changed.emit()
@@ -388,17 +399,19 @@ class DuplicatesPage(QWidget):
             return
         size = human_size(sum(self.tree.rows[p].size for p in paths if p in self.tree.rows))
         where = "to the Trash" if mode == "trash" else f"to\n{move_to}"
-        after = "You can restore them from the system Trash." if mode == "trash" else "You can undo this from History."
+        after = "You can undo this from History." if mode == "move" or FREEDESKTOP else f"You can restore them from the system Trash ({elsewhere_note()})."
         along = [c for cs in self.tree.going_along(paths, self.settings.pair_rule).values() for c in cs]
         extra = f", with {counted(c.kind for c in along)} that belong to them," if along else ""
         listed = "\n\nGoing with them: " + ", ".join(f"{readable(os.path.basename(c.path))} ({noun(c.kind)})" for c in along[:6]) if along else ""
         listed += f" and {len(along) - 6} more" if len(along) > 6 else ""
-        question = f"Move {photos(len(paths))} ({size}){extra} {where}?{listed}\n\n{after}"
+        kept = "\n\nWhat they carry and the photo kept lacks (date, place, keywords, rating, title) goes into its XMP sidecar first." if self.settings.keep_metadata else ""
+        question = f"Move {photos(len(paths))} ({size}){extra} {where}?{listed}{kept}\n\n{after}"
         if confirm and QMessageBox.question(self, "Clean up", question) != QMessageBox.StandardButton.Yes:
             return
         self.summary.setText("Cleaning up…")
         self._move_to = move_to
-        self.controller.apply(self.tree.shown, self.tree.rows, set(paths), mode, move_to, self.settings.protected_folders, self.settings.pair_rule)
+        self.controller.apply(self.tree.shown, self.tree.rows, set(paths), mode, move_to, self.settings.protected_folders, self.settings.pair_rule,
+                              self.settings.keep_metadata)  # fmt: skip
 
     def _cleaned(self, result) -> None:
         moved = {d["path"] for d in result.done}
@@ -423,7 +436,10 @@ class DuplicatesPage(QWidget):
             self._show_outcome(f"Moved {what} to the Trash: {size} freed")
         else:
             self._show_outcome(f"Moved {what} ({size}) out of the library, to {self._move_to}")
-        self._undoable_batch = result.batch if moved and not trashed else None
+        if result.metadata:
+            self._outcome += f"; their metadata kept in {len(result.metadata)} sidecar{'s' * (len(result.metadata) != 1)}"
+            self.summary.setText(self._groups_prefix() + self._outcome)
+        self._undoable_batch = result.batch if any(d["target"] for d in result.done) or result.metadata else None  # a trashed photo's place in the Trash is known on Linux
         self.undo_button.setVisible(self._undoable_batch is not None)
 
     def _recovered(self, notes: list[str]) -> None:
@@ -444,7 +460,7 @@ class DuplicatesPage(QWidget):
         if batch == self._undoable_batch:
             self._undoable_batch = None
             self.undo_button.setVisible(False)
-            photos_back = [r for r in restored if not r["error"] and not r.get("companion")]
+            photos_back = [r for r in restored if not r["error"] and not r.get("companion") and not r.get("metadata")]
             what = with_companions(photos(len(photos_back)), [r["companion"] for r in restored if not r["error"] and r.get("companion")])
             self._show_outcome(f"Moved {what} back" + (f"; {len(restored) - len(back)} could not be" if len(back) < len(restored) else ""))
         if back:

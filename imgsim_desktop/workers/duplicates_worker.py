@@ -65,12 +65,12 @@ class _DuplicatesJob(QObject):
     def cancel_scan(self) -> None:  # called from the GUI thread: Progress is thread-safe
         self.control.cancel()
 
-    @Slot(object, object, object, str, str, object, str)
-    def apply(self, groups, rows, chosen: set[str], mode: str, move_to: str, protected: list[str], pair_rule: str) -> None:
+    @Slot(object, object, object, str, str, object, str, bool)
+    def apply(self, groups, rows, chosen: set[str], mode: str, move_to: str, protected: list[str], pair_rule: str, keep_metadata: bool) -> None:
         try:
             catalog = self._get().catalog
             removals = cleanup_plan.plan(groups, rows, chosen, catalog.fingerprints(list(rows)))
-            result = cleanup.apply(catalog, removals, mode, move_to or None, protected, pair_rule=pair_rule)
+            result = cleanup.apply(catalog, removals, mode, move_to or None, protected, pair_rule=pair_rule, keep_metadata=keep_metadata)
         except cleanup.CleanupRefused as exc:
             self.failed.emit(0, f"Nothing was moved: {exc}.")
             return
@@ -141,7 +141,7 @@ class DuplicatesController(WorkerController):
     recovered = Signal(object)
     failed = Signal(int, str)
     _scan = Signal(int, float, object)
-    _apply = Signal(object, object, object, str, str, object, str)
+    _apply = Signal(object, object, object, str, str, object, str, bool)
     _recover = Signal()
     _undo = Signal(str)
     _reject = Signal(str, object)
@@ -168,11 +168,12 @@ class DuplicatesController(WorkerController):
     def cancel_scan(self) -> None:
         self._job.cancel_scan()
 
-    def apply(self, groups, rows: dict, chosen: set[str], mode: str, move_to: str | None, protected: list[str], pair_rule: str = "both") -> None:
+    def apply(self, groups, rows: dict, chosen: set[str], mode: str, move_to: str | None, protected: list[str], pair_rule: str = "both",
+              keep_metadata: bool = False) -> None:  # fmt: skip
         """Remove ``chosen`` members of ``groups`` (as the scan saw them in ``rows``), each with its
         companions (``pair_rule``: what a RAW+JPEG pair keeps); each is checked against the disk
-        right before it goes (core.cleanup_plan)."""
-        self._apply.emit(list(groups), dict(rows), set(chosen), mode, move_to or "", list(protected), pair_rule)
+        right before it goes (core.cleanup_plan). ``keep_metadata``: core.cleanup.apply's."""
+        self._apply.emit(list(groups), dict(rows), set(chosen), mode, move_to or "", list(protected), pair_rule, keep_metadata)
 
     def recover(self) -> None:
         """Finish or roll back a cleanup that a crash interrupted; ``recovered`` says what was done."""

@@ -430,3 +430,47 @@ def test_a_raw_and_its_jpeg_in_one_group_show_as_one_shot(qtbot, tmp_path, rule,
     title = tree.topLevelItem(0).text(0)
     assert title.startswith("1. Duplicates · 2 photos of IMG_1.") and title.endswith(" · a RAW+JPEG pair: one shot")
     assert sorted(os.path.basename(p) for p in tree.visible_ticked()) == ticked
+
+
+def test_after_a_trash_undo_brings_the_photos_back_from_the_trash_without_embedding_them(qtbot, library, data_dir, monkeypatch):
+    from imgsim_desktop.core import trash_info
+    from imgsim_desktop.core.backbones import Backbone
+
+    if not trash_info.FREEDESKTOP:
+        pytest.skip("the Trash is read back on Linux and the BSDs only")
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    win, page = _open_duplicates(qtbot, data_dir)
+    chosen = page.tree.visible_ticked()
+    sums = {p: Path(p).read_bytes() for p in chosen}
+    before = win.library_model.total()
+    page.clean_up("trash")
+    qtbot.waitUntil(page.undo_button.isVisible, timeout=20_000)
+    assert "to the Trash" in page.summary.text() and not any(Path(p).exists() for p in chosen)
+    qtbot.waitUntil(lambda: win.library_model.total() == before - len(chosen), timeout=20_000)
+    embedded: list[int] = []
+    real_embed = Backbone.embed
+    monkeypatch.setattr(Backbone, "embed", lambda self, batch: embedded.append(len(batch)) or real_embed(self, batch))
+    page.undo_button.click()
+    qtbot.waitUntil(lambda: all(Path(p).exists() for p in chosen) and page.summary.text().endswith("back"), timeout=20_000)
+    assert {p: Path(p).read_bytes() for p in chosen} == sums
+    qtbot.waitUntil(lambda: win.library_model.total() == before, timeout=60_000)  # in the library again...
+    assert embedded == []  # ...relinked from their parked rows, not embedded again
+    win.close()
+
+
+def test_keep_metadata_is_a_saved_setting_and_goes_with_the_cleanup(qtbot, library, data_dir, tmp_path, monkeypatch):
+    from imgsim_desktop.core.settings import Settings
+
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda _p, _t, text, *a, **k: asked.append(text) or QMessageBox.StandardButton.Yes)
+    win, page = _open_duplicates(qtbot, data_dir)
+    assert not page.keep_metadata.isChecked()  # off by default
+    page.keep_metadata.click()
+    assert Settings.load(Path(data_dir)).keep_metadata  # saved at once
+    sent: list[tuple] = []
+    real_apply = page.controller.apply
+    monkeypatch.setattr(page.controller, "apply", lambda *a, **k: sent.append(a) or real_apply(*a, **k))
+    page.clean_up("move", move_to=str(tmp_path / "aside"))
+    assert "XMP sidecar" in asked[0] and sent and sent[0][-1] is True
+    qtbot.waitUntil(page.undo_button.isVisible, timeout=20_000)
+    win.close()
