@@ -6,6 +6,7 @@ Indexes N photos of ../shared/photos/aib in a temporary library (with a temporar
 them all, undoes it, indexes again, and prints what that second run embedded and relinked.
 """
 
+import json
 import os
 import shutil
 import sys
@@ -43,8 +44,9 @@ def main(n: int, mode: str) -> None:
             started = time.perf_counter()
             report = index_now(engine, [str(lib)])
             seconds = time.perf_counter() - started
-        print(f"first index: {first} photos embedded; {mode}: {len(result.done)}, undo brought back {sum(not r['error'] for r in back)}; "
-              f"index after the undo: {sum(calls)} embedded, {report.moved} relinked, {seconds:.2f} s")  # fmt: skip
+        print(json.dumps({"benchmark": "undo_relink", "mode": mode, "first_index_embedded": first, "removed": len(result.done),
+                          "brought_back": sum(not r["error"] for r in back), "after_undo_embedded": sum(calls),
+                          "after_undo_relinked": report.moved, "after_undo_seconds": round(seconds, 3)}))  # fmt: skip
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
