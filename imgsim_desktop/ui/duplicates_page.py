@@ -34,6 +34,7 @@ from imgsim_desktop.core.settings import Settings
 from imgsim_desktop.ui.cleanup_dialogs import CleanupHistoryDialog, KeeperFoldersDialog
 from imgsim_desktop.ui.compare_view import CompareView
 from imgsim_desktop.ui.group_tree import GroupTree
+from imgsim_desktop.ui.splitters import remember
 from imgsim_desktop.ui.text import human_size, photos, readable
 
 VIEWS = [("Duplicates", ("exact", "duplicate")), ("Similar shots", ("similar",))]
@@ -173,6 +174,8 @@ class DuplicatesPage(QWidget):
         split.addWidget(self.tree)
         split.addWidget(self.compare)
         split.setSizes([320, 420])
+        remember(split, self.settings, "duplicates")
+        self.split = split
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(rules)

@@ -45,6 +45,7 @@ from imgsim_desktop.ui.photo_model import Item, PhotoListModel
 from imgsim_desktop.ui.research_tools import ResearchTools
 from imgsim_desktop.ui.reveal import show_in_folder
 from imgsim_desktop.ui.search_history import Search, SearchHistory
+from imgsim_desktop.ui.splitters import remember
 from imgsim_desktop.ui.thumbnails import PixmapCache
 from imgsim_desktop.ui.tile_delegate import CLOSE, PADDING
 from imgsim_desktop.workers.duplicates_worker import DuplicatesController
@@ -199,6 +200,8 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.pages)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([240, 960])
+        remember(splitter, self.settings, "main")
+        self.splitter = splitter
         self.setCentralWidget(splitter)
         self._build_status_bar()
         self.zoom.setValue(self.settings.thumb_size)

@@ -203,6 +203,24 @@ def test_sort_order_and_window_size_are_remembered(qtbot, tmp_path, data_dir):
     again.close()
 
 
+def test_splitter_positions_are_remembered(qtbot, tmp_path, data_dir):
+    """The sidebar's width and the duplicates page's split open where the user dragged them."""
+    win = _open_on(qtbot, tmp_path, data_dir, ["labelled/cat.jpg", "labelled/dog.jpg"])
+    win.act_duplicates.trigger()
+    qtbot.waitUntil(lambda: win.dup_page.split.sizes()[0] > 0, timeout=5_000)
+    win.splitter.moveSplitter(333, 1)  # what dragging the handle does
+    win.dup_page.split.moveSplitter(150, 1)
+    sidebar, groups = win.splitter.sizes()[0], win.dup_page.split.sizes()[0]
+    assert (sidebar, groups) != (240, 320)  # they did move
+    win.close()
+    again = _show(qtbot, data_dir, 2)
+    assert again.splitter.sizes()[0] == sidebar and again.library_panel.width() == sidebar
+    again.act_duplicates.trigger()
+    qtbot.waitUntil(lambda: again.dup_page.split.sizes()[0] > 0, timeout=5_000)
+    assert again.dup_page.split.sizes()[0] == groups
+    again.close()
+
+
 def test_space_and_enter_open_the_preview_but_space_still_types_in_the_filter(qtbot, tmp_path, data_dir):
     from PySide6.QtCore import Qt
 
