@@ -316,10 +316,9 @@ class MainWindow(QMainWindow):
     def _photos_ready(self, request: int, rows: list[PhotoRow], roots: list[str], known: set[str]) -> None:
         if request != self._photos_request:
             return  # an older answer overtaken by a newer question
-        anchor = self._first_visible_path()
+        anchor = self.grid.anchor()  # photos indexed meanwhile may go in above it ("Newest first")
         self.library_model.set_items([Item(r) for r in rows])
-        if anchor and (row := self.library_model.row_of(anchor)) is not None:
-            self.grid.scrollTo(self.library_model.index(row), QListView.ScrollHint.PositionAtTop)
+        self.grid.hold(anchor)
         self.library_panel.set_roots(sorted({*roots, *self.writer.pending()}))  # folders just added are shown at once
         self.dup_page.library_roots = roots
         # "Known" is any backbone's: photos not yet indexed for a newly chosen one have not vanished.
@@ -330,11 +329,6 @@ class MainWindow(QMainWindow):
             self.pages.setCurrentIndex(1 if roots else 0)
         if not self.writer.busy and not self.status_label.text():
             self.status_label.setText(f"{len(rows):,} photos")
-
-    def _first_visible_path(self) -> str | None:
-        index = self.grid.indexAt(self.grid.viewport().rect().topLeft())
-        item = self.library_model.item(index.row()) if index.isValid() else None  # not index.data(): see TileDelegate.paint
-        return item.photo.path if item else None
 
     def _folder_selected(self, folder: str, root: str = "") -> None:
         self.library_model.set_folder(folder or None, root or None)
@@ -475,12 +469,16 @@ class MainWindow(QMainWindow):
         self._search_again = again
         self.status_label.setText(f"Searching for photos like {os.path.basename(path)}…")
 
-    @Slot(int, str, object)
-    def _similar_ready(self, request: int, query_row: PhotoRow, hits: list) -> None:
+    @Slot(int, object, object, object)
+    def _similar_ready(self, request: int, query_row: PhotoRow, hits: list, piles: list) -> None:
         if request != self._similar_request:
             return
         query = query_row.path
-        items = [Item(query_row, is_query=True)] + [Item(row, score=score) for row, score in hits]
+        items = [Item(query_row, is_query=True)]
+        for pile in piles:  # near-identical copies: one stacked tile (core.stacks)
+            top, *copies = [Item(hits[i][0], score=hits[i][1]) for i in pile]
+            top.copies = copies
+            items.append(top)
         note = ""
         if self.writer.busy and self.index_status.waiting:  # say that the search did not see the whole library
             note = (f"Indexing is still running: only the photos indexed so far with {self.spec.title} were searched "
@@ -488,7 +486,8 @@ class MainWindow(QMainWindow):
         search = Search(query, items, note)
         self.history.add(search, replace=self._search_again)
         self._show_search(search)
-        self.status_label.setText(f"{len(hits)} photos like {os.path.basename(query)}")
+        stacked = f" ({len(hits) - len(piles)} near-identical copies stacked)" if len(hits) > len(piles) else ""
+        self.status_label.setText(f"{len(piles)} photos like {os.path.basename(query)}{stacked}")
         self._page_note = (2, self.status_label.text())  # said on the results page only
 
     def _show_search(self, search: Search) -> None:
