@@ -48,6 +48,7 @@ from imgsim_desktop.ui.search_history import Search, SearchHistory
 from imgsim_desktop.ui.splitters import remember
 from imgsim_desktop.ui.thumbnails import PixmapCache
 from imgsim_desktop.ui.tile_delegate import CLOSE, PADDING
+from imgsim_desktop.ui.trash_selected import TrashSelected
 from imgsim_desktop.workers.duplicates_worker import DuplicatesController
 from imgsim_desktop.workers.library_bridge import LibraryBridge
 from imgsim_desktop.workers.library_worker import LibraryController
@@ -108,6 +109,7 @@ class MainWindow(QMainWindow):
             self._start_writer()
         self.duplicates = DuplicatesController(self.data_dir, self.spec.name, self.settings.device, threads, parent=self)
         self.dup_page.set_controller(self.duplicates)
+        self.trasher.set_controller(self.duplicates)
         self.research = ResearchController(self.data_dir, self.spec.name, self.settings.device, parent=self)
         self.research_tools.set_controller(self.research)
         self._reload_photos()
@@ -152,6 +154,11 @@ class MainWindow(QMainWindow):
                 # On the grid only: Space typed in the filter box stays a space.
                 shortcut = QShortcut(QKeySequence(key), view, context=Qt.ShortcutContext.WidgetShortcut)
                 shortcut.activated.connect(lambda v=view: self._preview_current(v))
+            trash = QShortcut(QKeySequence(Qt.Key.Key_Delete), view, context=Qt.ShortcutContext.WidgetShortcut)
+            trash.activated.connect(lambda v=view: self.trash_selected(v))
+        self.trasher = TrashSelected(self, self.settings)
+        self.trasher.started.connect(lambda text: self.status_label.setText(text))
+        self.trasher.finished.connect(self._trashed)
 
         self._build_actions()
         self.research_tools = ResearchTools(self)
@@ -487,7 +494,8 @@ class MainWindow(QMainWindow):
         self.history.add(search, replace=self._search_again)
         self._show_search(search)
         stacked = f" ({len(hits) - len(piles)} near-identical copies stacked)" if len(hits) > len(piles) else ""
-        self.status_label.setText(f"{len(piles)} photos like {os.path.basename(query)}{stacked}")
+        said, self._trash_outcome = getattr(self, "_trash_outcome", ""), ""  # a Delete's outcome is not overwritten by its refill
+        self.status_label.setText(f"{said + ' · ' if said else ''}{len(piles)} photos like {os.path.basename(query)}{stacked}")
         self._page_note = (2, self.status_label.text())  # said on the results page only
 
     def _show_search(self, search: Search) -> None:
@@ -598,6 +606,18 @@ class MainWindow(QMainWindow):
         menu.addAction("Show in folder", lambda: show_in_folder(path))
         menu.addAction("Copy path", lambda: QGuiApplication.clipboard().setText(path))
         return menu
+
+    def trash_selected(self, view: PhotoGrid) -> None:
+        """Delete: the selected photos (else the current one) to the Trash, as a cleanup does it."""
+        items = [view.model().item(i.row()) for i in view.selectionModel().selectedIndexes()] or [view.current_item()]
+        self.trasher.trash([it.photo for it in items if it is not None and it.photo.id >= 0])  # a query from outside is no library photo
+
+    def _trashed(self, outcome: str, gone: list[str]) -> None:
+        self.status_label.setText(outcome)
+        self._trash_outcome = outcome if self.pages.currentIndex() == 2 else ""
+        if gone:
+            self.dup_page.library_changed_since_scan(f"{len(gone)} moved to the Trash")
+            self._reload_photos()  # they leave the grid; results are searched again without them
 
     def _preview_current(self, view: PhotoGrid) -> None:
         if view.currentIndex().isValid():

@@ -3,10 +3,7 @@ shows them; the top k then holds more distinct photos."""
 
 from __future__ import annotations
 
-from conftest import PHOTOS, copy_photos
-from imgsim_desktop.core.engine import Engine
-from imgsim_desktop.core.library_service import index_now
-from imgsim_desktop.ui.main_window import MainWindow
+from conftest import PHOTOS, indexed_window
 from imgsim_desktop.ui.tile_delegate import PADDING, STACK_COLOUR
 
 
@@ -29,14 +26,10 @@ def test_copies_stack_into_one_tile_that_a_click_on_its_badge_opens(qtbot, tmp_p
     from PySide6.QtCore import QPoint, Qt
 
     lib = tmp_path / "lib"
-    copy_photos(lib, ["aib/0.jpg"] + [f"aib/{i}.jpg" for i in range(1, 30)])
+    lib.mkdir()
     copies = _copies(lib, PHOTOS / "aib/0.jpg", 8)
-    with Engine(data_dir) as engine:
-        index_now(engine, [str(lib)])
-    win = MainWindow(data_dir=str(data_dir))
-    qtbot.addWidget(win)
+    win = indexed_window(qtbot, tmp_path, data_dir, [f"aib/{i}.jpg" for i in range(30)])
     win.resize(1200, 800)
-    win.show()
     qtbot.waitUntil(lambda: win.library_model.total() == 38, timeout=30_000)
     k = 5
     win.find_similar(str(lib / "0.jpg"), k=k)
