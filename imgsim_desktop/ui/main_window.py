@@ -494,7 +494,8 @@ class MainWindow(QMainWindow):
         self.history.add(search, replace=self._search_again)
         self._show_search(search)
         stacked = f" ({len(hits) - len(piles)} near-identical copies stacked)" if len(hits) > len(piles) else ""
-        said, self._trash_outcome = getattr(self, "_trash_outcome", ""), ""  # a Delete's outcome is not overwritten by its refill
+        said = getattr(self, "_trash_outcome", "") if self._search_again else ""  # a Delete's outcome is not overwritten by its refill
+        self._trash_outcome = ""
         self.status_label.setText(f"{said + ' · ' if said else ''}{len(piles)} photos like {os.path.basename(query)}{stacked}")
         self._page_note = (2, self.status_label.text())  # said on the results page only
 
@@ -614,7 +615,7 @@ class MainWindow(QMainWindow):
 
     def _trashed(self, outcome: str, gone: list[str]) -> None:
         self.status_label.setText(outcome)
-        self._trash_outcome = outcome if self.pages.currentIndex() == 2 else ""
+        self._trash_outcome = outcome if gone and self.pages.currentIndex() == 2 else ""
         if gone:
             self.dup_page.library_changed_since_scan(f"{len(gone)} moved to the Trash")
             self._reload_photos()  # they leave the grid; results are searched again without them
