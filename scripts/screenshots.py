@@ -3,7 +3,8 @@
     xvfb-run -a -s "-screen 0 1400x900x24" python scripts/screenshots.py OUT_DIR [PHOTO_FOLDER]
 
 Uses a fresh temporary data dir, so the user's own library is never touched. Saves:
-empty.png, indexing.png, grid.png, folders.png, unreadable.png, similar.png, preview.png, duplicates.png,
+empty.png, indexing.png, grid.png, folders.png, unreadable.png, similar.png, preview.png, stacked.png (near-identical
+results in one tile), stacked_open.png (its copies shown), duplicates.png,
 cleanup_confirm.png, similar_shots.png, map.png, map_grid.png, backbones.png, about.png.
 """
 
@@ -89,6 +90,22 @@ def main() -> int:
         window._preview_dialog.grab().save(str(out / "preview.png"))
         shots.append("preview.png")
         window._preview_dialog.close()
+        # A wallpaper kept in many sizes that came out byte-identical: its copies are one stacked tile.
+        wallpaper = next(p.path for p in sorted(window.library_model.all_photos(), key=lambda p: p.path) if "/wallpapers/kde_" in p.path)
+        window.find_similar(wallpaper)
+        model = window.results_model
+        wait_until(lambda: window.history and window.history.current.query == wallpaper and any(model.item(i).copies for i in range(model.rowCount())),
+                   lambda: QTimer.singleShot(3000, step_stacked))  # fmt: skip
+
+    def step_stacked() -> None:
+        shot("stacked.png")
+        model = window.results_model
+        top = next(model.item(i) for i in range(model.rowCount()) if model.item(i).copies)
+        model.toggle_stack(top.photo.path)  # what a click on its badge does
+        QTimer.singleShot(2500, step_stacked_open)
+
+    def step_stacked_open() -> None:
+        shot("stacked_open.png")
         window.show_duplicates()
         page = window.dup_page
         wait_until(lambda: page.scan_button.isEnabled() and bool(page.tree.groups), step_duplicates, timeout_s=300)
@@ -152,7 +169,7 @@ def main() -> int:
     QTimer.singleShot(1500, step_empty)
     app.exec()
     print("\n".join(str(out / s) for s in shots))
-    return 0 if len(shots) == 14 else 1
+    return 0 if len(shots) == 16 else 1
 
 
 if __name__ == "__main__":

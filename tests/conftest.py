@@ -83,3 +83,20 @@ def wait_part_way(monkeypatch):
         qtbot.waitUntil(lambda: bool(part_way) and win.progress.isVisible(), timeout=30_000)
 
     return wait
+
+
+def indexed_window(qtbot, tmp_path: Path, data_dir: Path, names: list[str]):
+    """A main window on a library of ``names`` (under shared/photos, copied into tmp_path/lib),
+    indexed first, shown once its photos are listed and its start-up check is done."""
+    from imgsim_desktop.core.engine import Engine
+    from imgsim_desktop.core.library_service import index_now
+    from imgsim_desktop.ui.main_window import MainWindow
+
+    copy_photos(tmp_path / "lib", names)
+    with Engine(data_dir) as engine:
+        index_now(engine, [str(tmp_path / "lib")])
+    win = MainWindow(data_dir=str(data_dir))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.library_model.total() >= len(names) and win.last_report is not None, timeout=30_000)
+    return win

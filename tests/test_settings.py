@@ -37,3 +37,17 @@ def test_a_file_the_app_cannot_use_is_kept_before_the_defaults_are_saved_over_it
     assert f"kept as {kept}" in settings.notices[0]
     settings.save(tmp_path)  # the app saves when it closes
     assert kept.read_text() == hand_edited and json.loads((tmp_path / SETTINGS_NAME).read_text())["thumb_size"] == 160
+
+
+@pytest.mark.parametrize("bad", [[240, 960], {"main": [240]}, {"main": [0, 0]}, {"main": [240, "960"]}, {"main": [-5, 900]}, {"main": [True, 900]}])
+def test_splitter_positions_that_cannot_be_used_fall_back(tmp_path, bad):
+    (tmp_path / SETTINGS_NAME).write_text(json.dumps({"splitters": bad, "k": 30}))
+    settings = Settings.load(tmp_path)
+    assert settings.splitters == {} and settings.k == 30 and "splitters" in settings.notices[0]
+
+
+def test_splitter_positions_are_saved_and_read_back(tmp_path):
+    settings = Settings()
+    settings.splitters["main"] = [300, 900]
+    settings.save(tmp_path)
+    assert Settings.load(tmp_path).splitters == {"main": [300, 900]} and not Settings.load(tmp_path).notices

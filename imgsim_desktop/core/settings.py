@@ -30,6 +30,7 @@ class Settings:
     protected_folders: list = field(default_factory=list)  # never selected, never touched
     sort: int = 0  # the grid's order: newest first, oldest first, name, folder
     window: list = field(default_factory=list)  # [width, height] at the last close; empty: the default
+    splitters: dict = field(default_factory=dict)  # {"main": [sidebar, pages], "duplicates": [groups, compare]}: pixels as the user left them
     notices: list = field(default_factory=list, repr=False, compare=False)  # what load() had to ignore; not saved
 
     def keeper_rules(self) -> KeeperRules:
@@ -86,6 +87,11 @@ def _whole(low: int, high: int):
     return lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
 
 
+def _sizes(v) -> bool:
+    """A splitter's pane sizes: 2 to 4 whole pixels, one of them shown."""
+    return isinstance(v, list) and 2 <= len(v) <= 4 and all(_whole(0, 16384)(n) for n in v) and any(v)
+
+
 # What a saved value may be: the ranges the settings dialog and the zoom slider offer.
 _CHECKS = {
     "model": lambda v: isinstance(v, str) and bool(v),
@@ -99,6 +105,7 @@ _CHECKS = {
     "keep_metadata": lambda v: isinstance(v, bool),
     "sort": _whole(0, 3),
     "window": lambda v: v == [] or (isinstance(v, list) and len(v) == 2 and all(isinstance(n, int) and 400 <= n <= 16384 for n in v)),
+    "splitters": lambda v: isinstance(v, dict) and all(isinstance(k, str) and _sizes(s) for k, s in v.items()),
     "preferred_folders": lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
     "protected_folders": lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
 }

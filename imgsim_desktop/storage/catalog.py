@@ -568,6 +568,11 @@ class Catalog:
                 "SELECT e.id, f.glance, f.path, f.size, f.mtime_ns FROM embeddings e JOIN files f ON f.id = e.file_id WHERE e.model = ?", (model,)
             ).fetchall()
 
+    def likeness_of(self, model: str, paths: Iterable[str]) -> dict[str, tuple[np.ndarray, bytes | None]]:
+        """{path: (embedding under ``model``, stored glance or None)} of the ``paths`` that have an embedding."""
+        sql = "SELECT f.path, e.vector, f.glance FROM files f JOIN embeddings e ON e.file_id = f.id WHERE e.model = ? AND f.path IN ({})"
+        return {path: (np.frombuffer(vector, dtype=np.float32), glance) for rows in self._chunks_in(sql, list(paths), (model,)) for path, vector, glance in rows}
+
     def files_with_sizes(self, sizes: Iterable[int]) -> list[ContentRecord]:
         """Catalogued files of these byte sizes: the only possible sources of a moved or copied file."""
         sql = "SELECT id, path, size, mtime_ns, fingerprint, error FROM files WHERE size IN ({})"

@@ -21,9 +21,9 @@ from PySide6.QtWidgets import (
 )
 
 from imgsim_desktop.core.cleanup import companion_kind
-from imgsim_desktop.core.companions import noun, with_companions
+from imgsim_desktop.core.companions import counted, noun, with_companions
 from imgsim_desktop.core.trash_info import FREEDESKTOP, elsewhere_note
-from imgsim_desktop.ui.text import human_size, photos
+from imgsim_desktop.ui.text import human_size, photos, readable
 
 VERBS = {"trash": "Moved to the Trash", "move": "Moved", "restore": "Moved back", "metadata": "Kept the metadata of removed copies in",
          "metadata-undo": "Took the kept metadata out of"}  # fmt: skip
@@ -103,6 +103,47 @@ class CleanupHistoryDialog(QDialog):
         if batch in self._undoable:
             self.undo_button.setEnabled(False)
             self.undo_requested.emit(batch)
+
+
+def cleanup_question(count: int, size: int, mode: str, move_to: str | None, along: list | None, keep_metadata: bool = False) -> str:
+    """What a cleanup asks before it touches anything (the duplicates page, Delete on a grid):
+    "Move 3 photos (4.1 MB), with 2 sidecars that belong to them, to the Trash?" and what can be undone.
+    ``along``: the companions going with them; None where they are not known yet (Delete: the worker finds them)."""
+    where = "to the Trash" if mode == "trash" else f"to\n{move_to}"
+    after = "You can undo this from History." if mode == "move" or FREEDESKTOP else f"You can restore them from the system Trash ({elsewhere_note()})."
+    extra = f", with {counted(c.kind for c in along)} that belong to them," if along else ""
+    extra = ", with any sidecar, RAW or Live Photo file that belongs to them," if along is None else extra
+    along = along or []
+    listed = "\n\nGoing with them: " + ", ".join(f"{readable(os.path.basename(c.path))} ({noun(c.kind)})" for c in along[:6]) if along else ""
+    listed += f" and {len(along) - 6} more" if len(along) > 6 else ""
+    kept = "\n\nWhat they carry and the photo kept lacks (date, place, keywords, rating, title) goes into its XMP sidecar first." if keep_metadata else ""
+    return f"Move {photos(count)} ({human_size(size)}){extra} {where}?{listed}{kept}\n\n{after}"
+
+
+def cleanup_outcome(result, move_to: str | None) -> str:
+    """What a cleanup did, in one line: "Moved 3 photos (and 2 sidecars) to the Trash: 4.1 MB freed"."""
+    what = with_companions(photos(len(result.photos)), result.companion_kinds)
+    if not result.done:
+        return "Nothing was moved."
+    kept = getattr(result, "metadata", None)
+    kept = f"; their metadata kept in {len(kept)} sidecar{'s' * (len(kept) != 1)}" if kept else ""
+    if any(d["action"] == "trash" for d in result.done):
+        return f"Moved {what} to the Trash: {human_size(result.bytes_freed)} freed{kept}"
+    return f"Moved {what} ({human_size(result.bytes_freed)}) out of the library, to {move_to}{kept}"
+
+
+def left_in_place(result) -> str | None:
+    """Why some chosen photos were not touched (failed, changed, protected), or None when all went."""
+    if not (result.failed or result.refused or result.skipped):
+        return None
+    lines = [f"{os.path.basename(f['path'])}: {f['error']}" for f in result.failed]
+    lines += [f"{os.path.basename(f['path'])}: {f['reason']}" for f in result.skipped]
+    lines += [f"{os.path.basename(p)}: in a protected folder; left alone" for p in result.refused]
+    if result.stopped:
+        lines.append("The destination is full: the rest were not tried.")
+    trashed = any(d["action"] == "trash" for d in result.done)
+    what = with_companions(photos(len(result.photos)), result.companion_kinds)
+    return f"{'Moved to the Trash' if trashed else 'Moved'}: {what}. These were not touched:\n\n" + "\n".join(lines[:20])
 
 
 def _when(at: float) -> str:

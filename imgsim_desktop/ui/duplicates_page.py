@@ -7,8 +7,6 @@ from the cleanup history.
 
 from __future__ import annotations
 
-import os
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -29,14 +27,14 @@ from PySide6.QtWidgets import (
 
 from imgsim_desktop.core import explain
 from imgsim_desktop.core.cleanup import check_destination, inside
-from imgsim_desktop.core.companions import PAIR_RULES, counted, noun, with_companions
+from imgsim_desktop.core.companions import PAIR_RULES, with_companions
 from imgsim_desktop.core.keeper import BEST, RULES
 from imgsim_desktop.core.settings import Settings
-from imgsim_desktop.core.trash_info import FREEDESKTOP, elsewhere_note
-from imgsim_desktop.ui.cleanup_dialogs import CleanupHistoryDialog, KeeperFoldersDialog
+from imgsim_desktop.ui.cleanup_dialogs import CleanupHistoryDialog, KeeperFoldersDialog, cleanup_outcome, cleanup_question, left_in_place
 from imgsim_desktop.ui.compare_view import CompareView
 from imgsim_desktop.ui.group_tree import GroupTree
-from imgsim_desktop.ui.text import human_size, photos, readable
+from imgsim_desktop.ui.splitters import remember
+from imgsim_desktop.ui.text import human_size, photos
 
 VIEWS = [("Duplicates", ("exact", "duplicate")), ("Similar shots", ("similar",))]
 KEEP_CHOICES = [BEST, "format", "resolution", "size", "oldest", "newest", "metadata", "sharpness"]
@@ -182,6 +180,8 @@ class DuplicatesPage(QWidget):
         split.addWidget(self.tree)
         split.addWidget(self.compare)
         split.setSizes([320, 420])
+        remember(split, self.settings, "duplicates")
+        self.split = split
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(rules)
@@ -397,15 +397,9 @@ class DuplicatesPage(QWidget):
             QMessageBox.warning(self, "One copy stays", f"Every photo of group {', '.join(map(str, emptied[:5]))} is ticked. A duplicate group "
                                 "keeps one copy: untick the one to keep.")  # fmt: skip
             return
-        size = human_size(sum(self.tree.rows[p].size for p in paths if p in self.tree.rows))
-        where = "to the Trash" if mode == "trash" else f"to\n{move_to}"
-        after = "You can undo this from History." if mode == "move" or FREEDESKTOP else f"You can restore them from the system Trash ({elsewhere_note()})."
+        size = sum(self.tree.rows[p].size for p in paths if p in self.tree.rows)
         along = [c for cs in self.tree.going_along(paths, self.settings.pair_rule).values() for c in cs]
-        extra = f", with {counted(c.kind for c in along)} that belong to them," if along else ""
-        listed = "\n\nGoing with them: " + ", ".join(f"{readable(os.path.basename(c.path))} ({noun(c.kind)})" for c in along[:6]) if along else ""
-        listed += f" and {len(along) - 6} more" if len(along) > 6 else ""
-        kept = "\n\nWhat they carry and the photo kept lacks (date, place, keywords, rating, title) goes into its XMP sidecar first." if self.settings.keep_metadata else ""
-        question = f"Move {photos(len(paths))} ({size}){extra} {where}?{listed}{kept}\n\n{after}"
+        question = cleanup_question(len(paths), size, mode, move_to, along, self.settings.keep_metadata)
         if confirm and QMessageBox.question(self, "Clean up", question) != QMessageBox.StandardButton.Yes:
             return
         self.summary.setText("Cleaning up…")
@@ -416,29 +410,12 @@ class DuplicatesPage(QWidget):
     def _cleaned(self, result) -> None:
         moved = {d["path"] for d in result.done}
         self.tree.forget(moved)
-        what = with_companions(photos(len(result.photos)), result.companion_kinds)  # "3 photos (and 2 sidecars)"
         self.library_changed.emit()
-        trashed = any(d["action"] == "trash" for d in result.done)
-        verb = "Moved to the Trash" if trashed else "Moved"
         self.last_result = result
-        if result.failed or result.refused or result.skipped:
-            lines = [f"{os.path.basename(f['path'])}: {f['error']}" for f in result.failed]
-            lines += [f"{os.path.basename(f['path'])}: {f['reason']}" for f in result.skipped]
-            lines += [f"{os.path.basename(p)}: in a protected folder; left alone" for p in result.refused]
-            if result.stopped:
-                lines.append("The destination is full: the rest were not tried.")
-            QMessageBox.warning(self, "Some photos were left in place", f"{verb}: {what}. These were not touched:\n\n" + "\n".join(lines[:20]))
-        size = human_size(result.bytes_freed)
+        if problems := left_in_place(result):
+            QMessageBox.warning(self, "Some photos were left in place", problems)
         # Kept in the summary until the user ticks something new: a reload of the groups must not wipe it.
-        if not moved:
-            self._show_outcome("Nothing was moved.")
-        elif trashed:
-            self._show_outcome(f"Moved {what} to the Trash: {size} freed")
-        else:
-            self._show_outcome(f"Moved {what} ({size}) out of the library, to {self._move_to}")
-        if result.metadata:
-            self._outcome += f"; their metadata kept in {len(result.metadata)} sidecar{'s' * (len(result.metadata) != 1)}"
-            self.summary.setText(self._groups_prefix() + self._outcome)
+        self._show_outcome(cleanup_outcome(result, self._move_to))
         self._undoable_batch = result.batch if any(d["target"] for d in result.done) or result.metadata else None  # a trashed photo's place in the Trash is known on Linux
         self.undo_button.setVisible(self._undoable_batch is not None)
 

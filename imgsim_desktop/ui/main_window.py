@@ -45,8 +45,10 @@ from imgsim_desktop.ui.photo_model import Item, PhotoListModel
 from imgsim_desktop.ui.research_tools import ResearchTools
 from imgsim_desktop.ui.reveal import show_in_folder
 from imgsim_desktop.ui.search_history import Search, SearchHistory
+from imgsim_desktop.ui.splitters import remember
 from imgsim_desktop.ui.thumbnails import PixmapCache
 from imgsim_desktop.ui.tile_delegate import CLOSE, PADDING
+from imgsim_desktop.ui.trash_selected import TrashSelected
 from imgsim_desktop.workers.duplicates_worker import DuplicatesController
 from imgsim_desktop.workers.library_bridge import LibraryBridge
 from imgsim_desktop.workers.library_worker import LibraryController
@@ -107,6 +109,7 @@ class MainWindow(QMainWindow):
             self._start_writer()
         self.duplicates = DuplicatesController(self.data_dir, self.spec.name, self.settings.device, threads, parent=self)
         self.dup_page.set_controller(self.duplicates)
+        self.trasher.set_controller(self.duplicates)
         self.research = ResearchController(self.data_dir, self.spec.name, self.settings.device, parent=self)
         self.research_tools.set_controller(self.research)
         self._reload_photos()
@@ -151,6 +154,11 @@ class MainWindow(QMainWindow):
                 # On the grid only: Space typed in the filter box stays a space.
                 shortcut = QShortcut(QKeySequence(key), view, context=Qt.ShortcutContext.WidgetShortcut)
                 shortcut.activated.connect(lambda v=view: self._preview_current(v))
+            trash = QShortcut(QKeySequence(Qt.Key.Key_Delete), view, context=Qt.ShortcutContext.WidgetShortcut)
+            trash.activated.connect(lambda v=view: self.trash_selected(v))
+        self.trasher = TrashSelected(self, self.settings)
+        self.trasher.started.connect(lambda text: self.status_label.setText(text))
+        self.trasher.finished.connect(self._trashed)
 
         self._build_actions()
         self.research_tools = ResearchTools(self)
@@ -199,6 +207,8 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.pages)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([240, 960])
+        remember(splitter, self.settings, "main")
+        self.splitter = splitter
         self.setCentralWidget(splitter)
         self._build_status_bar()
         self.zoom.setValue(self.settings.thumb_size)
@@ -313,10 +323,9 @@ class MainWindow(QMainWindow):
     def _photos_ready(self, request: int, rows: list[PhotoRow], roots: list[str], known: set[str]) -> None:
         if request != self._photos_request:
             return  # an older answer overtaken by a newer question
-        anchor = self._first_visible_path()
+        anchor = self.grid.anchor()  # photos indexed meanwhile may go in above it ("Newest first")
         self.library_model.set_items([Item(r) for r in rows])
-        if anchor and (row := self.library_model.row_of(anchor)) is not None:
-            self.grid.scrollTo(self.library_model.index(row), QListView.ScrollHint.PositionAtTop)
+        self.grid.hold(anchor)
         self.library_panel.set_roots(sorted({*roots, *self.writer.pending()}))  # folders just added are shown at once
         self.dup_page.library_roots = roots
         # "Known" is any backbone's: photos not yet indexed for a newly chosen one have not vanished.
@@ -327,11 +336,6 @@ class MainWindow(QMainWindow):
             self.pages.setCurrentIndex(1 if roots else 0)
         if not self.writer.busy and not self.status_label.text():
             self.status_label.setText(f"{len(rows):,} photos")
-
-    def _first_visible_path(self) -> str | None:
-        index = self.grid.indexAt(self.grid.viewport().rect().topLeft())
-        item = self.library_model.item(index.row()) if index.isValid() else None  # not index.data(): see TileDelegate.paint
-        return item.photo.path if item else None
 
     def _folder_selected(self, folder: str, root: str = "") -> None:
         self.library_model.set_folder(folder or None, root or None)
@@ -472,12 +476,16 @@ class MainWindow(QMainWindow):
         self._search_again = again
         self.status_label.setText(f"Searching for photos like {os.path.basename(path)}…")
 
-    @Slot(int, str, object)
-    def _similar_ready(self, request: int, query_row: PhotoRow, hits: list) -> None:
+    @Slot(int, object, object, object)
+    def _similar_ready(self, request: int, query_row: PhotoRow, hits: list, piles: list) -> None:
         if request != self._similar_request:
             return
         query = query_row.path
-        items = [Item(query_row, is_query=True)] + [Item(row, score=score) for row, score in hits]
+        items = [Item(query_row, is_query=True)]
+        for pile in piles:  # near-identical copies: one stacked tile (core.stacks)
+            top, *copies = [Item(hits[i][0], score=hits[i][1]) for i in pile]
+            top.copies = copies
+            items.append(top)
         note = ""
         if self.writer.busy and self.index_status.waiting:  # say that the search did not see the whole library
             note = (f"Indexing is still running: only the photos indexed so far with {self.spec.title} were searched "
@@ -485,7 +493,10 @@ class MainWindow(QMainWindow):
         search = Search(query, items, note)
         self.history.add(search, replace=self._search_again)
         self._show_search(search)
-        self.status_label.setText(f"{len(hits)} photos like {os.path.basename(query)}")
+        stacked = f" ({len(hits) - len(piles)} near-identical copies stacked)" if len(hits) > len(piles) else ""
+        said = getattr(self, "_trash_outcome", "") if self._search_again else ""  # a Delete's outcome is not overwritten by its refill
+        self._trash_outcome = ""
+        self.status_label.setText(f"{said + ' · ' if said else ''}{len(piles)} photos like {os.path.basename(query)}{stacked}")
         self._page_note = (2, self.status_label.text())  # said on the results page only
 
     def _show_search(self, search: Search) -> None:
@@ -596,6 +607,18 @@ class MainWindow(QMainWindow):
         menu.addAction("Show in folder", lambda: show_in_folder(path))
         menu.addAction("Copy path", lambda: QGuiApplication.clipboard().setText(path))
         return menu
+
+    def trash_selected(self, view: PhotoGrid) -> None:
+        """Delete: the selected photos (else the current one) to the Trash, as a cleanup does it."""
+        items = [view.model().item(i.row()) for i in view.selectionModel().selectedIndexes()] or [view.current_item()]
+        self.trasher.trash([it.photo for it in items if it is not None and it.photo.id >= 0])  # a query from outside is no library photo
+
+    def _trashed(self, outcome: str, gone: list[str]) -> None:
+        self.status_label.setText(outcome)
+        self._trash_outcome = outcome if gone and self.pages.currentIndex() == 2 else ""
+        if gone:
+            self.dup_page.library_changed_since_scan(f"{len(gone)} moved to the Trash")
+            self._reload_photos()  # they leave the grid; results are searched again without them
 
     def _preview_current(self, view: PhotoGrid) -> None:
         if view.currentIndex().isValid():

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QSize, Qt, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QPoint, QSize, Qt, Signal
+from PySide6.QtGui import QCursor, QFontMetrics
 from PySide6.QtWidgets import QLabel, QListView, QStyle
 
 from imgsim_desktop.ui.photo_model import Item, PhotoListModel
-from imgsim_desktop.ui.tile_delegate import PADDING, TileDelegate, text_height
+from imgsim_desktop.ui.tile_delegate import PADDING, TileDelegate, bold, stack_text, text_height
 
 
 class PhotoGrid(QListView):
@@ -76,6 +77,20 @@ class PhotoGrid(QListView):
             return
         super().wheelEvent(event)
 
+    def mousePressEvent(self, event) -> None:
+        """A click on a stack's count badge shows its copies, or stacks them again."""
+        index = self.indexAt(event.position().toPoint())
+        model = self.model()
+        item = model.item(index.row()) if index.isValid() else None
+        if item is not None and item.copies and event.button() == Qt.MouseButton.LeftButton:
+            text = stack_text(item, model.stack_state(item) == "open")
+            metrics = QFontMetrics(bold(self.font()))
+            if self.tile_delegate.stack_badge(self.visualRect(index), metrics, text).contains(event.position().toPoint()):
+                model.toggle_stack(item.photo.path)
+                event.accept()
+                return
+        super().mousePressEvent(event)
+
     def set_empty_text(self, text: str) -> None:
         """What the grid says while it shows nothing ("" says nothing)."""
         self._empty_text = text
@@ -93,6 +108,30 @@ class PhotoGrid(QListView):
     def selected_paths(self) -> list[str]:
         model = self.model()
         return [item.photo.path for index in self.selectionModel().selectedIndexes() if (item := model.item(index.row()))]
+
+    def anchor(self) -> tuple[str, int] | None:
+        """The tile the eye is on and how far down the viewport its top is: the one under the
+        pointer, else the current one if it is on screen, else the first one shown."""
+        area = self.viewport().rect()
+        pointer = self.viewport().mapFromGlobal(QCursor.pos())
+        index = self.indexAt(pointer) if area.contains(pointer) else QModelIndex()
+        if not index.isValid() and self.currentIndex().isValid() and self.visualRect(self.currentIndex()).intersects(area):
+            index = self.currentIndex()
+        if not index.isValid():
+            index = self.indexAt(area.topLeft() + QPoint(PADDING + 1, PADDING + 1))
+        item = self.model().item(index.row()) if index.isValid() else None
+        return (item.photo.path, self.visualRect(index).top()) if item else None
+
+    def hold(self, anchor: tuple[str, int] | None) -> None:
+        """Scroll so that the anchor's tile (see anchor()) is as high in the viewport as it was,
+        to the pixel: rows put in above it do not move it under the pointer."""
+        row = self.model().row_of(anchor[0]) if anchor else None
+        if row is None:
+            return
+        self.executeDelayedItemsLayout()
+        self.updateGeometries()  # the scroll bar's range for the new rows, before it is set
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.value() + self.visualRect(self.model().index(row)).top() - anchor[1])
 
     def _remember_selection(self) -> None:
         current = self.current_item()

@@ -4,7 +4,7 @@ which stays fast at 50k rows where a proxy model's per-row callbacks would not."
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
@@ -28,6 +28,7 @@ class Item:
     photo: PhotoRow
     score: float | None = None
     is_query: bool = False
+    copies: list[Item] = field(default_factory=list)  # results: near-identical copies stacked under this one (core.stacks)
 
     @property
     def name(self) -> str:
@@ -51,6 +52,8 @@ class PhotoListModel(QAbstractListModel):
         self._root: str | None = None
         self.version = 0
         self._min_score: float | None = None  # results: "only close matches"
+        self._open: set[str] = set()  # results: stacks whose copies are shown
+        self._in_stack: set[str] = set()  # the copies shown of open stacks
         self.thumbnail_for = None  # callable(Item) -> QPixmap | None, set by the view's owner
 
     # --- content -------------------------------------------------------------------------------
@@ -58,6 +61,7 @@ class PhotoListModel(QAbstractListModel):
     def set_items(self, items: list[Item], keep_order: bool = False) -> None:
         """Replace the content. Results keep their rank order; the library is sorted."""
         self._all = items
+        self._open = set()
         self.version += 1  # new content, not a new order or filter
         self._keep_order = keep_order
         self._apply()
@@ -76,6 +80,17 @@ class PhotoListModel(QAbstractListModel):
         self._min_score = score
         self._apply()
 
+    def toggle_stack(self, path: str) -> None:
+        """Show the copies stacked under the photo at ``path`` right after it, or stack them again."""
+        self._open ^= {path}
+        self._apply()
+
+    def stack_state(self, item: Item) -> str | None:
+        """"closed" or "open" for a stack's top photo, "copy" for a copy shown of an open stack."""
+        if item.copies:
+            return "open" if item.photo.path in self._open else "closed"
+        return "copy" if item.photo.path in self._in_stack else None
+
     @property
     def folder(self) -> str | None:
         """The library folder whose photos (or a subfolder's) are shown; None: all photos."""
@@ -92,7 +107,21 @@ class PhotoListModel(QAbstractListModel):
         self._apply()
 
     def _apply(self) -> None:
-        rows = self._all
+        rows = self._chosen(self._all)
+        if not getattr(self, "_keep_order", False):
+            rows = sorted(rows, key=SORTS[self._sort], reverse=self._descending and self._sort == "date")
+        if self._open:  # an open stack's copies follow their top photo
+            self._in_stack = {c.photo.path for it in rows if it.photo.path in self._open for c in self._chosen(it.copies)}
+            rows = [shown for it in rows for shown in [it, *(self._chosen(it.copies) if it.photo.path in self._open else [])]]
+        else:
+            self._in_stack = set()
+        self.beginResetModel()
+        self._rows = rows
+        self._row_of = {it.photo.path: i for i, it in enumerate(rows)}
+        self.endResetModel()
+
+    def _chosen(self, rows: list[Item]) -> list[Item]:
+        """``rows`` less those the folder, the score cut-off or the name filter leave out."""
         if self._folder:
             prefix = self._folder.rstrip(os.sep) + os.sep
             rows = [it for it in rows if it.photo.path.startswith(prefix)]
@@ -100,12 +129,7 @@ class PhotoListModel(QAbstractListModel):
             rows = [it for it in rows if it.is_query or it.score is None or it.score >= self._min_score]
         if self._filter:  # a search's query stays: the results say what they are like
             rows = [it for it in rows if it.is_query or self._filter in it.name.lower()]
-        if not getattr(self, "_keep_order", False):
-            rows = sorted(rows, key=SORTS[self._sort], reverse=self._descending and self._sort == "date")
-        self.beginResetModel()
-        self._rows = rows
-        self._row_of = {it.photo.path: i for i, it in enumerate(rows)}
-        self.endResetModel()
+        return rows
 
     def item(self, row: int) -> Item | None:
         return self._rows[row] if 0 <= row < len(self._rows) else None
@@ -132,10 +156,11 @@ class PhotoListModel(QAbstractListModel):
 
     def filterable_count(self) -> int:
         """Photos the filter chooses from (those of the chosen folder), a search's query not counted."""
+        shown = [it for it in self._all if not it.is_query] + [c for it in self._all if it.photo.path in self._open for c in it.copies]
         if not self._folder:
-            return sum(1 for it in self._all if not it.is_query)
+            return len(shown)
         prefix = self._folder.rstrip(os.sep) + os.sep
-        return sum(1 for it in self._all if not it.is_query and it.photo.path.startswith(prefix))
+        return sum(1 for it in shown if it.photo.path.startswith(prefix))
 
     def all_photos(self) -> list[PhotoRow]:
         """Every photo the model holds, whatever the filter."""
@@ -153,7 +178,11 @@ class PhotoListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return readable(it.name)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return readable(it.photo.path) if it.score is None else f"{readable(it.photo.path)}\nsimilarity {it.score:.3f}"
+            tip = readable(it.photo.path) if it.score is None else f"{readable(it.photo.path)}\nsimilarity {it.score:.3f}"
+            if it.copies:
+                shown = "click the badge to stack them again" if it.photo.path in self._open else "click the badge to show them"
+                tip += f"\n{len(it.copies) + 1} near-identical copies stacked: {shown}"
+            return tip
         if role == Qt.ItemDataRole.DecorationRole:
             return self.thumbnail_for(it) if self.thumbnail_for else None
         if role == PathRole:

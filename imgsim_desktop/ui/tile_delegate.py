@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPixmap
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from imgsim_desktop.ui.text import readable
@@ -60,14 +60,28 @@ class TileDelegate(QStyledItemDelegate):
             painter.restore()
             return
         pixmap = model.thumbnail_for(item) if model.thumbnail_for else None
+        stack = model.stack_state(item) if hasattr(model, "stack_state") else None
         if isinstance(pixmap, QPixmap) and not pixmap.isNull():
             dpr = pixmap.devicePixelRatio()
-            size = QSize(round(pixmap.width() / dpr), round(pixmap.height() / dpr)).scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            room = box.adjusted(0, 2 * STACK_STEP, -2 * STACK_STEP, 0) if stack == "closed" else box  # the prints beneath show top right
+            size = QSize(round(pixmap.width() / dpr), round(pixmap.height() / dpr)).scaled(room.size(), Qt.AspectRatioMode.KeepAspectRatio)
             target = QRect(0, 0, size.width(), size.height())
-            target.moveCenter(box.center())
+            target.moveCenter(room.center())
+        else:
+            target = box.adjusted(8, 8, -8, -8)
+        if stack == "closed":  # the copies as prints lying under the top one
+            for step in (2, 1):
+                painter.setPen(palette.color(QPalette.ColorRole.Dark))
+                painter.setBrush(palette.color(QPalette.ColorRole.Button))
+                painter.drawRect(target.translated(step * STACK_STEP, -step * STACK_STEP))
+        if isinstance(pixmap, QPixmap) and not pixmap.isNull():
             painter.drawPixmap(target, pixmap)
         else:
-            painter.fillRect(box.adjusted(8, 8, -8, -8), palette.color(QPalette.ColorRole.Midlight))
+            painter.fillRect(target, palette.color(QPalette.ColorRole.Midlight))
+        if stack == "copy":  # shown out of an open stack: framed in the stack's colour
+            painter.setPen(QPen(STACK_COLOUR, 2))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(target.adjusted(-1, -1, 1, 1))
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         painter.setPen(palette.color(role))
         width = rect.width() - 2 * PADDING
@@ -79,13 +93,26 @@ class TileDelegate(QStyledItemDelegate):
             self._badge(painter, box, "query", QColor(30, 110, 220))
         elif item.score is not None:
             self._badge(painter, box, f"{item.score:.2f}", _score_colour(item.score))
+        if stack in ("closed", "open"):
+            text = stack_text(item, stack == "open")
+            painter.setFont(bold(painter.font()))
+            badge = self.stack_badge(rect, painter.fontMetrics(), text)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(STACK_COLOUR)
+            painter.drawRoundedRect(badge, 4, 4)
+            painter.setPen(QColor("white"))
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
         painter.restore()
+
+    def stack_badge(self, rect: QRect, metrics: QFontMetrics, text: str) -> QRect:
+        """Where a stack's count badge lies in a tile of ``rect``: its top right corner (a click there opens or closes the stack)."""
+        right = rect.x() + (rect.width() + self.tile) // 2 - 4
+        width = metrics.horizontalAdvance(text) + 10
+        return QRect(right - width, rect.y() + PADDING + 4, width, metrics.height() + 4)
 
     @staticmethod
     def _badge(painter: QPainter, box: QRect, text: str, colour: QColor) -> None:
-        font = QFont(painter.font())
-        font.setBold(True)
-        painter.setFont(font)
+        painter.setFont(bold(painter.font()))
         metrics = painter.fontMetrics()
         badge = QRect(box.x() + 4, box.y() + 4, metrics.horizontalAdvance(text) + 10, metrics.height() + 4)
         painter.setPen(Qt.PenStyle.NoPen)
@@ -93,6 +120,22 @@ class TileDelegate(QStyledItemDelegate):
         painter.drawRoundedRect(badge, 4, 4)
         painter.setPen(QColor("white"))
         painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+
+
+STACK_STEP = 4  # pixels between the prints of a stack
+STACK_COLOUR = QColor(110, 60, 170)
+
+
+def stack_text(item, open_: bool) -> str:
+    """A stack's badge: "12 copies" while stacked, "▾ 12" while its copies are shown."""
+    count = len(item.copies) + 1
+    return f"▾ {count}" if open_ else f"{count} copies"
+
+
+def bold(font: QFont) -> QFont:
+    font = QFont(font)
+    font.setBold(True)
+    return font
 
 
 NEAR, CLOSE = 0.9, 0.7  # the badge's colour bands; "only close matches" keeps CLOSE and up

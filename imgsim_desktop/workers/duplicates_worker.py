@@ -18,6 +18,7 @@ from imgsim_desktop.core.progress import Cancelled, Progress
 from imgsim_desktop.workers.lifecycle import WorkerController
 
 log = logging.getLogger(__name__)
+CHOSEN = -1  # the request number of failures of trash_chosen (0: the duplicates page's cleanups, 1 and up: its scans)
 
 
 class _DuplicatesJob(QObject):
@@ -25,6 +26,7 @@ class _DuplicatesJob(QObject):
     groups_ready = Signal(int, object, object, object)  # request, list[Group], {path: PhotoRow}, library roots
     scan_problem = Signal(str, str)  # path, reason: a file that could not be checked
     cleaned = Signal(object)  # CleanupResult
+    trashed = Signal(object)  # CleanupResult of trash_chosen
     undone = Signal(str, object)  # batch, [{path, error}]
     log_ready = Signal(object)  # [action dict], newest last
     recovered = Signal(object)  # [sentence]: what finishing an interrupted cleanup did
@@ -67,20 +69,29 @@ class _DuplicatesJob(QObject):
 
     @Slot(object, object, object, str, str, object, str, bool)
     def apply(self, groups, rows, chosen: set[str], mode: str, move_to: str, protected: list[str], pair_rule: str, keep_metadata: bool) -> None:
+        self._clean_up(0, lambda catalog: cleanup_plan.plan(groups, rows, chosen, catalog.fingerprints(list(rows))),
+                       mode, move_to, protected, pair_rule, self.cleaned, keep_metadata)  # fmt: skip
+
+    @Slot(object, object, str)
+    def trash_chosen(self, rows, protected: list[str], pair_rule: str) -> None:
+        """Photos picked one by one (Delete on a grid) to the Trash, as a cleanup: journaled, with their companions."""
+        self._clean_up(CHOSEN, lambda catalog: cleanup_plan.chosen_paths(rows, catalog.fingerprints([r.path for r in rows])),
+                       "trash", "", protected, pair_rule, self.trashed)  # fmt: skip
+
+    def _clean_up(self, request: int, removals_of, mode: str, move_to: str, protected: list[str], pair_rule: str, answer, keep_metadata: bool = False) -> None:
         try:
             catalog = self._get().catalog
-            removals = cleanup_plan.plan(groups, rows, chosen, catalog.fingerprints(list(rows)))
-            result = cleanup.apply(catalog, removals, mode, move_to or None, protected, pair_rule=pair_rule, keep_metadata=keep_metadata)
+            result = cleanup.apply(catalog, removals_of(catalog), mode, move_to or None, protected, pair_rule=pair_rule, keep_metadata=keep_metadata)
         except cleanup.CleanupRefused as exc:
-            self.failed.emit(0, f"Nothing was moved: {exc}.")
+            self.failed.emit(request, f"Nothing was moved: {exc}.")
             return
         except Exception as exc:
             log.exception("cleanup failed")
-            self.failed.emit(0, f"Cleanup stopped: {exc}")
+            self.failed.emit(request, f"Cleanup stopped: {exc}")
             return
         if result.recovered:
             self.recovered.emit(result.recovered)
-        self.cleaned.emit(result)
+        answer.emit(result)
 
     @Slot()
     def recover(self) -> None:
@@ -136,12 +147,14 @@ class DuplicatesController(WorkerController):
     groups_ready = Signal(int, object, object, object)
     scan_problem = Signal(str, str)
     cleaned = Signal(object)
+    trashed = Signal(object)
     undone = Signal(str, object)
     log_ready = Signal(object)
     recovered = Signal(object)
     failed = Signal(int, str)
     _scan = Signal(int, float, object)
     _apply = Signal(object, object, object, str, str, object, str, bool)
+    _trash_chosen = Signal(object, object, str)
     _recover = Signal()
     _undo = Signal(str)
     _reject = Signal(str, object)
@@ -151,8 +164,8 @@ class DuplicatesController(WorkerController):
         super().__init__(parent)
         self._request = 0
         job = _DuplicatesJob(str(data_dir), model, device, threads)
-        self._start(job, ("progress", "groups_ready", "scan_problem", "cleaned", "undone", "log_ready", "recovered", "failed"),
-                    [(self._scan, job.scan), (self._apply, job.apply), (self._undo, job.undo), (self._reject, job.reject),
+        self._start(job, ("progress", "groups_ready", "scan_problem", "cleaned", "trashed", "undone", "log_ready", "recovered", "failed"),
+                    [(self._scan, job.scan), (self._apply, job.apply), (self._trash_chosen, job.trash_chosen), (self._undo, job.undo), (self._reject, job.reject),
                      (self._load_log, job.load_log), (self._recover, job.recover)])  # fmt: skip
 
     @property
@@ -174,6 +187,12 @@ class DuplicatesController(WorkerController):
         companions (``pair_rule``: what a RAW+JPEG pair keeps); each is checked against the disk
         right before it goes (core.cleanup_plan). ``keep_metadata``: core.cleanup.apply's."""
         self._apply.emit(list(groups), dict(rows), set(chosen), mode, move_to or "", list(protected), pair_rule, keep_metadata)
+
+    def trash_chosen(self, rows: list, protected: list[str], pair_rule: str = "both") -> None:
+        """Move the photos of ``rows`` (PhotoRows as the grid showed them) to the Trash, each with its
+        companions, each checked against the disk right before it goes; ``trashed`` answers, or
+        ``failed`` with request CHOSEN."""
+        self._trash_chosen.emit(list(rows), list(protected), pair_rule)
 
     def recover(self) -> None:
         """Finish or roll back a cleanup that a crash interrupted; ``recovered`` says what was done."""

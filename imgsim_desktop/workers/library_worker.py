@@ -11,10 +11,12 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from imgsim_desktop.core.decode import DecodeError
 from imgsim_desktop.core.engine import Engine
+from imgsim_desktop.core.stacks import stacks
 from imgsim_desktop.storage.catalog import PhotoRow
 from imgsim_desktop.workers.lifecycle import WorkerController
 
 log = logging.getLogger(__name__)
+MORE_FOR_STACKS = 8  # at most k * this many neighbours are asked for while copies fill the top k
 
 
 def _outside_photo(path: str) -> PhotoRow:
@@ -25,7 +27,7 @@ def _outside_photo(path: str) -> PhotoRow:
 
 class _LibraryJob(QObject):
     photos_ready = Signal(int, object, object, object)  # request, list[PhotoRow], roots, every known path
-    similar_ready = Signal(int, object, object)  # request, query PhotoRow, list[(PhotoRow, score)]
+    similar_ready = Signal(int, object, object, object)  # request, query PhotoRow, list[(PhotoRow, score)], stacks (core.stacks: positions in that list)
     failed = Signal(int, str)
 
     def __init__(self, data_dir: str, model: str, device: str, threads: int | None) -> None:
@@ -54,15 +56,32 @@ class _LibraryJob(QObject):
         try:
             engine = self._get()
             engine.searcher.refresh()  # the index worker may have added photos since the last query
-            results = engine.similar(path, k)
-            rows = [(engine.catalog.photo(r.path), r.score) for r in results]
+            hits, piles = self._distinct(engine, path, k)
             query = engine.catalog.photo(path) or _outside_photo(path)
-            self.similar_ready.emit(request, query, [(row, score) for row, score in rows if row is not None])
+            self.similar_ready.emit(request, query, hits, piles)
         except (DecodeError, OSError) as exc:
             self.failed.emit(request, f"{path}: {exc}")
         except Exception as exc:
             log.exception("search failed")  # the traceback goes to the log; the user gets one line
             self.failed.emit(request, f"Search failed: {exc}")
+
+    @staticmethod
+    def _distinct(engine: Engine, path: str, k: int) -> tuple[list[tuple[PhotoRow, float]], list[list[int]]]:
+        """The k best distinct results: near-identical copies stacked (core.stacks), so the search
+        is asked for more neighbours while copies hide the photos after them."""
+        wanted = k
+        while True:
+            results = engine.similar(path, wanted)
+            rows = [(row, r.score) for r in results if (row := engine.catalog.photo(r.path)) is not None]
+            likeness = engine.catalog.likeness_of(engine.spec.name, [row.path for row, _ in rows])
+            piles = stacks([row.path for row, _ in rows], likeness)
+            if len(piles) >= k or len(results) < wanted or wanted >= k * MORE_FOR_STACKS:
+                break
+            wanted = min(k * MORE_FOR_STACKS, wanted * 2)
+        piles = piles[:k]
+        kept = sorted(i for pile in piles for i in pile)
+        at = {old: new for new, old in enumerate(kept)}
+        return [rows[i] for i in kept], [[at[i] for i in pile] for pile in piles]
 
     @Slot()
     def close(self) -> None:
@@ -73,7 +92,7 @@ class _LibraryJob(QObject):
 
 class LibraryController(WorkerController):
     photos_ready = Signal(int, object, object, object)
-    similar_ready = Signal(int, object, object)
+    similar_ready = Signal(int, object, object, object)
     failed = Signal(int, str)
     _load = Signal(int)
     _similar = Signal(int, str, int)

@@ -69,10 +69,11 @@ def test_add_folder_index_then_find_similar_puts_near_duplicates_first(window, q
     results = window.results_model
     first = results.item(0)
     assert first.is_query and first.photo.path == query
-    leaders = {Path(results.item(i).photo.path).name for i in (1, 2, 3)}
-    assert leaders == set(KDE_AUTUMN[1:4])
+    stack = results.item(1)  # the three copies: one stacked tile (core.stacks), the other photos after it
+    assert {Path(it.photo.path).name for it in [stack, *stack.copies]} == set(KDE_AUTUMN[1:4])
+    assert results.rowCount() == 1 + 7 and "2 near-identical copies stacked" in window.status_label.text()
     scores = [results.data(results.index(i), ScoreRole) for i in range(1, results.rowCount())]
-    assert scores == sorted(scores, reverse=True) and scores[2] > 0.9 > scores[3]
+    assert scores == sorted(scores, reverse=True) and min(c.score for c in stack.copies) > 0.9 > scores[1]
 
     # An outside photo as the query (what File > Find similar to image / drop / paste feed in).
     window.find_similar(str(PHOTOS / "wallpapers" / KDE_AUTUMN[5]))

@@ -203,6 +203,24 @@ def test_sort_order_and_window_size_are_remembered(qtbot, tmp_path, data_dir):
     again.close()
 
 
+def test_splitter_positions_are_remembered(qtbot, tmp_path, data_dir):
+    """The sidebar's width and the duplicates page's split open where the user dragged them."""
+    win = _open_on(qtbot, tmp_path, data_dir, ["labelled/cat.jpg", "labelled/dog.jpg"])
+    win.act_duplicates.trigger()
+    qtbot.waitUntil(lambda: win.dup_page.split.sizes()[0] > 0, timeout=5_000)
+    win.splitter.moveSplitter(333, 1)  # what dragging the handle does
+    win.dup_page.split.moveSplitter(150, 1)
+    sidebar, groups = win.splitter.sizes()[0], win.dup_page.split.sizes()[0]
+    assert (sidebar, groups) != (240, 320)  # they did move
+    win.close()
+    again = _show(qtbot, data_dir, 2)
+    assert again.splitter.sizes()[0] == sidebar and again.library_panel.width() == sidebar
+    again.act_duplicates.trigger()
+    qtbot.waitUntil(lambda: again.dup_page.split.sizes()[0] > 0, timeout=5_000)
+    assert again.dup_page.split.sizes()[0] == groups
+    again.close()
+
+
 def test_space_and_enter_open_the_preview_but_space_still_types_in_the_filter(qtbot, tmp_path, data_dir):
     from PySide6.QtCore import Qt
 
@@ -428,4 +446,45 @@ def test_the_window_keeps_its_size_on_the_first_duplicates_visit_and_can_be_narr
     qtbot.wait(100)
     assert True in scanning  # it did scan, with its progress showing
     assert win.size().width() == 940 and win.minimumSizeHint().width() <= 940
+    win.close()
+
+
+def test_newest_first_while_indexing_keeps_the_tile_under_the_pointer_where_it_is(qtbot, tmp_path, data_dir, wait_part_way):
+    """Photos indexed meanwhile go in above what the user looks at ("Newest first"): the tile under
+    the pointer stays at the same height to the pixel, so a click lands on the photo aimed at."""
+    import os
+
+    from PySide6.QtGui import QCursor
+
+    names = [f"aib/{i}.jpg" for i in range(40)]
+    for n, path in enumerate(copy_photos(tmp_path / "lib", names)):
+        os.utime(path, (1_600_000_000 + n, 1_600_000_000 + n))  # older than anything indexed later
+    with Engine(data_dir) as engine:
+        index_now(engine, [str(tmp_path / "lib")])
+    win = _show(qtbot, data_dir, len(names))
+    win.resize(900, 600)
+    assert win.sort_box.currentText() == "Newest first"
+    bar = win.grid.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=5_000)
+    bar.setValue(bar.maximum() // 2 + 7)  # part-way into a row: a row-exact anchor would jump
+    aim = win.grid.viewport().rect().center()
+    target = win.grid.indexAt(aim)
+    path = win.library_model.item(target.row()).photo.path
+    top = win.grid.visualRect(target).top()
+    QCursor.setPos(win.grid.viewport().mapToGlobal(aim))
+    seen: list[tuple[int, int, str]] = []
+
+    def after_reload(*_) -> None:  # connected after the window's own slot: sees the grid as it is left
+        row = win.library_model.row_of(path)
+        index = win.library_model.index(row)
+        under = win.grid.indexAt(win.grid.viewport().mapFromGlobal(QCursor.pos()))
+        seen.append((row, win.grid.visualRect(index).top(), win.library_model.item(under.row()).photo.path if under.isValid() else ""))
+
+    win.library.photos_ready.connect(after_reload)
+    more = copy_photos(tmp_path / "more", [f"aib/{i}.jpg" for i in range(40, 100)])
+    wait_part_way(qtbot, win, lambda: win.add_folder_path(str(tmp_path / "more")))
+    qtbot.waitUntil(lambda: not win.writer.busy and win.library_model.total() == len(names) + len(more), timeout=120_000)
+    qtbot.waitUntil(lambda: bool(seen) and seen[-1][0] >= target.row() + len(more), timeout=10_000)
+    assert len({row for row, _, _ in seen}) > 1  # rows went in above it, more than once
+    assert all(t == top for _, t, _ in seen), (top, seen)
     win.close()

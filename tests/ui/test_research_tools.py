@@ -9,10 +9,7 @@ import pytest
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QPushButton
 
-from conftest import copy_photos
-from imgsim_desktop.core.engine import Engine
-from imgsim_desktop.core.library_service import index_now
-from imgsim_desktop.ui.main_window import MainWindow
+from conftest import copy_photos, indexed_window
 
 PHOTOS = [f"aib/{i}.jpg" for i in range(12)] + ["ukbench/ukbench00120.jpg", "ukbench/ukbench00120_resize.jpg"]
 
@@ -20,13 +17,7 @@ PHOTOS = [f"aib/{i}.jpg" for i in range(12)] + ["ukbench/ukbench00120.jpg", "ukb
 @pytest.fixture
 def window(qtbot, tmp_path, data_dir, monkeypatch):
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: True)  # no browser in tests
-    copy_photos(tmp_path / "lib", PHOTOS)
-    with Engine(data_dir) as engine:
-        index_now(engine, [str(tmp_path / "lib")])
-    win = MainWindow(data_dir=str(data_dir))
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: win.library_model.total() == len(PHOTOS) and win.last_report is not None, timeout=30_000)  # the start-up check done
+    win = indexed_window(qtbot, tmp_path, data_dir, PHOTOS)
     yield win
     win.close()
 
