@@ -100,3 +100,22 @@ def indexed_window(qtbot, tmp_path: Path, data_dir: Path, names: list[str]):
     win.show()
     qtbot.waitUntil(lambda: win.library_model.total() >= len(names) and win.last_report is not None, timeout=30_000)
     return win
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    """`imgsim ARGV` in this process: (exit code, stdout, stderr)."""
+    from imgsim_desktop.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def engine(data_dir, lite0):
+    """An Engine on the test's data folder sharing one ONNX session for the whole run."""
+    from imgsim_desktop.core.engine import Engine
+
+    with Engine(data_dir) as eng:
+        eng._backbone = lite0
+        yield eng

@@ -10,13 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import PHOTOS, copy_photos
+from conftest import run_cli as run
 from imgsim_desktop.cli import main
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -18,14 +18,9 @@ from pathlib import Path
 import pytest
 
 from conftest import PHOTOS, REPO, copy_photos
+from conftest import run_cli as run
 from imgsim_desktop.cli import build_parser, main
 from imgsim_desktop.core.backbones import list_models
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -28,13 +28,6 @@ def wait_until(condition, timeout: float = 30.0, what: str = "condition"):
 
 
 @pytest.fixture
-def engine(data_dir, lite0):
-    with Engine(data_dir) as eng:
-        eng._backbone = lite0  # one ONNX session for the whole test run
-        yield eng
-
-
-@pytest.fixture
 def embedded(monkeypatch) -> list[int]:
     """How many photos were embedded since the fixture was made (any engine, any thread)."""
     count = [0]

@@ -46,13 +46,6 @@ def found_at(engine: Engine, photo: str, path: Path) -> bool:
 
 
 @pytest.fixture
-def engine(data_dir, lite0):
-    with Engine(data_dir) as eng:
-        eng._backbone = lite0  # one ONNX session for the whole test run
-        yield eng
-
-
-@pytest.fixture
 def library(tmp_path) -> Path:
     lib = tmp_path / "lib"
     copy_photos(lib, START)
