@@ -66,6 +66,25 @@ def restore_hint(path: Path) -> str:
     return "There is no backup of it; move it away to start a new library"
 
 
+def _enter_wal_mode(db: sqlite3.Connection, patience: float = 30.0) -> None:
+    """Switch ``db`` to WAL, waiting while another connection is creating or opening the same file.
+
+    SQLite answers "database is locked" at once, without its busy handler, when a second connection
+    asks for WAL while the first is doing the same on a new file (the app's window and its library
+    service open one catalog together), so this waits here the way the busy timeout does elsewhere."""
+    deadline = time.monotonic() + patience
+    pause = 0.005
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
+
+
 class Catalog:
     """Thread-safe wrapper over one SQLite connection (calls are short; a lock serialises them)."""
 
@@ -75,7 +94,7 @@ class Catalog:
         _refuse_if_not_a_catalog(self.path)  # never start an empty library over one that existed
         try:
             self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None, factory=PathSafeConnection)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _enter_wal_mode(self._db)
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable up to the last checkpointed commit, never corrupt
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
