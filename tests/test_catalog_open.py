@@ -14,7 +14,7 @@ def test_a_new_catalog_opened_from_several_threads_at_once_opens_in_each(tmp_pat
         path = tmp_path / f"library{round_}" / "catalog.sqlite3"
         start = threading.Barrier(4)
 
-        def open_it() -> None:
+        def open_it(path=path, start=start) -> None:
             start.wait()
             try:
                 with Catalog(path) as catalog:
