@@ -62,7 +62,8 @@ def test_app_start_prints_the_hint_instead_of_qts_abort(hidden_plugin, tmp_path)
     env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "DISPLAY": ":99"}
     done = subprocess.run([sys.executable, "-c", script, str(hidden_plugin), str(tmp_path / "data")], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stderr
-    assert "cannot load: missing libxcb-zzzzz.so.4, libxcb-yyyyyyy.so.1" in done.stderr
+    missing_line = next(line for line in done.stderr.splitlines() if "cannot load: missing " in line)
+    assert "libxcb-zzzzz.so.4" in missing_line and "libxcb-yyyyyyy.so.1" in missing_line  # beside any this machine lacks anyway
     assert "Could not load the Qt platform plugin" not in done.stderr  # Qt never got to abort
     assert not (tmp_path / "data").exists()  # nothing was started
 
