@@ -72,7 +72,7 @@ def test_format_rule_judges_the_bytes_not_the_name():
     # Both JPEG by content: a tie on format, so the next rule decides, whichever way it points.
     assert choose([jpeg, lying_png], KeeperRules(order=["format", "newest"]))[0] is jpeg
     assert choose([jpeg, lying_png], KeeperRules(order=["format", "oldest"]))[0] is lying_png
-    assert choose([lying_png, webp], KeeperRules(order=["format", "oldest"]))[0] is webp  # WebP ranks above JPEG
+    assert choose([lying_png, webp], KeeperRules(order=["format", "newest"]))[0] is lying_png  # a lossy WebP ranks below JPEG
     png = real("scenes/basketball1.png", None)  # a real PNG still outranks a JPEG
     assert choose([jpeg, png], KeeperRules(order=["format", "newest"]))[0] is png
 
@@ -156,3 +156,30 @@ def test_a_jpeg_with_its_raw_beside_it_is_kept_over_its_copy():
     assert choose([BACKUP, SHOT_JPEG], KeeperRules(preferred_folders=["/backup"]), only_jpeg)[0] == BACKUP  # the user's folder first
     with pytest.raises(ValueError, match="RAW\\+JPEG"):
         KeeperRules(pair_rule="neither")
+
+
+def test_a_lossy_webp_re_save_is_offered_and_a_lossless_one_ranks_as_png(tmp_path):
+    """The usual web re-encode is a lossy WebP of a JPEG original: the JPEG stays. A lossless WebP
+    (plain, or extended with EXIF ahead of its image) is told from its bytes and ranks with PNG."""
+    from PIL import Image
+
+    original = PHOTOS / "formats/ukbench09380.jpeg"
+    image = Image.open(original)
+    lossy, lossless, extended = tmp_path / "lossy.webp", tmp_path / "lossless.webp", tmp_path / "extended.webp"
+    image.save(lossy, quality=80)
+    image.save(lossless, lossless=True)
+    exif = Image.Exif()
+    exif[0x0110] = "a camera"
+    image.save(extended, lossless=True, exif=exif.tobytes())
+
+    def row(path, taken):
+        return PhotoRow(0, str(path), path.stat().st_size, path.stat().st_mtime_ns, 640, 480, taken, None)
+
+    jpeg = row(original, "2020-01-01T10:00:00")
+    by_format = KeeperRules(order=["format", "oldest"])
+    assert choose([jpeg, row(lossy, "2019-01-01T10:00:00")], by_format)[0] is jpeg
+    for made in (lossless, extended):
+        webp = row(made, "2021-01-01T10:00:00")
+        assert choose([jpeg, webp], by_format)[0] is webp
+        png = row(PHOTOS / "scenes/basketball1.png", "2019-01-01T10:00:00")
+        assert choose([webp, png], by_format)[0] is png  # a tie on format: the older one

@@ -12,7 +12,7 @@ signature of their own (CR2, CR3, CRW, RAF, ORF, RW2) are named from it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 HEAD_BYTES = 32  # enough for every binary signature below (the ftyp box's first brands too)
@@ -46,6 +46,7 @@ class FileFormat:
     name: str  # for people: "JPEG"
     named: str  # the file name's extension, lower case ("" when none)
     lies: bool  # the name's extension says another format than the bytes
+    lossless: bool | None = None  # WebP only (it is either): True for VP8L, False for VP8; None elsewhere
 
     def label(self) -> str:
         """For people: "JPEG", or "JPEG (named .png)" when the extension lies."""
@@ -150,11 +151,36 @@ def file_format(path: str, size: int | None = None, mtime_ns: int | None = None)
 # ahead so the duplicates page finds them here (lru_cache is safe to share between threads).
 @lru_cache(maxsize=16384)
 def _cached(path: str, size: int, mtime_ns: int) -> FileFormat:
+    lossless = None
     try:
         with open(path, "rb") as fh:
             head = fh.read(HEAD_BYTES)
             if sniff(head) is None and head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
                 head += fh.read(TEXT_BYTES - HEAD_BYTES)  # text: read on to find "<svg"
+            elif sniff(head) == ".webp":
+                lossless = webp_lossless(fh)
     except OSError:
         head = b""  # gone or unreadable: fall back to the name
-    return detect(path, head)
+    found = detect(path, head)
+    return replace(found, lossless=lossless) if found.ext == ".webp" else found
+
+
+WEBP_MAX_CHUNKS = 64
+
+
+def webp_lossless(fh) -> bool | None:
+    """Is this WebP lossless (a VP8L image) or lossy (VP8)? None when neither shows up. A plain WebP
+    names it in its first chunk; an extended one (VP8X: EXIF, ICC, alpha) after the chunks ahead of
+    the image, which are skipped by their sizes, not read."""
+    fh.seek(12)
+    for _ in range(WEBP_MAX_CHUNKS):
+        header = fh.read(8)
+        if len(header) < 8:
+            return None
+        kind, length = header[:4], int.from_bytes(header[4:], "little")
+        if kind == b"VP8L":
+            return True
+        if kind == b"VP8 ":
+            return False
+        fh.seek(length + (length & 1), os.SEEK_CUR)  # chunks are padded to an even size
+    return None

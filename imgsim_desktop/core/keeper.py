@@ -16,9 +16,11 @@ from imgsim_desktop.core.file_format import canonical, file_format
 from imgsim_desktop.core.folders import really_inside_any as inside
 from imgsim_desktop.storage.catalog import PhotoRow
 
-# Camera originals and lossless formats before lossy re-encodes.
+# Camera originals and lossless formats before lossy re-encodes. A lossy WebP or an AVIF is far more
+# often a web re-encode of a JPEG original than the other way round, so JPEG comes first; a lossless
+# WebP ranks as a PNG (_format_rank).
 DEFAULT_FORMAT_PREFERENCE = [".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".heic", ".heif",
-                             ".tif", ".tiff", ".png", ".webp", ".avif", ".jpg", ".jpeg", ".bmp", ".gif"]  # fmt: skip
+                             ".tif", ".tiff", ".png", ".jpg", ".jpeg", ".webp", ".avif", ".bmp", ".gif"]  # fmt: skip
 
 RULES = {
     "resolution": "keep the highest resolution",
@@ -109,9 +111,11 @@ def _named_like_a_copy(path: str) -> bool:
 def _format_rank(p: PhotoRow, preferred: list[str]) -> int:
     """Place of the photo's *content* format in the preference list: a JPEG named ".png" ranks as
     the JPEG it is, or a renamed copy would be kept over the real original by its name alone.
-    Aliases (".jpeg", ".tiff") rank with their canonical extension's first place in the list."""
+    Aliases (".jpeg", ".tiff") rank with their canonical extension's first place in the list; a
+    lossless WebP ranks with PNG, the other lossless format of its kind."""
     prefs = [canonical(e) for e in preferred]
-    ext = file_format(p.path, p.size, p.mtime_ns).ext
+    found = file_format(p.path, p.size, p.mtime_ns)
+    ext = ".png" if found.ext == ".webp" and found.lossless else found.ext
     return prefs.index(ext) if ext in prefs else len(prefs)
 
 
