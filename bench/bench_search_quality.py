@@ -13,7 +13,10 @@ file, in a temporary copy: no new weights):
   gem_full    GeM of the whole frame (shorter side 224, no crop)
   gem_ms      GeM at two scales of the whole frame (224 and 320), summed
   rmac        regional max-pooling (R-MAC, 3 levels) of the whole frame at 224
-and on top of each: +w (PCA-whitening learned on the library's own vectors, 256 dims, shrink 0.5,
+  s320+head   GeM of the last stage's output (320 channels, the head conv's input) and of the head's
+              map, each unit length, concatenated: mid-level features, often better for instances
+  s320+head_ms the same on the centre crop and the whole frame at 224, summed
+(the two s320 methods only where the model has that tensor: EfficientNet-Lite0) and on top of each: +w (PCA-whitening learned on the library's own vectors, 256 dims, shrink 0.5,
 no labels) and +qe1/+qe2 (query expansion with the 1-2 nearest neighbours, applied to the whole
 library, i.e. database-side augmentation too).
 
@@ -43,6 +46,10 @@ from imgsim_desktop.core.decode import DecodeError, model_pixels, open_photo
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
 DISTRACTORS = ("aib", "labelled", "wallpapers", "ukbench")
 GEM_P = 3.0
+# An intermediate tensor to try beside the head's map: EfficientNet-Lite0's last stage output. Of the
+# stage outputs tried (80, 112, 192, 320 channels and the 672/1152-channel expansions), alone or
+# concatenated with the head, this one did best on the tune half.
+MID_LEVEL = "/_blocks.15/_project_conv/Conv_output_0"
 
 
 def library() -> list[tuple[Path, str | None]]:
@@ -67,6 +74,8 @@ def with_feature_map(spec, out: Path) -> Path:
     feature_map = producer[spec.embedding_output].input[0]
     graph.node.append(helper.make_node("Identity", [feature_map], ["feature_map"]))
     graph.output.append(helper.make_tensor_value_info("feature_map", TensorProto.FLOAT, None))
+    if MID_LEVEL in producer:  # an output as it is (an Identity after it is refused by onnxruntime)
+        graph.output.append(helper.make_tensor_value_info(MID_LEVEL, TensorProto.FLOAT, None))
     for dim in graph.input[0].type.tensor_type.shape.dim[2:]:
         dim.Clear()
         dim.dim_param = "side"
@@ -104,13 +113,17 @@ def describe(spec, items, work: Path) -> tuple[dict[str, np.ndarray], list[str |
     options.log_severity_level = 3
     session = ort.InferenceSession(str(with_feature_map(spec, work / f"{spec.name}.onnx")), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
+    mid = [MID_LEVEL] if MID_LEVEL in {o.name for o in session.get_outputs()} else []
 
-    def fmap_at(image: Image.Image, side: int) -> np.ndarray:
+    def fmaps_at(image: Image.Image, side: int) -> list[np.ndarray]:
         scale = side / min(image.size)
         resized = image.resize((max(32, round(image.width * scale)), max(32, round(image.height * scale))), Image.Resampling.BILINEAR)
-        return session.run(["feature_map"], {name: backbone._prepare(np.asarray(resized)[None])})[0][0]
+        return [m[0] for m in session.run(["feature_map", *mid], {name: backbone._prepare(np.asarray(resized)[None])})]
 
-    vectors: dict[str, list[np.ndarray]] = {k: [] for k in ("gap", "gem", "gem_full", "gem_ms", "rmac")}
+    def with_mid(head: np.ndarray, mid_map: np.ndarray) -> np.ndarray:
+        return np.concatenate([unit(gem(mid_map)), unit(gem(head))])
+
+    vectors: dict[str, list[np.ndarray]] = {k: [] for k in ("gap", "gem", "gem_full", "gem_ms", "rmac", *(("s320+head", "s320+head_ms") if mid else ()))}
     groups: list[str | None] = []
     started = time.perf_counter()
     for path, group in items:
@@ -119,13 +132,17 @@ def describe(spec, items, work: Path) -> tuple[dict[str, np.ndarray], list[str |
         except DecodeError:
             continue
         crop = backbone._prepare(model_pixels(image, spec.preprocess)[None])
-        pooled, fmap = session.run([spec.embedding_output, "feature_map"], {name: crop})
-        full, larger = fmap_at(image, 224), fmap_at(image, 320)
+        pooled, fmap, *mid_crop = session.run([spec.embedding_output, "feature_map", *mid], {name: crop})
+        (full, *mid_full), (larger, *_) = fmaps_at(image, 224), fmaps_at(image, 320)
         vectors["gap"].append(pooled.reshape(-1))
         vectors["gem"].append(gem(fmap[0]))
         vectors["gem_full"].append(gem(full))
         vectors["gem_ms"].append(unit(gem(full)) + unit(gem(larger)))
         vectors["rmac"].append(rmac(full))
+        if mid:
+            at_crop = with_mid(fmap[0], mid_crop[0][0])
+            vectors["s320+head"].append(at_crop)
+            vectors["s320+head_ms"].append(unit(at_crop) + unit(with_mid(full, mid_full[0])))
         groups.append(group)
     return {k: unit(np.array(v, np.float64)) for k, v in vectors.items()}, groups, time.perf_counter() - started
 
