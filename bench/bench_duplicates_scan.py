@@ -1,7 +1,7 @@
 """Duplicates scan of a 100k-photo library from stored embeddings: how long, against a 60 s goal.
 
     python bench/bench_duplicates_scan.py [--n 100000] [--dim 1280] [--reps 3] [--candidates-s S]
-                                          [--copy-share 0.04] [--burst-share 0.06]
+                                          [--copy-share 0.04] [--burst-share 0.06] [--burst-times none|camera]
 
 100k real photos do not fit here. The scan is run end to end at --n on synthetic embeddings that
 carry real photos' features, and the parts are measured on real photos for a projection to other
@@ -47,6 +47,7 @@ import shutil
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -133,9 +134,24 @@ def library_chunks(n: int, dim: int, seed: int, item_cos: float = COS_ITEM_TO_CL
         yield ids, vecs, dict(pairs[:copies]), dict(pairs[copies:])
 
 
-def synthetic_library(work: Path, n: int, dim: int, seed: int, **composition):
+def burst_moments(bursts: dict[int, int]) -> dict[int, tuple[str, str]]:
+    """(taken_at, camera) for each burst shot and its first shot, as a phone or camera records them:
+    the shutter's time with its sub-second (DateTimeOriginal + SubSecTimeOriginal), one camera, the
+    frames 0.4 s apart; every sequence minutes from the next."""
+    out: dict[int, tuple[str, str]] = {}
+    start = datetime(2024, 5, 1, 9, 0, 0)
+    for burst, first in bursts.items():
+        shot = start + timedelta(seconds=300 * first)
+        out[first] = (shot.isoformat(timespec="milliseconds"), "Bench camera")
+        out[burst] = ((shot + timedelta(seconds=0.4)).isoformat(timespec="milliseconds"), "Bench camera")
+    return out
+
+
+def synthetic_library(work: Path, n: int, dim: int, seed: int, burst_times: bool = False, **composition):
     """n synthetic embeddings (library_chunks) in a real Catalog + AnnoyStore, files named but not
-    written: returns (catalog, searcher, {copy: original}, {burst: first shot}) by photo number."""
+    written: returns (catalog, searcher, {copy: original}, {burst: first shot}) by photo number.
+    With ``burst_times`` the bursts carry their camera's capture times (burst_moments); without,
+    no photo has a date (a library whose metadata was stripped)."""
     model = "bench-synthetic"
     catalog = Catalog(work / "catalog.sqlite3")
     searcher = Searcher(catalog, work / "indexes", _Backbone(model, dim))
@@ -144,7 +160,11 @@ def synthetic_library(work: Path, n: int, dim: int, seed: int, **composition):
     for ids, vecs, copies, bursts in library_chunks(n, dim, seed, **composition):
         copy_of.update(copies)
         burst_of.update(bursts)
-        batch = [Embedded(str(scan_at_scale.photo_path(work, i)), 1_000_000 + int(i), 0, vecs[j]) for j, i in enumerate(ids.tolist())]
+        when = burst_moments(bursts) if burst_times else {}
+        batch = [
+            Embedded(str(scan_at_scale.photo_path(work, i)), 1_000_000 + int(i), 0, vecs[j], taken_at=when.get(i, (None, None))[0], camera=when.get(i, (None, None))[1])
+            for j, i in enumerate(ids.tolist())
+        ]
         for start in range(0, len(batch), 2000):
             catalog.store_batch(model, batch[start : start + 2000])
     _, build_s = _timed(searcher.rebuild)
@@ -315,6 +335,8 @@ def main() -> None:
     parser.add_argument("--candidates-s", type=float, help="skip the candidate pass at --n and use this figure (s); skips the end-to-end run at --n too")
     parser.add_argument("--copy-share", type=float, default=SCALE_COMPOSITION["copy_share"], help="end-to-end run: share of photos that are near-copies of another")
     parser.add_argument("--burst-share", type=float, default=SCALE_COMPOSITION["burst_share"], help="end-to-end run: share of photos that are another shot of another")
+    parser.add_argument("--burst-times", choices=("none", "camera"), default="none",
+                        help="end-to-end run: bursts without dates (stripped metadata: each pair is checked) or with their camera's sub-second capture times")
     args = parser.parse_args()
     composition = {**SCALE_COMPOSITION, "copy_share": args.copy_share, "burst_share": args.burst_share}
     with tempfile.TemporaryDirectory(prefix="imgsim-bench-dupscan-") as tmp:
@@ -332,9 +354,9 @@ def main() -> None:
             candidates = candidate_pass(searcher, args.n, args.dim, args.seed)
             catalog.close()
             _log(f"end-to-end scan at {args.n:,}")
-            catalog, searcher, copy_of, burst_of = synthetic_library(work / "scale", args.n, args.dim, args.seed, **composition)
+            catalog, searcher, copy_of, burst_of = synthetic_library(work / "scale", args.n, args.dim, args.seed, args.burst_times == "camera", **composition)
             at_scale = scan_at_scale.scan(work / "scale", catalog, searcher, copy_of, burst_of, labels, work / "real" / "data", GOAL_S)
-            at_scale["composition"] = composition
+            at_scale["composition"] = {**composition, "burst_times": args.burst_times}
             catalog.close()
         else:
             candidates = {"n": args.n, "seconds": args.candidates_s, "note": "given with --candidates-s, not measured in this run"}

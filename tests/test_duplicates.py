@@ -316,3 +316,29 @@ def test_similar_shots_taken_days_apart_are_not_one_moment(engine, library):
     finally:
         taken(None, None)
         db.close()
+
+
+def test_frames_of_one_camera_sequence_are_not_checked_and_a_copy_keeping_the_time_still_is(tmp_path, data_dir, monkeypatch):
+    """scenes/leuvenA and leuvenB: one iPhone, 14 s apart, with the shutter's sub-second: two
+    exposures, which the scan tells from their capture times without opening them. A resized copy
+    of leuvenA that kept its EXIF has the same moment and is still checked and found."""
+    lib = tmp_path / "lib"
+    first, second = copy_photos(lib, ["scenes/leuvenA.jpg", "scenes/leuvenB.jpg"])
+    with Image.open(first) as im:
+        exif = im.getexif()
+        im.resize((im.width * 3 // 4, im.height * 3 // 4), Image.Resampling.LANCZOS).save(lib / "leuvenA small.jpg", quality=85, exif=exif)
+    assert open_photo(first).taken_at == "2019-04-14T13:46:10.830"
+    checked: list[set[str]] = []
+    decide = verify.Verifier.decide
+
+    def spy(self, path_a, path_b, limits):
+        checked.append({Path(path_a).name, Path(path_b).name})
+        return decide(self, path_a, path_b, limits)
+
+    monkeypatch.setattr(verify.Verifier, "decide", spy)
+    with Engine(data_dir, device="cpu") as engine:
+        index_now(engine, [str(lib)])
+        groups = find_groups(engine.searcher, tiers=("exact", "duplicate"))
+    assert [sorted(Path(m.path).name for m in g.members) for g in groups] == [["leuvenA small.jpg", "leuvenA.jpg"]]
+    assert {"leuvenA.jpg", "leuvenA small.jpg"} in checked
+    assert {"leuvenA.jpg", "leuvenB.jpg"} not in checked and {"leuvenA small.jpg", "leuvenB.jpg"} not in checked

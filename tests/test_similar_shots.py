@@ -90,3 +90,15 @@ def test_catalog_gives_date_taken_and_camera_per_vector(tmp_path):
                                   Embedded("/p/b.jpg", 2, 1, vec)])  # fmt: skip
         ids = catalog.vector_ids_for_paths("m", ["/p/a.jpg", "/p/b.jpg"])
         assert catalog.taken_for_vectors(ids.values()) == {ids["/p/a.jpg"]: ("2020-05-01T10:00:00", "Nikon D750"), ids["/p/b.jpg"]: (None, None)}
+
+
+def test_frames_apart_needs_the_shutters_sub_second_one_camera_and_under_a_minute():
+    from imgsim_desktop.core.similar_shots import frames_apart
+
+    assert frames_apart("2019-04-14T13:46:10.830", "iPhone 6", "2019-04-14T13:45:56.100", "iphone 6")
+    assert frames_apart("2019-04-14T13:46:10.830", "iPhone 6", "2019-04-14T13:46:10.930", "iPhone 6")  # 10 frames a second
+    assert not frames_apart("2019-04-14T13:46:10.830", "iPhone 6", "2019-04-14T13:46:10.830", "iPhone 6")  # one moment: a copy
+    assert not frames_apart("2019-04-14T13:46:10", "iPhone 6", "2019-04-14T13:45:56", "iPhone 6")  # to the second: maybe the file's DateTime
+    assert not frames_apart("2019-04-14T13:46:10.830", "iPhone 6", "2019-04-14T13:45:56.100", "Canon EOS R5")
+    assert not frames_apart("2019-04-14T13:46:10.830", None, "2019-04-14T13:45:56.100", None)
+    assert not frames_apart("2019-04-14T14:46:10.830", "iPhone 6", "2019-04-14T13:46:10.830", "iPhone 6")  # an hour: a time-zone fix

@@ -128,6 +128,7 @@ class Photo:
 
 _EXIF_IFD = 0x8769
 _DATETIME_ORIGINAL = 0x9003
+_SUBSEC_ORIGINAL = 0x9291
 _DATETIME = 0x0132
 _MAKE, _MODEL = 0x010F, 0x0110
 
@@ -135,10 +136,18 @@ _MAKE, _MODEL = 0x010F, 0x0110
 def _exif_facts(exif: Image.Exif, xmp: bytes | None = None) -> tuple[str | None, str | None, frozenset[str]]:
     if not exif:
         return None, None, metadata_tags(None, xmp)
-    stamp = exif.get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)
+    exif_ifd = exif.get_ifd(_EXIF_IFD)
+    original = exif_ifd.get(_DATETIME_ORIGINAL)
+    stamp = original or exif.get(_DATETIME)
     taken = None
     if isinstance(stamp, str) and len(stamp) >= 19 and stamp[4] == ":" and stamp[7] == ":":
         taken = f"{stamp[:4]}-{stamp[5:7]}-{stamp[8:10]}T{stamp[11:19]}"  # "YYYY:MM:DD HH:MM:SS" -> ISO
+        # The shutter's own sub-second, only beside the shutter's own time (not the file's DateTime,
+        # which editors rewrite): two frames of one burst differ there. A fraction in taken_at thus
+        # always means "when the camera took it, to the sub-second" (similar_shots.frames_apart).
+        fraction = "".join(ch for ch in str(exif_ifd.get(_SUBSEC_ORIGINAL) or "") if ch.isdigit())[:6] if original else ""
+        if fraction:
+            taken += "." + fraction
     make = str(exif.get(_MAKE) or "").strip(" \x00")
     model = str(exif.get(_MODEL) or "").strip(" \x00")
     camera = model if model.lower().startswith(make.lower()) else f"{make} {model}".strip()

@@ -24,6 +24,7 @@ import numpy as np
 
 from imgsim_desktop.core.decode import DecodeError
 from imgsim_desktop.core.progress import Progress
+from imgsim_desktop.core.similar_shots import frames_apart
 from imgsim_desktop.core.verify import Limits, Verdict, Verifier
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
@@ -107,14 +108,28 @@ class Links:
         return found
 
 
+# What a PairChecker answers for two frames of one camera sequence, told apart by their capture times.
+FRAMES_APART = "frames apart"
+
+
 class PairChecker:
     """Verifies pairs of vector ids (thread-safe), records the ones that are one picture in
     ``links`` and collects the files that could not be read in ``bad`` (path -> reason)."""
 
-    def __init__(self, verifier: Verifier, limits: Limits, path_of: dict[int, str], links: Links, bad: dict[str, str]) -> None:
+    def __init__(
+        self, verifier: Verifier, limits: Limits, path_of: dict[int, str], links: Links, bad: dict[str, str],
+        taken: dict[int, tuple[str | None, str | None]] | None = None,
+    ) -> None:
         self.verifier, self.limits, self.path_of, self.links, self.bad = verifier, limits, path_of, links, bad
+        self.taken = taken or {}  # vector id -> (taken_at, camera): frames of one sequence are not checked
+        self.frames_skipped = 0
 
-    def __call__(self, pair: tuple[int, int]) -> Verdict | None:
+    def __call__(self, pair: tuple[int, int]) -> Verdict | str | None:
+        """The verdict; FRAMES_APART for two frames of one sequence (no check needed); None when a
+        file could not be read."""
+        x, y = self.taken.get(pair[0]), self.taken.get(pair[1])
+        if x and y and frames_apart(*x, *y):
+            return FRAMES_APART
         pa, pb = self.path_of[pair[0]], self.path_of[pair[1]]
         try:
             return self.verifier.decide(pa, pb, self.limits)
@@ -131,6 +146,10 @@ class PairChecker:
         key = (min(pair), max(pair))
         self.links.checked.add(key)
         if verdict is None:
+            return False
+        if verdict is FRAMES_APART:
+            self.frames_skipped += 1
+            self.links.moments_apart.add(key)
             return False
         if not verdict.same:
             if verdict.evidence.shows_motion(self.limits):

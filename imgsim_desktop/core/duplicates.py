@@ -237,7 +237,8 @@ def find_groups(
         todo += [p for p in zip(ga.tolist(), gb.tolist()) if p not in seen]
         todo = [(x, y) for x, y in todo if x in path_of and y in path_of]
         bad: dict[str, str] = {}
-        check = PairChecker(verifier, limits.pair, path_of, links, bad)
+        taken = catalog.taken_for_vectors(path_of.keys())  # frames of one camera sequence need no check
+        check = PairChecker(verifier, limits.pair, path_of, links, bad, taken)
         verify_pairs(dupes, todo, check, progress, VERIFY_THREADS)
         pixels = _PictureSizes(catalog, path_of, verifier)
         for _ in range(MERGE_ROUNDS):
@@ -251,7 +252,7 @@ def find_groups(
         # One moment, not one place: complete linkage, and dates taken / cameras must agree.
         near = cos >= limits.similar_cosine
         out = {v for m in dupes.sets() for v in m} | {v for v, p in path_of.items() if p in bad}
-        when, camera = moments(catalog.taken_for_vectors(set(a[near].tolist()) | set(b[near].tolist())))
+        when, camera = moments({v: taken[v] for v in set(a[near].tolist()) | set(b[near].tolist()) if v in taken})
         similar = group_similar(a[near], b[near], cos[near], limits.similar_cosine, when, camera, apart, out)
     else:
         similar = []

@@ -38,6 +38,25 @@ def seconds(taken_at: str | None) -> float | None:
     return (moment - _EPOCH).total_seconds()
 
 
+# Frames of one sequence (a burst, a bracket, a time-lapse): each is its own exposure, so never the
+# same photo, and the duplicate check need not look at its pixels. Within a minute only: a copy whose
+# capture time was shifted (a time zone or clock fix on one of the two) moves by minutes or hours.
+SEQUENCE_SECONDS = 60.0
+
+
+def frames_apart(taken_x: str | None, camera_x: str | None, taken_y: str | None, camera_y: str | None) -> bool:
+    """Two exposures of one camera, told apart by its own sub-second capture times? Both need a
+    fraction in taken_at (only the shutter's DateTimeOriginal + SubSecTimeOriginal give one: see
+    decode), one camera, and times apart by less than SEQUENCE_SECONDS. A copy keeps its original's
+    time (or loses it): an edit, crop or re-save is never "apart"."""
+    if not (taken_x and taken_y and "." in taken_x and "." in taken_y and camera_x and camera_y):
+        return False
+    if camera_x.strip().casefold() != camera_y.strip().casefold():
+        return False
+    tx, ty = seconds(taken_x), seconds(taken_y)
+    return tx is not None and ty is not None and 0 < abs(tx - ty) < SEQUENCE_SECONDS
+
+
 def moments(taken: dict[int, tuple[str | None, str | None]]) -> tuple[dict[int, float | None], dict[int, str | None]]:
     """(when, camera) per vector id from Catalog.taken_for_vectors' (taken_at, camera)."""
     when = {v: seconds(t) for v, (t, _) in taken.items()}

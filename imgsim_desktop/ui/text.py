@@ -43,4 +43,5 @@ def resolution(width: int | None, height: int | None) -> str:
 
 
 def taken(taken_at: str | None) -> str:
-    return taken_at.replace("T", " ") if taken_at else "—"
+    """To the second, as photo apps show it (taken_at may carry the camera's sub-second too)."""
+    return taken_at.replace("T", " ").split(".")[0] if taken_at else "—"
