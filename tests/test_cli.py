@@ -123,7 +123,7 @@ def test_duplicates_say_why_relative_to_the_suggested_keeper(indexed, capsys, mo
     from imgsim_desktop.core import duplicates
     from imgsim_desktop.core.duplicates import Group, Member, Placement
 
-    jpeg, webp, dog = (str(indexed / n) for n in ("ukbench09380.jpeg", "ukbench09380.webp", "dog.jpg"))
+    jpeg, webp, other = (str(indexed / n) for n in ("ukbench09380.jpeg", "ukbench09380.webp", "pelican.jpg"))
     code, out, _ = run(capsys, "duplicates", "--json")
     for group in json.loads(out)["groups"]:
         for m in group["members"]:
@@ -133,30 +133,31 @@ def test_duplicates_say_why_relative_to_the_suggested_keeper(indexed, capsys, mo
             if group["tier"] == "similar" and not m["suggested_keeper"]:
                 assert reason["text"] == "This photo is another shot of the same moment as the keeper."
 
-    # Placements made by hand (the duplicate check's own are tested elsewhere): the webp is the
-    # jpeg's top-right quarter, mirrored and enlarged; with --keep format the webp is the keeper, not the anchor.
+    # Placements made by hand (the duplicate check's own are tested elsewhere): the jpeg is the
+    # webp's top-right quarter, mirrored and enlarged; with --keep format,size the jpeg (a lossy WebP
+    # ranks below JPEG; the pelican is a smaller JPEG) is the keeper, not the anchor.
     quarter = Placement((-0.5, 0.0, 640.0, 0.0, 0.5, 0.0), (640, 480))
     identity = Placement((1.0, 0.0, 0.0, 0.0, 1.0, 0.0), (640, 480))
-    made = [Group("duplicate", [Member(jpeg, 1.0, placement=identity), Member(webp, 0.99, placement=quarter), Member(dog, 0.9, placement=identity)])]
+    made = [Group("duplicate", [Member(webp, 1.0, placement=identity), Member(jpeg, 0.99, placement=quarter), Member(other, 0.9, placement=identity)])]
     monkeypatch.setattr(duplicates, "find_groups", lambda *a, **k: made)
-    code, out, _ = run(capsys, "duplicates", "--json", "--keep", "format")
+    code, out, _ = run(capsys, "duplicates", "--json", "--keep", "format,size")
     members = {Path(m["path"]).name: m for m in json.loads(out)["groups"][0]["members"]}
-    assert code == 0 and members["ukbench09380.webp"]["suggested_keeper"]
-    assert members["ukbench09380.webp"]["reason"] == {"text": "suggested keeper", "kind": "keeper", "exact": False}
-    reason = members["ukbench09380.jpeg"]["reason"]  # the keeper is a crop of the jpeg: the jpeg shows more
+    assert code == 0 and members["ukbench09380.jpeg"]["suggested_keeper"]
+    assert members["ukbench09380.jpeg"]["reason"] == {"text": "suggested keeper", "kind": "keeper", "exact": False}
+    reason = members["ukbench09380.webp"]["reason"]  # the keeper is a crop of the webp: the webp shows more
     assert reason["area_share"] == 1.0 and reason["keeper_inside_copy"] == 0.25 and reason["mirrored"] and reason["quarter_turns"] == 0
     assert reason["scale"] == 0.5 and reason["exact"] is False and reason["tone"]["gain"] == 1.0
     assert reason["region"] == [[2.0, 0.0], [0.0, 0.0], [0.0, 2.0], [2.0, 2.0]]
-    assert reason["text"].startswith("This photo is the keeper with a wider frame (the keeper fills 25 % of it), mirrored, resized to 50 % and re-encoded as JPEG")
-    dog_reason = members["dog.jpg"]["reason"]
-    assert dog_reason["keeper_inside_copy"] == 0.25 and dog_reason["mirrored"] and {"rotation", "tone", "region"} <= dog_reason.keys()
+    assert reason["text"].startswith("This photo is the keeper with a wider frame (the keeper fills 25 % of it), mirrored, resized to 50 % and re-encoded as WebP")
+    other_reason = members["pelican.jpg"]["reason"]
+    assert other_reason["keeper_inside_copy"] == 0.25 and other_reason["mirrored"] and {"rotation", "tone", "region"} <= other_reason.keys()
 
-    code, out, _ = run(capsys, "duplicates", "--keep", "format")
+    code, out, _ = run(capsys, "duplicates", "--keep", "format,size")
     lines = out.splitlines()
-    keeper_line = next(i for i, line in enumerate(lines) if line.endswith("ukbench09380.webp"))
+    keeper_line = next(i for i, line in enumerate(lines) if line.endswith("ukbench09380.jpeg"))
     assert "keep  *" in lines[keeper_line] and "wider frame" not in lines[keeper_line + 1]
-    jpeg_line = next(i for i, line in enumerate(lines) if line.endswith("ukbench09380.jpeg"))
-    assert lines[jpeg_line + 1].strip().startswith("This photo is the keeper with a wider frame")
+    webp_line = next(i for i, line in enumerate(lines) if line.endswith("ukbench09380.webp"))
+    assert lines[webp_line + 1].strip().startswith("This photo is the keeper with a wider frame")
 
 
 def test_apply_move_into_the_library_is_refused_before_the_scan(indexed, capsys):
