@@ -316,18 +316,16 @@ class _PictureSizes:
 
 def _picture_share(verifier: Verifier, path: str) -> float:
     try:
-        found = verifier.features(path)
+        return verifier.framing(path).share
     except DecodeError:
         return 1.0
-    x0, y0, x1, y1 = found.small_box
-    return (x1 - x0) * (y1 - y0) / found.small.size
 
 
 def _placement(verifier: Verifier | None, path: str, placed) -> Placement | None:
     if verifier is None or placed is None:
         return None
     try:
-        found = verifier.features(path)
+        found = verifier.framing(path)
     except DecodeError:
         return None
     to_anchor, tone = placed

@@ -568,6 +568,20 @@ def _straight(a: Features, b: Features, limits: Limits) -> tuple[bool, Evidence]
     return False, _geometry(a, b, _nearest_two(a, b), full=True)
 
 
+@dataclass(frozen=True)
+class Framing:
+    """What Features says of a frame's picture, without its keypoints or pixels."""
+
+    frame: tuple[int, int]  # Features.frame
+    picture: tuple[float, float, float, float] | None  # Features.picture
+    share: float  # of the frame's area that is picture (1.0: no border)
+
+
+def _framing_of(found: Features) -> Framing:
+    x0, y0, x1, y1 = found.small_box
+    return Framing(found.frame, found.picture, (x1 - x0) * (y1 - y0) / found.small.size)
+
+
 class Verifier:
     """Compares pairs of files, computing each file's features once (a bounded, thread-safe cache).
 
@@ -580,6 +594,21 @@ class Verifier:
         self._size = cache_size
         self._lock = threading.Lock()
         self._disk = disk
+        self._framings: dict[str, Framing] = {}
+
+    def framing(self, path: str) -> Framing:
+        """Where the picture lies in a file's frame (raises DecodeError like features()). Kept for
+        every photo asked, a few numbers each, when its features have long left the bounded cache:
+        a scan asks it of each duplicate again after the checks (the group's largest picture, the
+        placements), and reading the features back and decoding their small image cost more than
+        the checks themselves in a library of many groups."""
+        with self._lock:
+            known = self._framings.get(path)
+        if known is None:
+            known = _framing_of(self.features(path))
+            with self._lock:
+                self._framings[path] = known
+        return known
 
     def features(self, path: str) -> Features:
         """Features of a file; raises DecodeError (remembered, so a bad file is decoded once)."""
@@ -592,7 +621,9 @@ class Verifier:
             with self._lock:
                 self._cache[path] = hit
                 while len(self._cache) > self._size:
-                    self._cache.popitem(last=False)
+                    gone, old = self._cache.popitem(last=False)
+                    if isinstance(old, Features) and old._small_box is not None and gone not in self._framings:
+                        self._framings[gone] = _framing_of(old)  # measured already: kept for framing()
         if isinstance(hit, DecodeError):
             raise hit
         return hit
