@@ -26,37 +26,30 @@ def human_size(n: float) -> str:
     return ""
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1 (-k, --samples), one clear line otherwise."""
+def _argument(text: str, convert, kind: str, ok, must: str):
+    """``text`` converted for argparse, or one clear line: "'x' is not <kind>" / "x: must be <must>"."""
     try:
-        value = int(text)
+        value = convert(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+        raise argparse.ArgumentTypeError(f"'{text}' is not {kind}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"{text}: must be {must}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (-k, --samples)."""
+    return _argument(text, int, "a whole number", lambda v: v >= 1, "at least 1")
 
 
 def unit_fraction(text: str) -> float:
-    """An argparse type: a number from 0 to 1 (--sensitivity)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not 0.0 <= value <= 1.0:  # NaN fails this too
-        raise argparse.ArgumentTypeError(f"{text}: must be from 0 to 1")
-    return value
+    """An argparse type: a number from 0 to 1 (--sensitivity); NaN fails the range check too."""
+    return _argument(text, float, "a number", lambda v: 0.0 <= v <= 1.0, "from 0 to 1")
 
 
 def positive_seconds(text: str) -> float:
     """An argparse type: a finite number of seconds above 0 (--poll; -1 or nan made a busy loop)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text}: must be a number of seconds above 0")
-    return value
+    return _argument(text, float, "a number of seconds", lambda v: math.isfinite(v) and v > 0, "a number of seconds above 0")
 
 
 def json_line(obj) -> str:
