@@ -74,6 +74,7 @@ from imgsim_desktop.core.library_service import index_now
 from imgsim_desktop.core.neighbours import LibraryVectors, neighbour_pairs  # noqa: E402
 from imgsim_desktop.core.progress import Progress  # noqa: E402
 from imgsim_desktop.core.search import Searcher  # noqa: E402
+from imgsim_desktop.core.verifier import Verifier  # noqa: E402
 from imgsim_desktop.storage.catalog import Catalog, Embedded  # noqa: E402
 from imgsim_desktop.storage.feature_cache import FEATURE_CACHE, FeatureCache  # noqa: E402
 
@@ -232,9 +233,9 @@ def unit_costs(pairs: list[tuple[str, str]], cache_dir: Path) -> dict:
     """Single-thread ms per file (cold: decode + ORB + cache write; warm: cache read) and per pair."""
     files = sorted({p for pair in pairs for p in pair})
     disk = FeatureCache(cache_dir)
-    cold = verify.Verifier(cache_size=len(files) + 1, disk=disk)
+    cold = Verifier(cache_size=len(files) + 1, disk=disk)
     _, cold_s = _timed(lambda: [cold.features(p) for p in files])
-    warm = verify.Verifier(cache_size=len(files) + 1, disk=disk)
+    warm = Verifier(cache_size=len(files) + 1, disk=disk)
     _, warm_s = _timed(lambda: [warm.features(p) for p in files])
     _, full_s = _timed(lambda: [warm.compare(x, y) for x, y in pairs])
     limits = thresholds(DEFAULT_SENSITIVITY)

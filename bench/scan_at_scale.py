@@ -32,6 +32,7 @@ from imgsim_desktop.core.duplicates import DEFAULT_SENSITIVITY, NEIGHBOURS, find
 from imgsim_desktop.core.glance_pairs import glance_pairs
 from imgsim_desktop.core.neighbours import neighbour_pairs
 from imgsim_desktop.core.progress import Progress
+from imgsim_desktop.core.verifier import Verifier
 from imgsim_desktop.storage.feature_cache import FEATURE_CACHE, FeatureCache
 
 
@@ -56,7 +57,7 @@ def _drop_page_cache() -> bool:
 def real_pools(labels: dict[str, str], data_dir: Path) -> tuple[list[tuple[bytes, list[bytes]]], list[bytes]]:
     """Stored features of the labelled library: (original, its copies) per photo with copies, and
     one file per origin (different photos)."""
-    verifier = verify.Verifier(cache_size=len(labels) + 1, disk=FeatureCache(data_dir / FEATURE_CACHE))
+    verifier = Verifier(cache_size=len(labels) + 1, disk=FeatureCache(data_dir / FEATURE_CACHE))
     by_origin: dict[str, list[str]] = defaultdict(list)
     for path, origin in sorted(labels.items()):
         by_origin[origin].append(path)
@@ -86,7 +87,7 @@ def scene_pairs(labels: dict[str, str], data_dir: Path) -> list[tuple[bytes, byt
         for row in csv.DictReader(fh):
             if row["group"].startswith("pair") and "edited copy" not in row["note"]:
                 groups[row["group"]].append(row["path"])
-    verifier = verify.Verifier(disk=FeatureCache(data_dir / FEATURE_CACHE))
+    verifier = Verifier(disk=FeatureCache(data_dir / FEATURE_CACHE))
     by_name = {Path(p).name: p for p in labels}
     return [tuple(verify.to_bytes(verifier.features(by_name[f"scenes__{n}"])) for n in names) for names in groups.values() if len(names) == 2]
 

@@ -20,6 +20,7 @@ from imgsim_desktop.core.library_service import index_now
 from imgsim_desktop.core.neighbours import neighbour_pairs
 from imgsim_desktop.core.progress import Cancelled, Progress
 from imgsim_desktop.core.search import AnnIndex
+from imgsim_desktop.core.verifier import Verifier
 from imgsim_desktop.storage.annoy_store import AnnoyStore
 from imgsim_desktop.storage.catalog import SCHEMA_VERSION, Catalog
 from imgsim_desktop.storage.feature_cache import FEATURE_CACHE, FeatureCache
@@ -177,7 +178,7 @@ def test_first_scan_after_indexing_decodes_nothing_and_reports_progress(tmp_path
         def no_decoding(path):
             raise AssertionError(f"decoded {path} again")
 
-        monkeypatch.setattr(verify, "features", no_decoding)  # the indexer made every photo's features
+        monkeypatch.setattr("imgsim_desktop.core.verifier.features", no_decoding)  # the indexer made every photo's features
         reports = []
         first = find_groups(engine.searcher, progress=Progress(lambda done, total, what: reports.append((done, total, what))))
         assert any(g.tier == "duplicate" for g in first)
@@ -267,8 +268,8 @@ def test_quick_stage_settles_only_clear_cases(tmp_path):
 def test_first_and_repeat_scans_judge_a_pair_on_the_same_features(tmp_path):
     """A cold cache must not decide a borderline pair differently from a warm one."""
     a, b = copy_photos(tmp_path / "lib", EDITED)
-    cold = verify.Verifier(disk=FeatureCache(tmp_path / "cache"))
-    warm = verify.Verifier(disk=FeatureCache(tmp_path / "cache"))
+    cold = Verifier(disk=FeatureCache(tmp_path / "cache"))
+    warm = Verifier(disk=FeatureCache(tmp_path / "cache"))
     first = cold.compare(str(a), str(b))
     again = warm.compare(str(a), str(b))  # a new scan: features come from the disk cache
     assert (first.aligned, first.matches) == (again.aligned, again.matches)
@@ -329,13 +330,13 @@ def test_frames_of_one_camera_sequence_are_not_checked_and_a_copy_keeping_the_ti
         im.resize((im.width * 3 // 4, im.height * 3 // 4), Image.Resampling.LANCZOS).save(lib / "leuvenA small.jpg", quality=85, exif=exif)
     assert open_photo(first).taken_at == "2019-04-14T13:46:10.830"
     checked: list[set[str]] = []
-    decide = verify.Verifier.decide
+    decide = Verifier.decide
 
     def spy(self, path_a, path_b, limits):
         checked.append({Path(path_a).name, Path(path_b).name})
         return decide(self, path_a, path_b, limits)
 
-    monkeypatch.setattr(verify.Verifier, "decide", spy)
+    monkeypatch.setattr(Verifier, "decide", spy)
     with Engine(data_dir, device="cpu") as engine:
         index_now(engine, [str(lib)])
         groups = find_groups(engine.searcher, tiers=("exact", "duplicate"))

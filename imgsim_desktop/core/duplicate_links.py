@@ -25,7 +25,8 @@ import numpy as np
 from imgsim_desktop.core.decode import DecodeError
 from imgsim_desktop.core.progress import Progress
 from imgsim_desktop.core.similar_shots import frames_apart
-from imgsim_desktop.core.verify import Limits, Verdict, Verifier
+from imgsim_desktop.core.verifier import Verifier
+from imgsim_desktop.core.verify import Limits, Verdict
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 # Merge pass: candidate pairs checked between two groups (most alike first), besides their largest

@@ -47,7 +47,8 @@ from imgsim_desktop.core.neighbours import neighbour_pairs
 from imgsim_desktop.core.progress import Progress
 from imgsim_desktop.core.search import Searcher
 from imgsim_desktop.core.similar_shots import group_similar, moments
-from imgsim_desktop.core.verify import Limits, Verifier
+from imgsim_desktop.core.verifier import Verifier
+from imgsim_desktop.core.verify import Limits
 from imgsim_desktop.storage.feature_cache import FeatureCache
 
 TIERS = ("exact", "duplicate", "similar")
